@@ -1,0 +1,295 @@
+//! CLI: argument parsing (lexopt, tiny) and output. Queries print a table
+//! for people by default and one JSON document with `--json`. Errors are
+//! one line on stderr, prefixed `phonehome:`, with exit code 2 for usage
+//! mistakes and 1 for everything else.
+
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::api::{self, Query, Reply};
+use crate::config::DEFAULT_SOCKET;
+use crate::firewall::{self, Backend};
+use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow};
+
+pub const USAGE: &str = "\
+phonehome — shows and stops what phones send home
+
+USAGE:
+    phonehome run -c FILE
+    phonehome [--socket PATH] status|devices|owners|flows [--json] [--device MAC]
+    phonehome [--socket PATH] reload
+    phonehome firewall up|down [--backend iptables|nft] [--queue N] [--fail-closed]
+    phonehome --version | --help
+
+COMMANDS:
+    run        run the daemon in the foreground (config: UCI, e.g. /etc/config/phonehome)
+    status     daemon counters: packets, verdicts, flows, memory
+    devices    per device: MAC, addresses, hostname, flows, blocked, bytes
+    owners     per destination owner: category, flows, blocked, bytes, domains
+    flows      recent and active connections with their verdict and rule
+    reload     re-read the config; a bad config is refused, the old policy stays
+    firewall   install or remove the kernel rules the daemon needs
+
+OPTIONS:
+    --socket PATH   daemon socket [default: /var/run/phonehome.sock]
+    --json          print one JSON document instead of a table
+    --device MAC    only this device
+";
+
+pub enum UsageOr {
+    Usage(String),
+    Failed(String),
+}
+
+impl From<lexopt::Error> for UsageOr {
+    fn from(e: lexopt::Error) -> Self {
+        UsageOr::Usage(e.to_string())
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut socket = PathBuf::from(DEFAULT_SOCKET);
+    let mut command: Option<String> = None;
+    let mut json = false;
+    let mut device: Option<String> = None;
+    let mut config: Option<PathBuf> = None;
+    let mut positional: Vec<String> = Vec::new();
+    let mut backend = Backend::Iptables;
+    let mut queue: u16 = 0;
+    let mut fail_closed = false;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("socket") => socket = parser.value()?.into(),
+            Long("json") => json = true,
+            Long("device") => device = Some(parser.value()?.string()?.to_ascii_lowercase()),
+            Short('c') | Long("config") => config = Some(parser.value()?.into()),
+            Long("backend") => {
+                backend = match parser.value()?.string()?.as_str() {
+                    "iptables" => Backend::Iptables,
+                    "nft" => Backend::Nft,
+                    other => return Err(UsageOr::Usage(format!("unknown backend '{other}' (iptables or nft)"))),
+                }
+            }
+            Long("queue") => queue = parser.value()?.parse()?,
+            Long("fail-closed") => fail_closed = true,
+            Long("version") | Short('V') => {
+                println!("phonehome {}", env!("CARGO_PKG_VERSION"));
+                return Ok(());
+            }
+            Long("help") | Short('h') => {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            Value(v) => {
+                let v = v.string()?;
+                if command.is_none() {
+                    command = Some(v);
+                } else {
+                    positional.push(v);
+                }
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let Some(command) = command else {
+        return Err(UsageOr::Usage("no command given (try --help)".into()));
+    };
+    let failed = UsageOr::Failed;
+    match command.as_str() {
+        "run" => {
+            let config = config.ok_or_else(|| UsageOr::Usage("run needs -c FILE".into()))?;
+            crate::daemon::run(&config).map_err(failed)
+        }
+        "status" => match api::query(&socket, Query::Status).map_err(failed)? {
+            Reply::Status(s) => print_status(&s, json),
+            other => unexpected(other),
+        },
+        "devices" => match api::query(&socket, Query::Devices { device }).map_err(failed)? {
+            Reply::Devices(rows) => print_devices(&rows, json),
+            other => unexpected(other),
+        },
+        "owners" => match api::query(&socket, Query::Owners { device }).map_err(failed)? {
+            Reply::Owners(rows) => print_owners(&rows, json),
+            other => unexpected(other),
+        },
+        "flows" => match api::query(&socket, Query::Flows { device }).map_err(failed)? {
+            Reply::Flows(rows) => print_flows(&rows, json),
+            other => unexpected(other),
+        },
+        "reload" => match api::query(&socket, Query::Reload).map_err(failed)? {
+            Reply::Reloaded { rules } => {
+                println!("reloaded: {rules} rules");
+                Ok(())
+            }
+            other => unexpected(other),
+        },
+        "firewall" => {
+            let opts = firewall::Options {
+                backend,
+                queue,
+                fail_closed,
+            };
+            match positional.first().map(String::as_str) {
+                Some("up") => firewall::up(&opts).map_err(failed),
+                Some("down") => firewall::down(&opts).map_err(failed),
+                _ => Err(UsageOr::Usage("firewall needs 'up' or 'down'".into())),
+            }
+        }
+        other => Err(UsageOr::Usage(format!("unknown command '{other}' (try --help)"))),
+    }
+}
+
+fn unexpected(reply: Reply) -> Result<(), UsageOr> {
+    Err(UsageOr::Failed(match reply {
+        Reply::Error { message } => message,
+        other => format!("unexpected reply from daemon: {other:?}"),
+    }))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), UsageOr> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| UsageOr::Failed(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Prints rows as aligned columns; the last column is not padded.
+fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let n = cells.len();
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.into_iter().zip(&widths).enumerate() {
+            if i + 1 == n {
+                out.push_str(&cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+/// 1536 → "1.5K", human-readable byte counts.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
+}
+
+fn print_status(s: &StatusRow, json: bool) -> Result<(), UsageOr> {
+    if json {
+        return print_json(s);
+    }
+    println!("phonehome {}, up {}s, {} mode, queue {} ({} verdicts)", s.version, s.uptime_s, s.mode, s.queue, s.mark_mode);
+    println!("packets {}  accepted {}  dropped {}  malformed {}", s.packets, s.verdicts_accept, s.verdicts_drop, s.malformed);
+    println!("flows active {}  evicted {}  dns names {}  rules {}", s.flows_active, s.flows_evicted, s.dns_names, s.rules);
+    println!("memory {}", human_bytes(s.rss_bytes));
+    Ok(())
+}
+
+fn print_devices(rows: &[DeviceRow], json: bool) -> Result<(), UsageOr> {
+    if json {
+        return print_json(&rows);
+    }
+    table(
+        &["MAC", "HOSTNAME", "FLOWS", "BLOCKED", "UP", "DOWN", "IPS"],
+        rows.iter()
+            .map(|r| {
+                vec![
+                    r.mac.clone(),
+                    r.hostname.clone().unwrap_or_else(|| "-".into()),
+                    r.flows.to_string(),
+                    r.blocked.to_string(),
+                    human_bytes(r.bytes_up),
+                    human_bytes(r.bytes_down),
+                    r.ips.join(","),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+fn print_owners(rows: &[OwnerRow], json: bool) -> Result<(), UsageOr> {
+    if json {
+        return print_json(&rows);
+    }
+    table(
+        &["OWNER", "CATEGORY", "FLOWS", "BLOCKED", "UP", "DOWN", "DOMAINS"],
+        rows.iter()
+            .map(|r| {
+                let mut domains = r.domains.iter().take(3).cloned().collect::<Vec<_>>().join(",");
+                if r.domains.len() > 3 {
+                    domains.push_str(&format!(" +{}", r.domains.len() - 3));
+                }
+                vec![
+                    r.owner.clone(),
+                    r.category.clone(),
+                    r.flows.to_string(),
+                    r.blocked.to_string(),
+                    human_bytes(r.bytes_up),
+                    human_bytes(r.bytes_down),
+                    domains,
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+fn print_flows(rows: &[FlowRow], json: bool) -> Result<(), UsageOr> {
+    if json {
+        return print_json(&rows);
+    }
+    table(
+        &["DEVICE", "PROTO", "DESTINATION", "DOMAIN", "OWNER", "VERDICT", "RULE"],
+        rows.iter()
+            .map(|r| {
+                let verdict = if r.enforced { r.verdict.clone() } else { format!("{} (observe)", r.verdict) };
+                vec![
+                    r.device.clone(),
+                    r.proto.clone(),
+                    format!("{}:{}", r.dst, r.dport),
+                    r.domain.clone().unwrap_or_else(|| "-".into()),
+                    r.owner.clone(),
+                    verdict,
+                    r.rule.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_for_people() {
+        assert_eq!(human_bytes(512), "512B");
+        assert_eq!(human_bytes(1536), "1.5K");
+        assert_eq!(human_bytes(10 << 20), "10.0M");
+    }
+}

@@ -1,0 +1,463 @@
+//! Config: the UCI file `/etc/config/phonehome`, parsed the way OpenWrt's
+//! libuci reads it (sections, `option`, `list`, single/double quotes,
+//! backslash escapes, `#` comments), into typed settings, devices and rules.
+//! Written by hand: the only UCI crate binds libuci through FFI, which is not
+//! on a build host. Every error names the file and line it failed on.
+//!
+//! Limits: no `package` statement, no anonymous-section `@type[n]` syntax
+//! (not needed in files), no line continuation.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::owners::Category;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One `config TYPE 'NAME'` block with its options in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub kind: String,
+    pub name: Option<String>,
+    pub line: usize,
+    /// (key, value, line); a `list` key appears once per value.
+    pub options: Vec<(String, String, usize)>,
+}
+
+/// Splits one line into UCI words, honouring quotes and escapes.
+fn words(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.peek() {
+            None | Some('#') => return Ok(out),
+            _ => {}
+        }
+        let mut word = String::new();
+        while let Some(&c) = chars.peek() {
+            match c {
+                c if c.is_whitespace() => break,
+                '#' if word.is_empty() => break,
+                '\'' => {
+                    chars.next();
+                    loop {
+                        match chars.next() {
+                            Some('\'') => break,
+                            Some(c) => word.push(c),
+                            None => return Err("unterminated single quote".into()),
+                        }
+                    }
+                }
+                '"' => {
+                    chars.next();
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => match chars.next() {
+                                Some(c) => word.push(c),
+                                None => return Err("unterminated double quote".into()),
+                            },
+                            Some(c) => word.push(c),
+                            None => return Err("unterminated double quote".into()),
+                        }
+                    }
+                }
+                '\\' => {
+                    chars.next();
+                    if let Some(c) = chars.next() {
+                        word.push(c);
+                    }
+                }
+                c => {
+                    chars.next();
+                    word.push(c);
+                }
+            }
+        }
+        out.push(word);
+    }
+}
+
+/// Parses UCI text into sections.
+pub fn parse_uci(text: &str, path: &Path) -> Result<Vec<Section>, ConfigError> {
+    let err = |line: usize, message: String| ConfigError {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut sections: Vec<Section> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let w = words(raw).map_err(|m| err(line_no, m))?;
+        let Some(first) = w.first() else { continue };
+        match first.as_str() {
+            "config" => {
+                if w.len() < 2 || w.len() > 3 {
+                    return Err(err(line_no, "expected: config TYPE ['NAME']".into()));
+                }
+                if !valid_ident(&w[1]) {
+                    return Err(err(line_no, format!("invalid section type '{}'", w[1])));
+                }
+                sections.push(Section {
+                    kind: w[1].clone(),
+                    name: w.get(2).cloned(),
+                    line: line_no,
+                    options: Vec::new(),
+                });
+            }
+            "option" | "list" => {
+                if w.len() != 3 {
+                    return Err(err(line_no, format!("expected: {first} NAME 'VALUE'")));
+                }
+                if !valid_ident(&w[1]) {
+                    return Err(err(line_no, format!("invalid option name '{}'", w[1])));
+                }
+                let Some(section) = sections.last_mut() else {
+                    return Err(err(line_no, format!("'{first}' before any 'config' line")));
+                };
+                section.options.push((w[1].clone(), w[2].clone(), line_no));
+            }
+            "package" => {}
+            other => {
+                return Err(err(
+                    line_no,
+                    format!("unknown statement '{other}' (expected config, option or list)"),
+                ))
+            }
+        }
+    }
+    Ok(sections)
+}
+
+fn valid_ident(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    Observe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Allow,
+    Block,
+    /// Counted as a block; the kernel reject rule comes with the firewall
+    /// work of a later release, until then it drops like `block`.
+    Reject,
+    /// Records and goes on to the next rule (like iptables LOG).
+    Log,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Block => "block",
+            Action::Reject => "reject",
+            Action::Log => "log",
+        }
+    }
+}
+
+pub type Mac = [u8; 6];
+
+pub fn parse_mac(s: &str) -> Option<Mac> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split([':', '-']);
+    for byte in mac.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+pub fn format_mac(mac: &Mac) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfig {
+    pub mac: Mac,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleConfig {
+    /// `option name`, else the section name, else `rule#N` (1-based).
+    pub name: String,
+    pub line: usize,
+    /// Device names, group names or MACs; empty = every device.
+    pub devices: Vec<String>,
+    pub owners: Vec<String>,
+    pub categories: Vec<Category>,
+    pub domains: Vec<String>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub path: PathBuf,
+    pub socket: PathBuf,
+    pub queue: u16,
+    pub mode: Mode,
+    /// Bytes copied per queued packet (enough for a ClientHello segment).
+    pub copy_range: u32,
+    pub leases: PathBuf,
+    pub max_flows: usize,
+    pub dns_cache_size: usize,
+    pub devices: Vec<DeviceConfig>,
+    pub rules: Vec<RuleConfig>,
+}
+
+pub const DEFAULT_SOCKET: &str = "/var/run/phonehome.sock";
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let sections = parse_uci(text, path)?;
+        let err = |line: usize, message: String| ConfigError {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let mut cfg = Config {
+            path: path.to_path_buf(),
+            socket: DEFAULT_SOCKET.into(),
+            queue: 0,
+            mode: Mode::Enforce,
+            copy_range: 4096,
+            leases: "/tmp/dhcp.leases".into(),
+            max_flows: 16384,
+            dns_cache_size: 8192,
+            devices: Vec::new(),
+            rules: Vec::new(),
+        };
+        let mut rule_no = 0;
+        for s in &sections {
+            match s.kind.as_str() {
+                "phonehome" => {
+                    for (k, v, line) in &s.options {
+                        let num = |max: u64| -> Result<u64, ConfigError> {
+                            v.parse::<u64>()
+                                .ok()
+                                .filter(|n| *n <= max)
+                                .ok_or_else(|| err(*line, format!("{k}: '{v}' is not a number up to {max}")))
+                        };
+                        match k.as_str() {
+                            "socket" => cfg.socket = v.into(),
+                            "queue" => cfg.queue = num(65535)? as u16,
+                            "mode" => {
+                                cfg.mode = match v.as_str() {
+                                    "enforce" => Mode::Enforce,
+                                    "observe" => Mode::Observe,
+                                    _ => {
+                                        return Err(err(
+                                            *line,
+                                            format!("mode: '{v}' (expected enforce or observe)"),
+                                        ))
+                                    }
+                                }
+                            }
+                            "copy_range" => {
+                                cfg.copy_range = num(65535)? as u32;
+                                if cfg.copy_range < 128 {
+                                    return Err(err(*line, "copy_range: at least 128 bytes".into()));
+                                }
+                            }
+                            "leases" => cfg.leases = v.into(),
+                            "max_flows" => cfg.max_flows = num(10_000_000)?.max(64) as usize,
+                            "dns_cache_size" => cfg.dns_cache_size = num(10_000_000)? as usize,
+                            _ => return Err(err(*line, format!("unknown option '{k}' in phonehome section"))),
+                        }
+                    }
+                }
+                "device" => {
+                    let mut mac = None;
+                    let mut dev_name = None;
+                    let mut groups = Vec::new();
+                    for (k, v, line) in &s.options {
+                        match k.as_str() {
+                            "mac" => {
+                                mac = Some(parse_mac(v).ok_or_else(|| {
+                                    err(*line, format!("mac: '{v}' is not a MAC address"))
+                                })?)
+                            }
+                            "name" => dev_name = Some(v.clone()),
+                            "group" => groups.push(v.clone()),
+                            _ => return Err(err(*line, format!("unknown option '{k}' in device section"))),
+                        }
+                    }
+                    let mac = mac.ok_or_else(|| err(s.line, "device section without 'option mac'".into()))?;
+                    cfg.devices.push(DeviceConfig {
+                        mac,
+                        name: dev_name.or_else(|| s.name.clone()),
+                        groups,
+                    });
+                }
+                "rule" => {
+                    rule_no += 1;
+                    let mut rule = RuleConfig {
+                        name: s.name.clone().unwrap_or_else(|| format!("rule#{rule_no}")),
+                        line: s.line,
+                        devices: Vec::new(),
+                        owners: Vec::new(),
+                        categories: Vec::new(),
+                        domains: Vec::new(),
+                        action: Action::Allow,
+                    };
+                    let mut action = None;
+                    for (k, v, line) in &s.options {
+                        match k.as_str() {
+                            "name" => rule.name = v.clone(),
+                            "device" | "group" => rule.devices.push(v.clone()),
+                            "owner" => rule.owners.push(v.clone()),
+                            "category" => rule.categories.push(Category::parse(v).ok_or_else(|| {
+                                err(*line, format!("category: unknown '{v}' (advertising, analytics, telemetry, social, cdn, cloud, services)"))
+                            })?),
+                            "domain" => {
+                                let d = v.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
+                                if d.is_empty() || d.contains(char::is_whitespace) {
+                                    return Err(err(*line, format!("domain: '{v}' is not a domain")));
+                                }
+                                rule.domains.push(d)
+                            }
+                            "action" | "target" => {
+                                action = Some(match v.as_str() {
+                                    "allow" | "accept" => Action::Allow,
+                                    "block" | "drop" => Action::Block,
+                                    "reject" => Action::Reject,
+                                    "log" => Action::Log,
+                                    _ => return Err(err(*line, format!("action: '{v}' (expected allow, block, reject or log)"))),
+                                })
+                            }
+                            _ => return Err(err(*line, format!("unknown option '{k}' in rule section"))),
+                        }
+                    }
+                    rule.action = action.ok_or_else(|| err(s.line, "rule without 'option action'".into()))?;
+                    cfg.rules.push(rule);
+                }
+                other => return Err(err(s.line, format!("unknown section type '{other}' (expected phonehome, device or rule)"))),
+            }
+        }
+        // Every device named by a rule must exist as a device, group or MAC.
+        for rule in &cfg.rules {
+            for d in &rule.devices {
+                let known = parse_mac(d).is_some()
+                    || cfg.devices.iter().any(|dev| {
+                        dev.name.as_deref() == Some(d.as_str()) || dev.groups.iter().any(|g| g == d)
+                    });
+                if !known {
+                    return Err(err(rule.line, format!("rule '{}': no device or group named '{d}'", rule.name)));
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+config phonehome 'main'
+\toption socket '/tmp/ph.sock'
+\toption queue '3'
+\toption mode 'observe'   # comment
+
+config device
+\toption mac '02:00:00:00:77:02'
+\toption name 'phone'
+\tlist group 'kids'
+
+config rule 'no_xiaomi'
+\toption device 'kids'
+\tlist owner 'Xiaomi'
+\tlist owner \"Alibaba Cloud\"
+\toption action 'block'
+
+config rule
+\toption category advertising
+\toption action log
+";
+
+    #[test]
+    fn parses_the_design_example() {
+        let cfg = Config::parse(SAMPLE, Path::new("t")).unwrap();
+        assert_eq!(cfg.socket, PathBuf::from("/tmp/ph.sock"));
+        assert_eq!((cfg.queue, cfg.mode), (3, Mode::Observe));
+        assert_eq!(cfg.devices[0].groups, vec!["kids"]);
+        assert_eq!(cfg.rules[0].name, "no_xiaomi");
+        assert_eq!(cfg.rules[0].owners, vec!["Xiaomi", "Alibaba Cloud"]);
+        assert_eq!(cfg.rules[1].name, "rule#2");
+        assert_eq!(cfg.rules[1].action, Action::Log);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let bad = SAMPLE.replace("option action 'block'", "option action 'blokc'");
+        let e = Config::parse(&bad, Path::new("/etc/config/phonehome")).unwrap_err();
+        assert_eq!(e.line, 15);
+        assert!(e.to_string().starts_with("/etc/config/phonehome:15: action: 'blokc'"));
+        let e = Config::parse("config rule\n\toption owner 'x\n", Path::new("f")).unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (2, "unterminated single quote"));
+        let e = Config::parse("\toption a b\n", Path::new("f")).unwrap_err();
+        assert_eq!(e.line, 1);
+        let e = Config::parse("config rule\n\toption device 'nobody'\n\toption action block\n", Path::new("f"))
+            .unwrap_err();
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn quoting_rules_match_libuci() {
+        assert_eq!(words(r#"option a 'x y'"#).unwrap(), vec!["option", "a", "x y"]);
+        assert_eq!(words(r#"option a "x\"y""#).unwrap(), vec!["option", "a", "x\"y"]);
+        assert_eq!(words(r"option a x\ y").unwrap(), vec!["option", "a", "x y"]);
+        assert_eq!(words("option a b # c").unwrap(), vec!["option", "a", "b"]);
+    }
+
+    #[test]
+    fn macs() {
+        assert_eq!(parse_mac("02:00:00:00:77:02"), Some([2, 0, 0, 0, 0x77, 2]));
+        assert_eq!(parse_mac("02-00-00-00-77-0A").map(|m| format_mac(&m)).as_deref(), Some("02:00:00:00:77:0a"));
+        assert!(parse_mac("02:00:00:00:77").is_none());
+        assert!(parse_mac("02:00:00:00:77:02:01").is_none());
+    }
+}

@@ -1,0 +1,249 @@
+//! Daemon: the I/O edge around the engine. One single-threaded tokio
+//! runtime (routers have one or two cores) waits on the queue socket,
+//! conntrack destroy events, API queries, a housekeeping tick and signals
+//! (SIGHUP reloads, SIGTERM/SIGINT stop). The engine is owned by this loop
+//! alone, so no locks.
+//!
+//! Limits: a conntrack dump (every 5 s, and before a query if older than
+//! 1 s) runs inline and delays queued packets by its duration.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::api::{self, Query, Reply};
+use crate::config::{Config, Mode};
+use crate::conntrack::{self, Conntrack, IPCTNL_MSG_CT_DELETE};
+use crate::devices;
+use crate::engine::{Engine, Now};
+use crate::firewall::MARK_MASK;
+use crate::netlink;
+use crate::queue::{MarkMode, Queue, QueueConfig, Verdicts};
+use crate::stats::StatusRow;
+
+struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Now {
+        Now {
+            // +1 so that 0 can mean "never" in tables.
+            mono: self.start.elapsed().as_secs() + 1,
+            unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
+/// Runs the daemon in the foreground until SIGTERM/SIGINT.
+pub fn run(config_path: &Path) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    rt.block_on(run_loop(config_path))
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+async fn dump_conntrack(ct: &mut Conntrack, engine: &mut Engine, clock: &Clock) {
+    engine.begin_dump();
+    let now = clock.now();
+    match ct.dump(|entry| engine.on_ct_entry(&entry, now)).await {
+        Ok(()) => engine.end_dump(now),
+        Err(e) => eprintln!("phonehome: conntrack dump failed: {e}"),
+    }
+}
+
+async fn run_loop(config_path: &Path) -> Result<(), String> {
+    let mut cfg = Config::load(config_path).map_err(|e| e.to_string())?;
+    if let Err(e) = conntrack::enable_accounting() {
+        eprintln!("phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0");
+    }
+    let mut queue = Queue::bind(QueueConfig {
+        queue: cfg.queue,
+        copy_range: cfg.copy_range,
+        max_len: 4096,
+        want_conntrack: true,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut verdicts = Verdicts::new(cfg.queue, queue.mode, MARK_MASK);
+    let mut ct = Conntrack::open().map_err(|e| format!("cannot open ctnetlink: {e}"))?;
+    let listener = api::bind(&cfg.socket)
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.socket.display()))?;
+    let (tx, mut rx) = mpsc::channel::<api::Pending>(64);
+    tokio::spawn(api::serve(listener, tx));
+
+    let clock = Clock {
+        start: Instant::now(),
+    };
+    let mut engine = Engine::new(&cfg);
+    engine.devices.refresh_leases();
+    let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
+    let mut captured = 0u32;
+
+    let sig = |kind| signal(kind).map_err(|e| format!("cannot install signal handler: {e}"));
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut events_buf = vec![0u8; 64 * 1024];
+    let mut last_dump = Instant::now();
+
+    eprintln!(
+        "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
+        cfg.queue,
+        mark_mode_name(queue.mode),
+        engine.policy.rule_count(),
+        mode_name(cfg.mode),
+        cfg.socket.display()
+    );
+
+    loop {
+        tokio::select! {
+            r = queue.process_burst(&mut verdicts, |datagram, parsed, v| {
+                if let Some(dir) = &capture {
+                    if captured < 2000 {
+                        captured += 1;
+                        let _ = std::fs::write(dir.join(format!("nfq-{captured:04}.bin")), datagram);
+                    }
+                }
+                match parsed {
+                    Ok(pkt) => {
+                        let verdict = engine.on_packet(&pkt, v.mode(), clock.now());
+                        v.push(pkt.id, pkt.mark, verdict);
+                    }
+                    // Without a packet id there is nothing to answer; the
+                    // kernel's queue timeout is not a thing, so log loudly.
+                    Err(e) => {
+                        engine.counters.malformed += 1;
+                        eprintln!("phonehome: unreadable queue message: {e}");
+                    }
+                }
+            }) => {
+                r.map_err(|e| format!("queue socket failed: {e}"))?;
+                if engine.want_repeat_mode && verdicts.mode() == MarkMode::Conntrack {
+                    eprintln!("phonehome: kernel sends no conntrack info; switching to repeat verdicts");
+                    verdicts.set_mode(MarkMode::Repeat);
+                    queue.mode = MarkMode::Repeat;
+                }
+            }
+            r = ct.events.recv(&mut events_buf) => {
+                match r {
+                    Ok(n) => {
+                        let now = clock.now();
+                        for msg in netlink::messages(&events_buf[..n]) {
+                            if let Some((IPCTNL_MSG_CT_DELETE, body)) = conntrack::entry_of(&msg) {
+                                engine.on_ct_destroy(&conntrack::parse_entry(body), now);
+                            }
+                        }
+                    }
+                    Err(e) => eprintln!("phonehome: conntrack events: {e}"),
+                }
+            }
+            Some((query, reply_to)) = rx.recv() => {
+                let needs_bytes = matches!(query, Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. });
+                if needs_bytes && last_dump.elapsed() >= Duration::from_secs(1) {
+                    dump_conntrack(&mut ct, &mut engine, &clock).await;
+                    last_dump = Instant::now();
+                }
+                let reply = match query {
+                    Query::Status => Reply::Status(StatusRow {
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        uptime_s: clock.start.elapsed().as_secs(),
+                        mode: mode_name(engine.policy.mode).to_string(),
+                        mark_mode: mark_mode_name(verdicts.mode()).to_string(),
+                        queue: cfg.queue,
+                        packets: engine.counters.packets,
+                        malformed: engine.counters.malformed,
+                        verdicts_accept: verdicts.accepted,
+                        verdicts_drop: verdicts.dropped,
+                        flows_active: engine.flows.len() as u64,
+                        flows_evicted: engine.flows.evicted,
+                        dns_names: engine.names.len() as u64,
+                        rules: engine.policy.rule_count() as u64,
+                        rss_bytes: rss_bytes(),
+                    }),
+                    Query::Devices { device } => Reply::Devices(engine.device_rows(device.as_deref())),
+                    Query::Owners { device } => Reply::Owners(engine.owner_rows(device.as_deref())),
+                    Query::Flows { device } => Reply::Flows(engine.flow_rows(device.as_deref())),
+                    Query::Reload => reload(&mut cfg, &mut engine),
+                };
+                let _ = reply_to.send(reply);
+            }
+            _ = tick.tick() => {
+                dump_conntrack(&mut ct, &mut engine, &clock).await;
+                last_dump = Instant::now();
+                engine.devices.refresh_leases();
+                if engine.want_neighbours {
+                    match devices::dump_neighbours().await {
+                        Ok(entries) => engine.learn_neighbours(entries),
+                        Err(e) => eprintln!("phonehome: neighbour table: {e}"),
+                    }
+                }
+            }
+            _ = hup.recv() => {
+                if let Reply::Error { message } = reload(&mut cfg, &mut engine) {
+                    eprintln!("phonehome: {message}");
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    let _ = std::fs::remove_file(&cfg.socket);
+    eprintln!("phonehome: stopped");
+    Ok(())
+}
+
+/// Re-reads the config; a bad one is refused and the running policy stays.
+fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
+    match Config::load(&cfg.path) {
+        Ok(new) => {
+            if new.queue != cfg.queue || new.socket != cfg.socket || new.copy_range != cfg.copy_range {
+                eprintln!("phonehome: queue, socket and copy_range changes take effect on restart");
+            }
+            engine.reload(&new);
+            let rules = engine.policy.rule_count() as u64;
+            eprintln!("phonehome: reloaded {}: {rules} rules", new.path.display());
+            *cfg = Config {
+                queue: cfg.queue,
+                socket: cfg.socket.clone(),
+                copy_range: cfg.copy_range,
+                ..new
+            };
+            Reply::Reloaded { rules }
+        }
+        Err(e) => Reply::Error {
+            message: format!("config refused, keeping the running policy: {e}"),
+        },
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Enforce => "enforce",
+        Mode::Observe => "observe",
+    }
+}
+
+fn mark_mode_name(mode: MarkMode) -> &'static str {
+    match mode {
+        MarkMode::Conntrack => "conntrack",
+        MarkMode::Repeat => "repeat",
+    }
+}

@@ -1,0 +1,367 @@
+//! Engine: the sans-IO heart of the daemon. It takes queued packets,
+//! conntrack entries and queries, and returns verdicts and rows; it never
+//! touches a socket or a clock (the caller passes `now`), so every path is
+//! unit-testable with captured bytes.
+//!
+//! When a connection is decided: at its first packet when a DNS answer
+//! already named the address (or it is not TCP); else TCP waits for the
+//! client's first bytes (TLS ClientHello SNI or HTTP Host, reassembled over
+//! a few segments) and decides on them, or with what it has after
+//! `DECIDE_BY` queued packets. DNS flows are judged but never marked, so
+//! every answer keeps reaching the queue.
+
+use std::net::IpAddr;
+
+use crate::attribution::{self, NameCache, NameChain, Sniffed};
+use crate::config::{format_mac, Action, Config, Mac};
+use crate::conntrack::CtEntry;
+use crate::devices::DeviceBook;
+use crate::firewall::{MARK_ALLOW, MARK_BLOCK};
+use crate::flows::{Flow, FlowTable, NameSource};
+use crate::owners::{self, Owner};
+use crate::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
+use crate::policy::{Decision, FlowFacts, Policy};
+use crate::queue::{MarkMode, QueuedPacket, Verdict, HOOK_FORWARD};
+use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, UNKNOWN_OWNER};
+
+/// A TCP flow with no name yet is decided by its n-th queued packet, well
+/// before the firewall stops queueing it (`firewall::FIRST_PACKETS`).
+pub const DECIDE_BY: u32 = 8;
+
+/// Time as the engine sees it: monotonic seconds for expiry, Unix seconds
+/// for what people read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Now {
+    pub mono: u64,
+    pub unix: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PacketCounters {
+    pub packets: u64,
+    pub malformed: u64,
+}
+
+pub struct Engine {
+    pub policy: Policy,
+    pub names: NameCache,
+    pub devices: DeviceBook,
+    pub flows: FlowTable,
+    pub stats: Stats,
+    pub counters: PacketCounters,
+    /// Set when a packet's device could not be named from its own headers:
+    /// the caller should refresh the neighbour table.
+    pub want_neighbours: bool,
+    /// Set when ct-mark verdicts turned out not to work (no `NFQA_CT` in
+    /// queued packets); the caller switches its verdicts to repeat mode.
+    pub want_repeat_mode: bool,
+    dump_gen: u64,
+}
+
+fn owner_of(names: &Option<NameChain>) -> (Option<Owner>, Vec<Owner>) {
+    match names {
+        Some(chain) => {
+            let all: Vec<Owner> = chain.iter().filter_map(|n| owners::lookup(n)).collect();
+            (owners::lookup_chain(chain).map(|(o, _)| o), all)
+        }
+        None => (None, Vec::new()),
+    }
+}
+
+impl Engine {
+    pub fn new(cfg: &Config) -> Engine {
+        Engine {
+            policy: Policy::from_config(cfg),
+            names: NameCache::new(cfg.dns_cache_size),
+            devices: DeviceBook::new(&cfg.leases),
+            flows: FlowTable::new(cfg.max_flows),
+            stats: Stats::default(),
+            counters: PacketCounters::default(),
+            want_neighbours: false,
+            want_repeat_mode: false,
+            dump_gen: 0,
+        }
+    }
+
+    /// Swaps in a new config. Decided flows keep their verdicts.
+    pub fn reload(&mut self, cfg: &Config) {
+        self.policy = Policy::from_config(cfg);
+        self.devices.set_leases_path(&cfg.leases);
+        self.flows.set_capacity(cfg.max_flows);
+    }
+
+    /// Decides one queued packet. Never fails: anything unreadable is
+    /// accepted unmarked (the kernel path keeps working).
+    pub fn on_packet(&mut self, pkt: &QueuedPacket<'_>, mode: MarkMode, now: Now) -> Verdict {
+        self.counters.packets += 1;
+        if mode == MarkMode::Conntrack && pkt.ct.is_none() {
+            self.want_repeat_mode = true;
+        }
+        let Ok(view) = packet::parse(pkt.payload) else {
+            self.counters.malformed += 1;
+            return Verdict::Accept;
+        };
+        let t = view.tuple;
+
+        // DNS answers teach names to the client they are addressed to.
+        if t.proto == PROTO_UDP && t.sport == 53 {
+            if let Some(answer) = attribution::parse_dns_response(view.payload) {
+                self.names.learn(t.dst, &answer, now.mono);
+            }
+            // A blocked DNS flow is dropped in the kernel before the queue.
+            return Verdict::Accept;
+        }
+
+        // The original-direction tuple and which way this packet goes.
+        let (orig, is_reply) = match pkt.ct.as_ref().and_then(|c| c.orig) {
+            Some(o) => (o, o != t),
+            None if self.flows.contains(&t) => (t, false),
+            None if self.flows.contains(&t.reversed()) => (t.reversed(), true),
+            None => (t, false),
+        };
+        if !is_reply && pkt.hook == HOOK_FORWARD {
+            if let Some(mac) = pkt.hwaddr {
+                self.devices.observe(orig.src, mac);
+            }
+        }
+        let mac = self.devices.mac_of(&orig.src);
+        if mac.is_none() {
+            self.want_neighbours = true;
+        }
+        let cached = self.names.lookup(orig.src, orig.dst, now.mono);
+
+        let flow = self.flows.entry(orig, now.unix);
+        flow.last_seen = now.unix;
+        flow.queued += 1;
+        if flow.mac.is_none() {
+            if let Some(mac) = mac {
+                flow.mac = Some(mac);
+                flow.device = format_mac(&mac);
+            }
+        }
+        if let Some(d) = &flow.decision {
+            return verdict_for(d, is_dns(&orig));
+        }
+        if flow.names.is_none() {
+            if let Some(chain) = cached {
+                flow.names = Some(chain);
+                flow.name_source = Some(NameSource::Dns);
+            }
+        }
+
+        let ready = flow.names.is_some() || orig.proto != PROTO_TCP || {
+            match (is_reply, view.payload.is_empty(), view.tcp) {
+                // Server speaks first (SSH, SMTP...): no client name coming.
+                (true, false, _) => true,
+                (false, false, Some(tcp)) => sniff_segment(flow, tcp.seq, view.payload),
+                _ => false,
+            }
+        } || flow.queued >= DECIDE_BY;
+        if !ready {
+            return Verdict::Accept;
+        }
+        let decision = self.decide(&orig, now);
+        verdict_for(&decision, is_dns(&orig))
+    }
+
+    /// Judges the flow `orig` with what is known and records the outcome.
+    fn decide(&mut self, orig: &FiveTuple, now: Now) -> Decision {
+        let Some(flow) = self.flows.get_mut(orig) else {
+            return Decision {
+                action: Action::Allow,
+                rule: None,
+                logged: Vec::new(),
+                enforced: true,
+            };
+        };
+        let (owner, all_owners) = owner_of(&flow.names);
+        let names: &[String] = flow.names.as_deref().unwrap_or(&[]);
+        let decision = self.policy.decide(&FlowFacts {
+            mac: flow.mac,
+            names,
+            owners: &all_owners,
+        });
+        flow.owner = owner;
+        flow.pending = Default::default();
+        for rule in &decision.logged {
+            eprintln!(
+                "phonehome: log rule '{rule}': {} {} ({})",
+                flow.device,
+                flow.tuple,
+                flow.domain().unwrap_or("no name")
+            );
+        }
+        let mac_str = flow.mac.map(|m| format_mac(&m));
+        self.stats.on_decided(
+            &FlowEvent {
+                device: &flow.device,
+                mac: mac_str.as_deref(),
+                ip: flow.tuple.src.to_string(),
+                owner: owner.map_or(UNKNOWN_OWNER, |o| o.name),
+                category: owner.map_or(UNKNOWN_OWNER, |o| o.category.as_str()),
+                domain: flow.domain(),
+                blocked: decision.blocks(),
+            },
+            now.unix,
+        );
+        flow.decision = Some(decision.clone());
+        decision
+    }
+
+    /// Folds a conntrack entry (from a dump) into the flow's byte counts.
+    pub fn on_ct_entry(&mut self, entry: &CtEntry, now: Now) {
+        let Some(orig) = entry.orig else { return };
+        let gen = self.dump_gen;
+        let Some(flow) = self.flows.get_mut(&orig) else { return };
+        flow.seen_gen = gen;
+        self.account(&orig, entry, now);
+    }
+
+    /// A connection ended: final counts, then the flow leaves the table.
+    pub fn on_ct_destroy(&mut self, entry: &CtEntry, now: Now) {
+        let Some(orig) = entry.orig else { return };
+        if !self.flows.contains(&orig) {
+            return;
+        }
+        self.account(&orig, entry, now);
+        self.finish(&orig, now);
+    }
+
+    fn account(&mut self, orig: &FiveTuple, entry: &CtEntry, now: Now) {
+        let Some(flow) = self.flows.get_mut(orig) else { return };
+        let up = entry.orig_counters.unwrap_or(flow.up);
+        let down = entry.reply_counters.unwrap_or(flow.down);
+        let d_up = up.bytes.saturating_sub(flow.up.bytes);
+        let d_down = down.bytes.saturating_sub(flow.down.bytes);
+        flow.up = up;
+        flow.down = down;
+        if d_up > 0 || d_down > 0 {
+            flow.last_seen = now.unix;
+        }
+        if flow.decision.is_some() {
+            let owner = flow.owner.map_or(UNKNOWN_OWNER, |o| o.name);
+            self.stats.add_bytes(&flow.device, owner, d_up, d_down, now.unix);
+        }
+    }
+
+    fn finish(&mut self, orig: &FiveTuple, now: Now) {
+        let undecided = self.flows.get_mut(orig).is_some_and(|f| f.decision.is_none());
+        if undecided {
+            // It ended (or escaped the queue) before a name appeared.
+            self.decide(orig, now);
+        }
+        self.flows.finish(orig);
+    }
+
+    /// Starts a conntrack dump generation (call before feeding entries).
+    pub fn begin_dump(&mut self) {
+        self.dump_gen += 1;
+    }
+
+    /// After a complete dump: flows whose connection vanished are finished.
+    pub fn end_dump(&mut self, now: Now) {
+        for t in self.flows.stale(self.dump_gen, now.unix, 5) {
+            self.finish(&t, now);
+        }
+    }
+
+    fn hostname(&self, device: &str) -> Option<String> {
+        let mac = crate::config::parse_mac(device)?;
+        self.policy
+            .device_name(&mac)
+            .or_else(|| self.devices.hostname(&mac))
+            .map(str::to_string)
+    }
+
+    pub fn device_rows(&self, filter: Option<&str>) -> Vec<DeviceRow> {
+        self.stats.device_rows(filter, &|d| self.hostname(d))
+    }
+
+    pub fn owner_rows(&self, filter: Option<&str>) -> Vec<OwnerRow> {
+        self.stats.owner_rows(filter)
+    }
+
+    pub fn flow_rows(&self, filter: Option<&str>) -> Vec<FlowRow> {
+        let row = |f: &Flow, active: bool| FlowRow {
+            device: f.device.clone(),
+            proto: packet::proto_name(f.tuple.proto).to_string(),
+            src: f.tuple.src.to_string(),
+            sport: f.tuple.sport,
+            dst: f.tuple.dst.to_string(),
+            dport: f.tuple.dport,
+            domain: f.domain().map(str::to_string),
+            name_source: f.name_source.map(|s| s.as_str().to_string()),
+            owner: f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
+            category: f.owner.map_or(UNKNOWN_OWNER, |o| o.category.as_str()).to_string(),
+            verdict: match &f.decision {
+                Some(d) if d.blocks() => "block",
+                Some(_) => "allow",
+                None => "pending",
+            }
+            .to_string(),
+            rule: f.decision.as_ref().and_then(|d| d.rule.clone()),
+            enforced: f.decision.as_ref().is_none_or(|d| d.enforced),
+            active,
+            bytes_up: f.up.bytes,
+            bytes_down: f.down.bytes,
+            first_seen: f.first_seen,
+            last_seen: f.last_seen,
+        };
+        let mut rows: Vec<FlowRow> = self
+            .flows
+            .recent()
+            .map(|f| row(f, false))
+            .chain(self.flows.active().map(|f| row(f, true)))
+            .filter(|r| filter.is_none_or(|d| d.eq_ignore_ascii_case(&r.device)))
+            .collect();
+        rows.sort_by_key(|r| (r.first_seen, r.last_seen));
+        rows
+    }
+
+    /// Learns the MAC behind an address from outside (neighbour table).
+    pub fn learn_neighbours(&mut self, entries: Vec<(IpAddr, Mac)>) {
+        self.devices.learn_neighbours(entries);
+        self.want_neighbours = false;
+    }
+}
+
+fn is_dns(t: &FiveTuple) -> bool {
+    t.dport == 53 && (t.proto == PROTO_UDP || t.proto == PROTO_TCP)
+}
+
+/// The verdict a decision gives. DNS flows are never marked "allow", so
+/// their answers keep coming through the queue.
+fn verdict_for(d: &Decision, dns: bool) -> Verdict {
+    if d.blocks() && d.enforced {
+        Verdict::DropMark { bits: MARK_BLOCK }
+    } else if dns {
+        Verdict::Accept
+    } else {
+        Verdict::AcceptMark { bits: MARK_ALLOW }
+    }
+}
+
+/// Adds an in-order client segment to the flow's hello buffer and reports
+/// whether the flow can be decided now.
+fn sniff_segment(flow: &mut Flow, seq: u32, payload: &[u8]) -> bool {
+    let p = &mut flow.pending;
+    match p.next_seq {
+        Some(next) if next != seq => return false, // retransmit or out of order
+        _ => {}
+    }
+    p.hello.extend_from_slice(payload);
+    p.next_seq = Some(seq.wrapping_add(payload.len() as u32));
+    match attribution::sniff_client_hello(&p.hello) {
+        Sniffed::Name(name) => {
+            flow.name_source = Some(if p.hello[0] == 0x16 {
+                NameSource::Sni
+            } else {
+                NameSource::Http
+            });
+            flow.names = Some(vec![name].into());
+            true
+        }
+        Sniffed::NeedMore => p.hello.len() >= attribution::MAX_HELLO,
+        Sniffed::NoName | Sniffed::Unknown => true,
+    }
+}

@@ -1,0 +1,221 @@
+//! Flows: the bounded table of connections the daemon has seen, keyed by
+//! the conntrack original-direction tuple, plus a ring of recently finished
+//! ones for `phonehome flows`. A flow is pending until it has a name (or
+//! cannot get one), then decided; its byte counters follow conntrack.
+//!
+//! Limits: when full, the least recently active flows are evicted (their
+//! later bytes are no longer counted; `evicted` says how many).
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::attribution::NameChain;
+use crate::config::Mac;
+use crate::conntrack::Counters;
+use crate::owners::Owner;
+use crate::packet::FiveTuple;
+use crate::policy::Decision;
+
+/// Where a flow's name came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameSource {
+    Dns,
+    Sni,
+    Http,
+}
+
+impl NameSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameSource::Dns => "dns",
+            NameSource::Sni => "sni",
+            NameSource::Http => "http",
+        }
+    }
+}
+
+/// Client bytes gathered while waiting for a ClientHello/request to end.
+#[derive(Debug, Default)]
+pub struct Pending {
+    pub hello: Vec<u8>,
+    pub next_seq: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct Flow {
+    pub tuple: FiveTuple,
+    pub mac: Option<Mac>,
+    /// Stats key of the device: its MAC, or its address when unknown.
+    pub device: String,
+    pub names: Option<NameChain>,
+    pub name_source: Option<NameSource>,
+    pub owner: Option<Owner>,
+    pub decision: Option<Decision>,
+    pub pending: Pending,
+    /// Packets of this flow that reached user space.
+    pub queued: u32,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    /// Last conntrack counters folded into the stats.
+    pub up: Counters,
+    pub down: Counters,
+    /// Generation of the last conntrack dump that still listed this flow.
+    pub seen_gen: u64,
+}
+
+impl Flow {
+    pub fn new(tuple: FiveTuple, now: u64) -> Flow {
+        Flow {
+            tuple,
+            mac: None,
+            device: tuple.src.to_string(),
+            names: None,
+            name_source: None,
+            owner: None,
+            decision: None,
+            pending: Pending::default(),
+            queued: 0,
+            first_seen: now,
+            last_seen: now,
+            up: Counters::default(),
+            down: Counters::default(),
+            seen_gen: 0,
+        }
+    }
+
+    /// The name shown for this flow: the one the client asked for.
+    pub fn domain(&self) -> Option<&str> {
+        self.names.as_ref().and_then(|c| c.first()).map(String::as_str)
+    }
+}
+
+pub struct FlowTable {
+    active: HashMap<FiveTuple, Flow>,
+    recent: VecDeque<Flow>,
+    capacity: usize,
+    recent_capacity: usize,
+    pub evicted: u64,
+}
+
+impl FlowTable {
+    pub fn new(capacity: usize) -> Self {
+        FlowTable {
+            active: HashMap::new(),
+            recent: VecDeque::new(),
+            capacity: capacity.max(64),
+            recent_capacity: 1024,
+            evicted: 0,
+        }
+    }
+
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(64);
+    }
+
+    pub fn len(&self) -> usize {
+        self.active.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty()
+    }
+
+    pub fn contains(&self, t: &FiveTuple) -> bool {
+        self.active.contains_key(t)
+    }
+
+    pub fn get_mut(&mut self, t: &FiveTuple) -> Option<&mut Flow> {
+        self.active.get_mut(t)
+    }
+
+    /// The flow for `tuple`, created if new. Evicts when full; evicted
+    /// flows are handed to `on_evict` so their counts are not lost.
+    pub fn entry(&mut self, tuple: FiveTuple, now: u64) -> &mut Flow {
+        if !self.active.contains_key(&tuple) && self.active.len() >= self.capacity {
+            self.evict_oldest();
+        }
+        self.active.entry(tuple).or_insert_with(|| Flow::new(tuple, now))
+    }
+
+    fn evict_oldest(&mut self) {
+        let n = (self.capacity / 16).max(1);
+        let mut ages: Vec<(u64, FiveTuple)> =
+            self.active.iter().map(|(k, f)| (f.last_seen, *k)).collect();
+        let n = n.min(ages.len());
+        ages.select_nth_unstable(n - 1);
+        for (_, key) in ages.into_iter().take(n) {
+            if let Some(flow) = self.active.remove(&key) {
+                self.evicted += 1;
+                self.push_recent(flow);
+            }
+        }
+    }
+
+    /// Moves a flow from the active table to the recent ring.
+    pub fn finish(&mut self, tuple: &FiveTuple) -> Option<&Flow> {
+        let flow = self.active.remove(tuple)?;
+        self.push_recent(flow);
+        self.recent.back()
+    }
+
+    fn push_recent(&mut self, flow: Flow) {
+        if self.recent.len() >= self.recent_capacity {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(flow);
+    }
+
+    /// Flows not seen in the conntrack dump of generation `gen`, older than
+    /// `min_age` seconds: their connections are gone.
+    pub fn stale(&self, gen: u64, now: u64, min_age: u64) -> Vec<FiveTuple> {
+        self.active
+            .values()
+            .filter(|f| f.seen_gen < gen && now.saturating_sub(f.last_seen) >= min_age)
+            .map(|f| f.tuple)
+            .collect()
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = &Flow> {
+        self.active.values()
+    }
+
+    pub fn recent(&self) -> impl Iterator<Item = &Flow> {
+        self.recent.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuple(port: u16) -> FiveTuple {
+        FiveTuple {
+            proto: 6,
+            src: "192.168.77.2".parse().unwrap(),
+            dst: "203.0.113.10".parse().unwrap(),
+            sport: port,
+            dport: 443,
+        }
+    }
+
+    #[test]
+    fn table_is_bounded_and_evicts_oldest() {
+        let mut t = FlowTable::new(64);
+        for i in 0..200u16 {
+            t.entry(tuple(i), u64::from(i));
+        }
+        assert!(t.len() <= 64);
+        assert!(t.evicted >= 136);
+        assert!(t.contains(&tuple(199)));
+        assert!(!t.contains(&tuple(0)));
+    }
+
+    #[test]
+    fn finished_flows_move_to_recent() {
+        let mut t = FlowTable::new(64);
+        t.entry(tuple(1), 5);
+        assert!(t.finish(&tuple(1)).is_some());
+        assert!(t.is_empty());
+        assert_eq!(t.recent().count(), 1);
+        assert_eq!(t.stale(1, 100, 10).len(), 0);
+    }
+}

@@ -1,0 +1,427 @@
+//! Owners: which company is behind a domain, and what kind of traffic it is.
+//! The built-in table below is self-written from the companies' own
+//! published domains (their developer, privacy and SDK documentation), not
+//! copied from any third-party list. Lookup walks a name's suffixes, longest
+//! first, so `data.mistat.xiaomi.com` hits the telemetry entry before the
+//! generic `xiaomi.com` one.
+//!
+//! Limits: domains only; IP/ASN ownership and imported lists come later
+//! (the compiled owner database).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Advertising,
+    Analytics,
+    Telemetry,
+    Social,
+    Cdn,
+    Cloud,
+    Services,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Advertising => "advertising",
+            Category::Analytics => "analytics",
+            Category::Telemetry => "telemetry",
+            Category::Social => "social",
+            Category::Cdn => "cdn",
+            Category::Cloud => "cloud",
+            Category::Services => "services",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "advertising" | "ads" => Category::Advertising,
+            "analytics" => Category::Analytics,
+            "telemetry" => Category::Telemetry,
+            "social" => Category::Social,
+            "cdn" => Category::Cdn,
+            "cloud" => Category::Cloud,
+            "services" => Category::Services,
+            _ => return None,
+        })
+    }
+}
+
+/// The owner of one domain suffix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub name: &'static str,
+    pub category: Category,
+    /// The table entry that matched (for `flows` and explanations).
+    pub suffix: &'static str,
+}
+
+use Category::*;
+
+/// (domain suffix, owner, category)
+const TABLE: &[(&str, &str, Category)] = &[
+    // Xiaomi / MIUI / HyperOS
+    ("xiaomi.com", "Xiaomi", Services),
+    ("xiaomi.net", "Xiaomi", Services),
+    ("xiaomi.cn", "Xiaomi", Services),
+    ("mi.com", "Xiaomi", Services),
+    ("miui.com", "Xiaomi", Services),
+    ("mi-img.com", "Xiaomi", Cdn),
+    ("mifile.cn", "Xiaomi", Cdn),
+    ("tracking.miui.com", "Xiaomi", Telemetry),
+    ("tracking.intl.miui.com", "Xiaomi", Telemetry),
+    ("tracking.rus.miui.com", "Xiaomi", Telemetry),
+    ("tracking.india.miui.com", "Xiaomi", Telemetry),
+    ("mistat.xiaomi.com", "Xiaomi", Telemetry),
+    ("mistat.intl.xiaomi.com", "Xiaomi", Telemetry),
+    ("mistat.rus.xiaomi.com", "Xiaomi", Telemetry),
+    ("mistat.india.xiaomi.com", "Xiaomi", Telemetry),
+    ("ad.xiaomi.com", "Xiaomi", Advertising),
+    ("ad.intl.xiaomi.com", "Xiaomi", Advertising),
+    ("ad.mi.com", "Xiaomi", Advertising),
+    ("ad.miui.com", "Xiaomi", Advertising),
+    // Alibaba group
+    ("alibaba.com", "Alibaba", Services),
+    ("alibaba-inc.com", "Alibaba", Services),
+    ("alicdn.com", "Alibaba", Cdn),
+    ("taobao.com", "Alibaba", Services),
+    ("tmall.com", "Alibaba", Services),
+    ("alipay.com", "Alibaba", Services),
+    ("alipayobjects.com", "Alibaba", Cdn),
+    ("alimama.com", "Alibaba", Advertising),
+    ("tanx.com", "Alibaba", Advertising),
+    ("mmstat.com", "Alibaba", Analytics),
+    ("ucweb.com", "Alibaba", Services),
+    ("aliyun.com", "Alibaba Cloud", Cloud),
+    ("aliyuncs.com", "Alibaba Cloud", Cloud),
+    ("alibabacloud.com", "Alibaba Cloud", Cloud),
+    ("alikunlun.com", "Alibaba Cloud", Cdn),
+    ("umeng.com", "Umeng", Analytics),
+    ("umeng.co", "Umeng", Analytics),
+    ("umengcloud.com", "Umeng", Analytics),
+    ("umtrack.com", "Umeng", Analytics),
+    ("umsns.com", "Umeng", Analytics),
+    // Tencent
+    ("qq.com", "Tencent", Services),
+    ("tencent.com", "Tencent", Services),
+    ("wechat.com", "Tencent", Social),
+    ("weixin.qq.com", "Tencent", Social),
+    ("gtimg.com", "Tencent", Cdn),
+    ("gtimg.cn", "Tencent", Cdn),
+    ("qpic.cn", "Tencent", Cdn),
+    ("qlogo.cn", "Tencent", Cdn),
+    ("myqcloud.com", "Tencent Cloud", Cloud),
+    ("tencentcloudapi.com", "Tencent Cloud", Cloud),
+    ("tencent-cloud.net", "Tencent Cloud", Cloud),
+    ("gdt.qq.com", "Tencent", Advertising),
+    ("e.qq.com", "Tencent", Advertising),
+    ("beacon.qq.com", "Tencent", Analytics),
+    ("bugly.qq.com", "Tencent", Telemetry),
+    // Huawei
+    ("huawei.com", "Huawei", Services),
+    ("hicloud.com", "Huawei", Services),
+    ("data.hicloud.com", "Huawei", Telemetry),
+    ("dbankcloud.com", "Huawei", Cloud),
+    ("dbankcloud.cn", "Huawei", Cloud),
+    ("dbankcdn.com", "Huawei", Cdn),
+    ("huaweicloud.com", "Huawei Cloud", Cloud),
+    ("myhuaweicloud.com", "Huawei Cloud", Cloud),
+    // ByteDance
+    ("bytedance.com", "ByteDance", Services),
+    ("bytedance.net", "ByteDance", Services),
+    ("byteoversea.com", "ByteDance", Services),
+    ("snssdk.com", "ByteDance", Services),
+    ("isnssdk.com", "ByteDance", Services),
+    ("toutiao.com", "ByteDance", Services),
+    ("tiktok.com", "ByteDance", Social),
+    ("tiktokv.com", "ByteDance", Social),
+    ("tiktokcdn.com", "ByteDance", Cdn),
+    ("ibytedtos.com", "ByteDance", Cdn),
+    ("byteimg.com", "ByteDance", Cdn),
+    ("douyin.com", "ByteDance", Social),
+    ("pangle.io", "ByteDance", Advertising),
+    ("pangolin-sdk-toutiao.com", "ByteDance", Advertising),
+    ("pglstatp-toutiao.com", "ByteDance", Advertising),
+    ("volces.com", "ByteDance", Cloud),
+    // Samsung
+    ("samsung.com", "Samsung", Services),
+    ("samsungcloud.com", "Samsung", Cloud),
+    ("samsungapps.com", "Samsung", Services),
+    ("samsungosp.com", "Samsung", Services),
+    ("samsungdm.com", "Samsung", Services),
+    ("samsungads.com", "Samsung", Advertising),
+    ("samsungacr.com", "Samsung", Telemetry),
+    // Google, including ads and analytics
+    ("google.com", "Google", Services),
+    ("googleapis.com", "Google", Services),
+    ("gstatic.com", "Google", Cdn),
+    ("googleusercontent.com", "Google", Cloud),
+    ("googlevideo.com", "Google", Cdn),
+    ("gvt1.com", "Google", Cdn),
+    ("gvt2.com", "Google", Cdn),
+    ("ggpht.com", "Google", Cdn),
+    ("android.com", "Google", Services),
+    ("youtube.com", "Google", Social),
+    ("ytimg.com", "Google", Cdn),
+    ("appspot.com", "Google", Cloud),
+    ("cloudfunctions.net", "Google", Cloud),
+    ("firebaseio.com", "Google", Cloud),
+    ("doubleclick.net", "Google", Advertising),
+    ("googlesyndication.com", "Google", Advertising),
+    ("googleadservices.com", "Google", Advertising),
+    ("googletagservices.com", "Google", Advertising),
+    ("adservice.google.com", "Google", Advertising),
+    ("admob.com", "Google", Advertising),
+    ("2mdn.net", "Google", Advertising),
+    ("google-analytics.com", "Google", Analytics),
+    ("googletagmanager.com", "Google", Analytics),
+    ("app-measurement.com", "Google", Analytics),
+    ("firebaselogging-pa.googleapis.com", "Google", Telemetry),
+    ("crashlytics.com", "Google", Telemetry),
+    // Meta
+    ("facebook.com", "Meta", Social),
+    ("fb.com", "Meta", Social),
+    ("facebook.net", "Meta", Analytics),
+    ("fbcdn.net", "Meta", Cdn),
+    ("fbsbx.com", "Meta", Cdn),
+    ("instagram.com", "Meta", Social),
+    ("cdninstagram.com", "Meta", Cdn),
+    ("whatsapp.com", "Meta", Social),
+    ("whatsapp.net", "Meta", Social),
+    ("messenger.com", "Meta", Social),
+    ("meta.com", "Meta", Services),
+    ("graph.facebook.com", "Meta", Analytics),
+    ("an.facebook.com", "Meta", Advertising),
+    // Amazon
+    ("amazon.com", "Amazon", Services),
+    ("amazon.de", "Amazon", Services),
+    ("amazon.co.uk", "Amazon", Services),
+    ("a2z.com", "Amazon", Services),
+    ("media-amazon.com", "Amazon", Cdn),
+    ("ssl-images-amazon.com", "Amazon", Cdn),
+    ("primevideo.com", "Amazon", Services),
+    ("amazon-adsystem.com", "Amazon", Advertising),
+    ("device-metrics-us.amazon.com", "Amazon", Telemetry),
+    ("device-metrics-us-2.amazon.com", "Amazon", Telemetry),
+    ("amazonaws.com", "Amazon AWS", Cloud),
+    ("cloudfront.net", "Amazon AWS", Cdn),
+    ("awsstatic.com", "Amazon AWS", Cdn),
+    // Microsoft
+    ("microsoft.com", "Microsoft", Services),
+    ("windows.com", "Microsoft", Services),
+    ("windowsupdate.com", "Microsoft", Services),
+    ("live.com", "Microsoft", Services),
+    ("msn.com", "Microsoft", Services),
+    ("bing.com", "Microsoft", Services),
+    ("office.com", "Microsoft", Services),
+    ("office.net", "Microsoft", Services),
+    ("outlook.com", "Microsoft", Services),
+    ("skype.com", "Microsoft", Social),
+    ("xbox.com", "Microsoft", Services),
+    ("linkedin.com", "Microsoft", Social),
+    ("licdn.com", "Microsoft", Cdn),
+    ("msedge.net", "Microsoft", Cdn),
+    ("azureedge.net", "Microsoft", Cdn),
+    ("azure.com", "Microsoft", Cloud),
+    ("azurewebsites.net", "Microsoft", Cloud),
+    ("cloudapp.net", "Microsoft", Cloud),
+    ("trafficmanager.net", "Microsoft", Cloud),
+    ("events.data.microsoft.com", "Microsoft", Telemetry),
+    ("vortex.data.microsoft.com", "Microsoft", Telemetry),
+    ("appcenter.ms", "Microsoft", Telemetry),
+    ("clarity.ms", "Microsoft", Analytics),
+    ("bat.bing.com", "Microsoft", Advertising),
+    ("adnxs.com", "Microsoft", Advertising),
+    // Apple
+    ("apple.com", "Apple", Services),
+    ("icloud.com", "Apple", Cloud),
+    ("icloud-content.com", "Apple", Cloud),
+    ("apple-cloudkit.com", "Apple", Cloud),
+    ("mzstatic.com", "Apple", Cdn),
+    ("cdn-apple.com", "Apple", Cdn),
+    ("aaplimg.com", "Apple", Cdn),
+    ("xp.apple.com", "Apple", Telemetry),
+    ("metrics.icloud.com", "Apple", Telemetry),
+    ("iadsdk.apple.com", "Apple", Advertising),
+    // Other phone makers
+    ("heytapmobi.com", "OPPO", Telemetry),
+    ("heytapmobile.com", "OPPO", Services),
+    ("oppomobile.com", "OPPO", Services),
+    ("vivo.com.cn", "vivo", Services),
+    ("vivoglobal.com", "vivo", Services),
+    ("transsion.com", "Transsion", Services),
+    ("shalltry.com", "Transsion", Telemetry),
+    // Baidu, Yandex
+    ("baidu.com", "Baidu", Services),
+    ("bdstatic.com", "Baidu", Cdn),
+    ("hm.baidu.com", "Baidu", Analytics),
+    ("pos.baidu.com", "Baidu", Advertising),
+    ("mobads.baidu.com", "Baidu", Advertising),
+    ("yandex.ru", "Yandex", Services),
+    ("yandex.net", "Yandex", Services),
+    ("yandex.com", "Yandex", Services),
+    ("mc.yandex.ru", "Yandex", Analytics),
+    ("appmetrica.yandex.com", "Yandex", Analytics),
+    ("adfox.ru", "Yandex", Advertising),
+    // Social networks
+    ("twitter.com", "X", Social),
+    ("x.com", "X", Social),
+    ("twimg.com", "X", Cdn),
+    ("ads-twitter.com", "X", Advertising),
+    ("snapchat.com", "Snap", Social),
+    ("sc-cdn.net", "Snap", Cdn),
+    // Mobile ad networks and mediation
+    ("applovin.com", "AppLovin", Advertising),
+    ("applvn.com", "AppLovin", Advertising),
+    ("unityads.unity3d.com", "Unity", Advertising),
+    ("unity3d.com", "Unity", Services),
+    ("ironsrc.com", "Unity", Advertising),
+    ("ironsrc.net", "Unity", Advertising),
+    ("supersonicads.com", "Unity", Advertising),
+    ("vungle.com", "Liftoff", Advertising),
+    ("liftoff.io", "Liftoff", Advertising),
+    ("inmobi.com", "InMobi", Advertising),
+    ("mintegral.com", "Mintegral", Advertising),
+    ("rayjump.com", "Mintegral", Advertising),
+    ("chartboost.com", "Chartboost", Advertising),
+    ("criteo.com", "Criteo", Advertising),
+    ("criteo.net", "Criteo", Advertising),
+    ("taboola.com", "Taboola", Advertising),
+    ("outbrain.com", "Outbrain", Advertising),
+    ("adsrvr.org", "The Trade Desk", Advertising),
+    ("pubmatic.com", "PubMatic", Advertising),
+    ("rubiconproject.com", "Magnite", Advertising),
+    ("openx.net", "OpenX", Advertising),
+    ("casalemedia.com", "Index Exchange", Advertising),
+    // Attribution and product analytics SDKs
+    ("appsflyer.com", "AppsFlyer", Analytics),
+    ("appsflyersdk.com", "AppsFlyer", Analytics),
+    ("adjust.com", "Adjust", Analytics),
+    ("adjust.io", "Adjust", Analytics),
+    ("branch.io", "Branch", Analytics),
+    ("app.link", "Branch", Analytics),
+    ("kochava.com", "Kochava", Analytics),
+    ("singular.net", "Singular", Analytics),
+    ("mixpanel.com", "Mixpanel", Analytics),
+    ("amplitude.com", "Amplitude", Analytics),
+    ("segment.io", "Twilio Segment", Analytics),
+    ("segment.com", "Twilio Segment", Analytics),
+    ("braze.com", "Braze", Analytics),
+    ("appboy.com", "Braze", Analytics),
+    ("onesignal.com", "OneSignal", Analytics),
+    ("scorecardresearch.com", "Comscore", Analytics),
+    ("quantserve.com", "Quantcast", Analytics),
+    ("hotjar.com", "Hotjar", Analytics),
+    // Crash and performance telemetry
+    ("sentry.io", "Sentry", Telemetry),
+    ("bugsnag.com", "SmartBear", Telemetry),
+    ("nr-data.net", "New Relic", Telemetry),
+    ("newrelic.com", "New Relic", Telemetry),
+    ("datadoghq.com", "Datadog", Telemetry),
+    // CDNs and clouds
+    ("akamai.net", "Akamai", Cdn),
+    ("akamaiedge.net", "Akamai", Cdn),
+    ("akamaihd.net", "Akamai", Cdn),
+    ("akamaized.net", "Akamai", Cdn),
+    ("edgekey.net", "Akamai", Cdn),
+    ("edgesuite.net", "Akamai", Cdn),
+    ("cloudflare.com", "Cloudflare", Cdn),
+    ("cloudflare.net", "Cloudflare", Cdn),
+    ("cloudflare-dns.com", "Cloudflare", Services),
+    ("fastly.net", "Fastly", Cdn),
+    ("fastlylb.net", "Fastly", Cdn),
+    ("digitaloceanspaces.com", "DigitalOcean", Cloud),
+];
+
+fn index() -> &'static HashMap<&'static str, (&'static str, Category)> {
+    static INDEX: OnceLock<HashMap<&'static str, (&'static str, Category)>> = OnceLock::new();
+    INDEX.get_or_init(|| TABLE.iter().map(|(d, o, c)| (*d, (*o, *c))).collect())
+}
+
+/// The owner of `name` (lowercase, no trailing dot), by longest suffix.
+pub fn lookup(name: &str) -> Option<Owner> {
+    let index = index();
+    let mut at = name;
+    loop {
+        if let Some((suffix, (owner, category))) = index.get_key_value(at) {
+            return Some(Owner {
+                name: owner,
+                category: *category,
+                suffix,
+            });
+        }
+        match at.find('.') {
+            Some(dot) => at = &at[dot + 1..],
+            None => return None,
+        }
+    }
+}
+
+/// The owner of a CNAME chain: the first name in it with a known owner, so
+/// a first-party alias of a tracker (CNAME cloaking) is named for the
+/// tracker, unless the name the client asked for is itself known.
+/// Returns the owner and the name that matched.
+pub fn lookup_chain(chain: &[String]) -> Option<(Owner, &str)> {
+    // Prefer the most specific (non-Services) answer along the chain:
+    // `shop.example` CNAME `t.tracker.example` is the tracker's traffic.
+    let mut first: Option<(Owner, &str)> = None;
+    for name in chain {
+        if let Some(owner) = lookup(name) {
+            if owner.category != Category::Services && owner.category != Category::Cdn {
+                return Some((owner, name));
+            }
+            first.get_or_insert((owner, name));
+        }
+    }
+    first
+}
+
+/// All owner names in the table (for config validation hints).
+pub fn known_owner(name: &str) -> bool {
+    TABLE.iter().any(|(_, o, _)| o.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_suffix_wins() {
+        let o = lookup("data.mistat.xiaomi.com").unwrap();
+        assert_eq!((o.name, o.category), ("Xiaomi", Telemetry));
+        let o = lookup("account.xiaomi.com").unwrap();
+        assert_eq!((o.name, o.category), ("Xiaomi", Services));
+        assert_eq!(lookup("www.google-analytics.com").unwrap().name, "Google");
+        assert_eq!(lookup("bucket.s3.amazonaws.com").unwrap().name, "Amazon AWS");
+        assert!(lookup("example.org").is_none());
+        assert!(lookup("notxiaomi.com").is_none(), "suffix match is label-aligned");
+    }
+
+    #[test]
+    fn chain_names_the_cloaked_tracker() {
+        let chain = vec!["metrics.shop.example".to_string(), "tracking.miui.com".to_string()];
+        let (o, matched) = lookup_chain(&chain).unwrap();
+        assert_eq!((o.name, matched), ("Xiaomi", "tracking.miui.com"));
+    }
+
+    #[test]
+    fn covers_the_required_companies() {
+        for owner in [
+            "Xiaomi", "Alibaba", "Alibaba Cloud", "Umeng", "Tencent", "Huawei", "ByteDance",
+            "Samsung", "Google", "Meta", "Amazon", "Amazon AWS", "Microsoft", "Apple",
+            "AppLovin", "Criteo", "AppsFlyer",
+        ] {
+            assert!(known_owner(owner), "{owner}");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (d, _, _) in TABLE {
+            assert!(seen.insert(*d), "duplicate entry {d}");
+            assert_eq!(*d, d.to_ascii_lowercase());
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The test network of DESIGN.md, built for real with `ip netns` and veth:
+//!
+//! ```text
+//!  phone 192.168.77.2 ── 192.168.77.1 router 198.51.100.1 ── 198.51.100.2 wan
+//!  (MAC 02:00:00:00:77:02)   (forwarding, NAT, firewall,       dnsmasq .53, openssl
+//!                              the daemon, maybe dnsmasq)       s_server :443, HTTP :80,
+//!                                                               203.0.113.x per owner
+//! ```
+//!
+//! Shared by the E2E tests, the benchmark and the demo. Every network gets
+//! unique namespace names, so tests run in parallel; everything is torn
+//! down on drop. Needs root (CI runs as root).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const PHONE_MAC: &str = "02:00:00:00:77:02";
+pub const PHONE_IP: &str = "192.168.77.2";
+pub const ROUTER_LAN_IP: &str = "192.168.77.1";
+pub const WAN_DNS: &str = "198.51.100.53";
+
+/// Destination addresses in `wan`, one per owner, with the names dnsmasq
+/// there answers for them.
+pub const XIAOMI_IP: &str = "203.0.113.10";
+pub const GOOGLE_IP: &str = "203.0.113.20";
+pub const NEUTRAL_IP: &str = "203.0.113.30";
+pub const ALIYUN_IP: &str = "203.0.113.40";
+
+pub const DNS_RECORDS: &[(&str, &str)] = &[
+    ("tracking.miui.com", XIAOMI_IP),
+    ("api.ad.xiaomi.com", XIAOMI_IP),
+    ("data.mistat.xiaomi.com", XIAOMI_IP),
+    ("www.google-analytics.com", GOOGLE_IP),
+    ("www.google.com", GOOGLE_IP),
+    ("files.example.org", NEUTRAL_IP),
+    ("oss.aliyuncs.com", ALIYUN_IP),
+];
+/// `cdn.innocent.test` is a CNAME to a Xiaomi tracker (cloaking).
+pub const CNAMES: &[(&str, &str)] = &[("cdn.innocent.test", "tracking.miui.com")];
+
+pub fn bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PHONEHOME_BIN") {
+        return p.into();
+    }
+    if let Some(p) = option_env!("CARGO_BIN_EXE_phonehome") {
+        return p.into();
+    }
+    // examples: target/<profile>/examples/demo → target/<profile>/phonehome
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().and_then(Path::parent).expect("target dir").join("phonehome")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Returns false (and says why) when the E2E tests cannot run here. In CI
+/// that is a failure, not a skip.
+pub fn can_run() -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("E2E tests need root in CI");
+    }
+    eprintln!("skipping: the namespace tests need root");
+    false
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+fn check(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct Net {
+    pub phone: String,
+    pub router: String,
+    pub wan: String,
+    pub dir: PathBuf,
+    children: Vec<(String, Child)>,
+    pub socket: PathBuf,
+}
+
+impl Net {
+    /// Builds the three namespaces, links, addresses, routes and NAT.
+    pub fn new() -> Net {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("ph{}x{n}", std::process::id() % 100000);
+        let dir = std::env::temp_dir().join(format!("phonehome-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let net = Net {
+            phone: format!("{tag}-phone"),
+            router: format!("{tag}-router"),
+            wan: format!("{tag}-wan"),
+            socket: dir.join("phonehome.sock"),
+            dir,
+            children: Vec::new(),
+        };
+        for ns in [&net.phone, &net.router, &net.wan] {
+            check(Command::new("ip").args(["netns", "add", ns]));
+        }
+        let (p, r, w) = (&net.phone, &net.router, &net.wan);
+        let ip = |ns: &str, args: &str| {
+            let mut c = Command::new("ip");
+            c.args(["-n", ns]).args(args.split_whitespace());
+            check(&mut c);
+        };
+        ip(p, &format!("link add ph0 address {PHONE_MAC} type veth peer name lan0 netns {r}"));
+        ip(r, &format!("link add wan0 type veth peer name up0 netns {w}"));
+        ip(p, "addr add 192.168.77.2/24 dev ph0");
+        ip(r, "addr add 192.168.77.1/24 dev lan0");
+        ip(r, "addr add 198.51.100.1/24 dev wan0");
+        ip(w, "addr add 198.51.100.2/24 dev up0");
+        ip(w, &format!("addr add {WAN_DNS}/32 dev up0"));
+        for owner_ip in [XIAOMI_IP, GOOGLE_IP, NEUTRAL_IP, ALIYUN_IP] {
+            ip(w, &format!("addr add {owner_ip}/32 dev up0"));
+        }
+        for (ns, dev) in [(p, "ph0"), (r, "lan0"), (r, "wan0"), (w, "up0")] {
+            ip(ns, &format!("link set {dev} up"));
+            ip(ns, "link set lo up");
+        }
+        ip(p, "route add default via 192.168.77.1");
+        ip(r, "route add default via 198.51.100.2");
+        net.sh(r, "sysctl -qw net.ipv4.ip_forward=1");
+        net.sh(r, "iptables -w -t nat -A POSTROUTING -o wan0 -j MASQUERADE");
+        net
+    }
+
+    /// Runs a shell command inside a namespace and returns its output.
+    pub fn sh_out(&self, ns: &str, script: &str) -> Output {
+        run(Command::new("ip").args(["netns", "exec", ns, "sh", "-c", script]))
+    }
+
+    /// Like `sh_out`, but panics on failure.
+    pub fn sh(&self, ns: &str, script: &str) -> String {
+        let out = self.sh_out(ns, script);
+        assert!(
+            out.status.success(),
+            "[{ns}] {script}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a long-running process in a namespace (killed on drop).
+    pub fn spawn(&mut self, name: &str, ns: &str, args: &[&str]) {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        self.children.push((name.to_string(), child));
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Kills a spawned process with a signal (e.g. "KILL", "HUP").
+    pub fn signal(&mut self, name: &str, sig: &str) {
+        for (n, child) in &mut self.children {
+            if n == name {
+                // `ip netns exec` execs the program, so the pid is its own.
+                let _ = Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status();
+                if sig == "KILL" || sig == "TERM" {
+                    let _ = child.wait();
+                }
+            }
+        }
+    }
+
+    /// dnsmasq as the upstream resolver, TLS on 443 and HTTP on 80 in `wan`.
+    pub fn start_wan_services(&mut self) {
+        let mut args: Vec<String> = vec![
+            "dnsmasq".into(),
+            "--keep-in-foreground".into(),
+            "--conf-file=/dev/null".into(),
+            "--no-resolv".into(),
+            "--no-hosts".into(),
+            "--bind-interfaces".into(),
+            format!("--listen-address={WAN_DNS}"),
+            "--pid-file=".into(),
+            "--user=root".into(),
+            "--local-ttl=60".into(),
+        ];
+        for (name, ip) in DNS_RECORDS {
+            args.push(format!("--host-record={name},{ip}"));
+        }
+        for (alias, target) in CNAMES {
+            args.push(format!("--cname={alias},{target}"));
+        }
+        let wan = self.wan.clone();
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.spawn("dnsmasq-wan", &wan, &refs);
+
+        let (cert, key) = (self.dir.join("cert.pem"), self.dir.join("key.pem"));
+        check(Command::new("openssl").args([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-subj", "/CN=phonehome-test", "-days", "2",
+            "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(),
+        ]).stderr(Stdio::null()));
+        self.spawn(
+            "https",
+            &wan,
+            &["openssl", "s_server", "-quiet", "-accept", "443", "-www",
+              "-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()],
+        );
+        let www = self.dir.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), "hello from wan\n").unwrap();
+        let big = vec![0x5au8; 10 << 20];
+        std::fs::write(www.join("10mb.bin"), big).unwrap();
+        self.spawn(
+            "http",
+            &wan,
+            &["python3", "-m", "http.server", "80", "--bind", "0.0.0.0", "--directory", www.to_str().unwrap()],
+        );
+        self.wait_for(&wan, "ss -ltn | grep -q ':443 ' && ss -ltn | grep -q ':80 ' && ss -lun | grep -q ':53 '");
+    }
+
+    /// dnsmasq on the router, forwarding to the wan resolver.
+    pub fn start_router_dns(&mut self) {
+        let router = self.router.clone();
+        self.spawn(
+            "dnsmasq-router",
+            &router,
+            &["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+              "--bind-interfaces", "--listen-address=192.168.77.1", "--pid-file=", "--user=root",
+              &format!("--server={WAN_DNS}")],
+        );
+        self.wait_for(&router, "ss -lun | grep -q '192.168.77.1:53 '");
+    }
+
+    /// Polls a shell condition for up to 10 s.
+    pub fn wait_for(&self, ns: &str, condition: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.sh_out(ns, condition).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("[{ns}] timed out waiting for: {condition}");
+    }
+
+    /// Writes a config (the socket line is added) and starts the daemon in
+    /// the router with the firewall rules installed.
+    pub fn start_daemon(&mut self, extra_config: &str, fail_closed: bool) {
+        let config = format!(
+            "config phonehome 'main'\n\toption socket '{}'\n\toption queue '0'\n\toption leases '{}'\n\n\
+             config device\n\toption mac '{PHONE_MAC}'\n\toption name 'phone'\n\n{extra_config}",
+            self.socket.display(),
+            self.dir.join("dhcp.leases").display(),
+        );
+        std::fs::write(self.config_path(), config).unwrap();
+        self.firewall_up(fail_closed);
+        self.start_daemon_process();
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("phonehome.conf")
+    }
+
+    pub fn firewall_up(&self, fail_closed: bool) {
+        let bin = bin();
+        let flag = if fail_closed { " --fail-closed" } else { "" };
+        self.sh(&self.router, &format!("{} firewall up --queue 0{flag}", bin.display()));
+    }
+
+    pub fn start_daemon_process(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let router = self.router.clone();
+        let bin = bin();
+        let config = self.config_path();
+        self.spawn("daemon", &router, &[bin.to_str().unwrap(), "run", "-c", config.to_str().unwrap()]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.socket.exists() {
+            assert!(Instant::now() < deadline, "daemon did not start: {}", self.log("daemon"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs the CLI against this network's daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run(Command::new(bin()).arg("--socket").arg(&self.socket).args(args))
+    }
+
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.cli(&all);
+        assert!(out.status.success(), "phonehome {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("valid JSON")
+    }
+
+    /// curl from the phone; returns whether it fetched the page.
+    pub fn curl(&self, url: &str, resolve: Option<(&str, u16, &str)>, max_time: f32) -> bool {
+        let resolve = resolve
+            .map(|(name, port, ip)| format!("--resolve {name}:{port}:{ip}"))
+            .unwrap_or_default();
+        self.sh_out(
+            &self.phone,
+            &format!("curl -sk -o /dev/null --max-time {max_time} {resolve} {url}"),
+        )
+        .status
+        .success()
+    }
+
+    /// dig from the phone against `server`; returns the answer lines.
+    pub fn dig(&self, server: &str, name: &str) -> String {
+        self.sh(&self.phone, &format!("dig +short +time=2 +tries=1 @{server} {name} A"))
+    }
+
+    /// Packets handed to user space by queue 0 in the router so far.
+    pub fn queued_packets(&self) -> u64 {
+        let text = self.sh(&self.router, "cat /proc/net/netfilter/nfnetlink_queue");
+        phonehome::queue::proc_queue_totals(&text)
+            .into_iter()
+            .find(|(q, _)| *q == 0)
+            .map_or(0, |(_, n)| n)
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in [&self.phone, &self.router, &self.wan] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        if std::env::var_os("PHONEHOME_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
