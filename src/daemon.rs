@@ -4,8 +4,8 @@
 //! (SIGHUP reloads, SIGTERM/SIGINT stop). The engine is owned by this loop
 //! alone, so no locks.
 //!
-//! Limits: a conntrack dump (every 5 s, and before a query if older than
-//! 1 s) runs inline and delays queued packets by its duration.
+//! Limits: a conntrack dump (every 5 s, and before every query that shows
+//! byte counts) runs inline and delays queued packets by its duration.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -102,7 +102,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut int = sig(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut events_buf = vec![0u8; 64 * 1024];
-    let mut last_dump = Instant::now();
 
     eprintln!(
         "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
@@ -157,9 +156,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
             }
             Some((query, reply_to)) = rx.recv() => {
                 let needs_bytes = matches!(query, Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. });
-                if needs_bytes && last_dump.elapsed() >= Duration::from_secs(1) {
+                // Byte counts are read fresh from conntrack for every query.
+                if needs_bytes {
                     dump_conntrack(&mut ct, &mut engine, &clock).await;
-                    last_dump = Instant::now();
                 }
                 let reply = match query {
                     Query::Status => Reply::Status(StatusRow {
@@ -187,7 +186,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
             }
             _ = tick.tick() => {
                 dump_conntrack(&mut ct, &mut engine, &clock).await;
-                last_dump = Instant::now();
                 engine.devices.refresh_leases();
                 if engine.want_neighbours {
                     match devices::dump_neighbours().await {

@@ -221,12 +221,16 @@ impl Net {
             "-nodes", "-subj", "/CN=phonehome-test", "-days", "2",
             "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(),
         ]).stderr(Stdio::null()));
-        self.spawn(
-            "https",
-            &wan,
-            &["openssl", "s_server", "-quiet", "-accept", "443", "-www",
-              "-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()],
-        );
+        // One TLS server per owner address: s_server serves one connection
+        // at a time, and a connection blocked after its handshake stalls it.
+        for owner_ip in [XIAOMI_IP, GOOGLE_IP, NEUTRAL_IP, ALIYUN_IP] {
+            self.spawn(
+                &format!("https-{owner_ip}"),
+                &wan,
+                &["openssl", "s_server", "-quiet", "-accept", &format!("{owner_ip}:443"), "-www",
+                  "-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()],
+            );
+        }
         let www = self.dir.join("www");
         std::fs::create_dir_all(&www).unwrap();
         std::fs::write(www.join("index.html"), "hello from wan\n").unwrap();
