@@ -20,33 +20,83 @@ fn main() {
         "config rule 'no_xiaomi_tracking'\n\toption device 'phone'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
         false,
     );
-    println!("== the phone resolves and connects (dnsmasq on the router, curl, dig)");
-    let steps: &[(&str, &str, Option<(&str, u16, &str)>)] = &[
-        ("www.google.com", "https://www.google.com/", None),
-        ("www.google-analytics.com", "https://www.google-analytics.com/", None),
-        ("tracking.miui.com", "https://tracking.miui.com/", None),
-        ("cdn.innocent.test", "https://cdn.innocent.test/", None),
-        ("files.example.org", "http://files.example.org/", None),
-        ("", "https://api.ad.xiaomi.com/", Some(("api.ad.xiaomi.com", 443, XIAOMI_IP))),
-        ("", "http://data.mistat.xiaomi.com/", Some(("data.mistat.xiaomi.com", 80, XIAOMI_IP))),
+    println!("== the phone connects: names from SNI/Host only, then via dnsmasq on the router");
+    // (name, scheme, port, address when the phone skips DNS)
+    struct Step {
+        name: &'static str,
+        https: bool,
+        without_dns: Option<&'static str>,
+    }
+    let steps = [
+        Step {
+            name: "api.ad.xiaomi.com",
+            https: true,
+            without_dns: Some(XIAOMI_IP),
+        },
+        Step {
+            name: "data.mistat.xiaomi.com",
+            https: false,
+            without_dns: Some(XIAOMI_IP),
+        },
+        Step {
+            name: "oss.aliyuncs.com",
+            https: true,
+            without_dns: Some(ALIYUN_IP),
+        },
+        Step {
+            name: "www.google.com",
+            https: true,
+            without_dns: None,
+        },
+        Step {
+            name: "www.google-analytics.com",
+            https: true,
+            without_dns: None,
+        },
+        Step {
+            name: "cdn.innocent.test",
+            https: false,
+            without_dns: None,
+        },
+        Step {
+            name: "files.example.org",
+            https: false,
+            without_dns: None,
+        },
     ];
-    for (name, url, resolve) in steps {
-        if !name.is_empty() {
-            let answer = net.dig(ROUTER_LAN_IP, name);
-            println!("   dig {name:<28} -> {}", answer.trim().replace('\n', " "));
-        }
-        let resolve = resolve.or_else(|| {
-            let ip = net.dig(ROUTER_LAN_IP, name).lines().last().map(str::to_string)?;
-            let port = if url.starts_with("https") { 443 } else { 80 };
-            Some((Box::leak(name.to_string().into_boxed_str()) as &str, port, Box::leak(ip.into_boxed_str()) as &str))
-        });
-        let ok = net.curl(url, resolve, 2.0);
-        println!("   curl {url:<40} {}", if ok { "fetched" } else { "BLOCKED (timed out)" });
+    for step in &steps {
+        let ip = match step.without_dns {
+            Some(ip) => ip.to_string(),
+            None => {
+                let answer = net.dig(ROUTER_LAN_IP, step.name);
+                println!(
+                    "   dig  {:<26} -> {}",
+                    step.name,
+                    answer.trim().replace('\n', " ")
+                );
+                answer.lines().last().unwrap_or_default().to_string()
+            }
+        };
+        let (scheme, port) = if step.https {
+            ("https", 443)
+        } else {
+            ("http", 80)
+        };
+        let url = format!("{scheme}://{}/", step.name);
+        let ok = net.curl(&url, Some((step.name, port, &ip)), 2.0);
+        println!(
+            "   curl {url:<36} {}",
+            if ok { "fetched" } else { "BLOCKED (timed out)" }
+        );
     }
     for cmd in [&["status"][..], &["devices"], &["owners"], &["flows"]] {
         println!("\n== phonehome {}", cmd.join(" "));
         let out = net.cli(cmd);
-        print!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        print!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     println!("\n== queued packets in total: {}", net.queued_packets());
     if std::env::var_os("PHONEHOME_KEEP").is_some() {

@@ -46,10 +46,16 @@ pub fn parse_dns_response(payload: &[u8]) -> Option<DnsAnswer> {
     let mut cnames: HashMap<String, String> = HashMap::new();
     for rr in &packet.answers {
         if let RData::CNAME(target) = &rr.rdata {
-            cnames.insert(normalize(&rr.name.to_string()), normalize(&target.0.to_string()));
+            cnames.insert(
+                normalize(&rr.name.to_string()),
+                normalize(&target.0.to_string()),
+            );
         }
     }
-    let question = packet.questions.first().map(|q| normalize(&q.qname.to_string()));
+    let question = packet
+        .questions
+        .first()
+        .map(|q| normalize(&q.qname.to_string()));
     let mut chain_cache: HashMap<String, NameChain> = HashMap::new();
     let mut answers = Vec::new();
     for rr in &packet.answers {
@@ -375,7 +381,10 @@ mod tests {
             sniff_client_hello(req),
             Sniffed::Name("data.mistat.xiaomi.com".into())
         );
-        assert_eq!(sniff_client_hello(b"GET / HTTP/1.1\r\nUser-"), Sniffed::NeedMore);
+        assert_eq!(
+            sniff_client_hello(b"GET / HTTP/1.1\r\nUser-"),
+            Sniffed::NeedMore
+        );
         assert_eq!(sniff_client_hello(b"\x00\x01binary"), Sniffed::Unknown);
     }
 
@@ -392,7 +401,11 @@ mod tests {
         assert!(cache.lookup(phone, server, 100 + 3600 + 86400).is_none());
         for i in 0..100u32 {
             let ans = DnsAnswer {
-                answers: vec![(IpAddr::from(i.to_be_bytes()), vec!["x".to_string()].into(), i)],
+                answers: vec![(
+                    IpAddr::from(i.to_be_bytes()),
+                    vec!["x".to_string()].into(),
+                    i,
+                )],
             };
             cache.learn(phone, &ans, 200);
         }

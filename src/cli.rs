@@ -70,7 +70,11 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
                 backend = match parser.value()?.string()?.as_str() {
                     "iptables" => Backend::Iptables,
                     "nft" => Backend::Nft,
-                    other => return Err(UsageOr::Usage(format!("unknown backend '{other}' (iptables or nft)"))),
+                    other => {
+                        return Err(UsageOr::Usage(format!(
+                            "unknown backend '{other}' (iptables or nft)"
+                        )))
+                    }
                 }
             }
             Long("queue") => queue = parser.value()?.parse()?,
@@ -138,7 +142,9 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
                 _ => Err(UsageOr::Usage("firewall needs 'up' or 'down'".into())),
             }
         }
-        other => Err(UsageOr::Usage(format!("unknown command '{other}' (try --help)"))),
+        other => Err(UsageOr::Usage(format!(
+            "unknown command '{other}' (try --help)"
+        ))),
     }
 }
 
@@ -201,9 +207,18 @@ fn print_status(s: &StatusRow, json: bool) -> Result<(), UsageOr> {
     if json {
         return print_json(s);
     }
-    println!("phonehome {}, up {}s, {} mode, queue {} ({} verdicts)", s.version, s.uptime_s, s.mode, s.queue, s.mark_mode);
-    println!("packets {}  accepted {}  dropped {}  malformed {}", s.packets, s.verdicts_accept, s.verdicts_drop, s.malformed);
-    println!("flows active {}  evicted {}  dns names {}  rules {}", s.flows_active, s.flows_evicted, s.dns_names, s.rules);
+    println!(
+        "phonehome {}, up {}s, {} mode, queue {} ({} verdicts)",
+        s.version, s.uptime_s, s.mode, s.queue, s.mark_mode
+    );
+    println!(
+        "packets {}  accepted {}  dropped {}  malformed {}",
+        s.packets, s.verdicts_accept, s.verdicts_drop, s.malformed
+    );
+    println!(
+        "flows active {}  evicted {}  dns names {}  rules {}",
+        s.flows_active, s.flows_evicted, s.dns_names, s.rules
+    );
     println!("memory {}", human_bytes(s.rss_bytes));
     Ok(())
 }
@@ -236,10 +251,18 @@ fn print_owners(rows: &[OwnerRow], json: bool) -> Result<(), UsageOr> {
         return print_json(&rows);
     }
     table(
-        &["OWNER", "CATEGORY", "FLOWS", "BLOCKED", "UP", "DOWN", "DOMAINS"],
+        &[
+            "OWNER", "CATEGORY", "FLOWS", "BLOCKED", "UP", "DOWN", "DOMAINS",
+        ],
         rows.iter()
             .map(|r| {
-                let mut domains = r.domains.iter().take(3).cloned().collect::<Vec<_>>().join(",");
+                let mut domains = r
+                    .domains
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",");
                 if r.domains.len() > 3 {
                     domains.push_str(&format!(" +{}", r.domains.len() - 3));
                 }
@@ -263,10 +286,22 @@ fn print_flows(rows: &[FlowRow], json: bool) -> Result<(), UsageOr> {
         return print_json(&rows);
     }
     table(
-        &["DEVICE", "PROTO", "DESTINATION", "DOMAIN", "OWNER", "VERDICT", "RULE"],
+        &[
+            "DEVICE",
+            "PROTO",
+            "DESTINATION",
+            "DOMAIN",
+            "OWNER",
+            "VERDICT",
+            "RULE",
+        ],
         rows.iter()
             .map(|r| {
-                let verdict = if r.enforced { r.verdict.clone() } else { format!("{} (observe)", r.verdict) };
+                let verdict = if r.enforced {
+                    r.verdict.clone()
+                } else {
+                    format!("{} (observe)", r.verdict)
+                };
                 vec![
                     r.device.clone(),
                     r.proto.clone(),

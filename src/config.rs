@@ -275,10 +275,9 @@ impl Config {
                 "phonehome" => {
                     for (k, v, line) in &s.options {
                         let num = |max: u64| -> Result<u64, ConfigError> {
-                            v.parse::<u64>()
-                                .ok()
-                                .filter(|n| *n <= max)
-                                .ok_or_else(|| err(*line, format!("{k}: '{v}' is not a number up to {max}")))
+                            v.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| {
+                                err(*line, format!("{k}: '{v}' is not a number up to {max}"))
+                            })
                         };
                         match k.as_str() {
                             "socket" => cfg.socket = v.into(),
@@ -298,13 +297,21 @@ impl Config {
                             "copy_range" => {
                                 cfg.copy_range = num(65535)? as u32;
                                 if cfg.copy_range < 128 {
-                                    return Err(err(*line, "copy_range: at least 128 bytes".into()));
+                                    return Err(err(
+                                        *line,
+                                        "copy_range: at least 128 bytes".into(),
+                                    ));
                                 }
                             }
                             "leases" => cfg.leases = v.into(),
                             "max_flows" => cfg.max_flows = num(10_000_000)?.max(64) as usize,
                             "dns_cache_size" => cfg.dns_cache_size = num(10_000_000)? as usize,
-                            _ => return Err(err(*line, format!("unknown option '{k}' in phonehome section"))),
+                            _ => {
+                                return Err(err(
+                                    *line,
+                                    format!("unknown option '{k}' in phonehome section"),
+                                ))
+                            }
                         }
                     }
                 }
@@ -321,10 +328,16 @@ impl Config {
                             }
                             "name" => dev_name = Some(v.clone()),
                             "group" => groups.push(v.clone()),
-                            _ => return Err(err(*line, format!("unknown option '{k}' in device section"))),
+                            _ => {
+                                return Err(err(
+                                    *line,
+                                    format!("unknown option '{k}' in device section"),
+                                ))
+                            }
                         }
                     }
-                    let mac = mac.ok_or_else(|| err(s.line, "device section without 'option mac'".into()))?;
+                    let mac = mac
+                        .ok_or_else(|| err(s.line, "device section without 'option mac'".into()))?;
                     cfg.devices.push(DeviceConfig {
                         mac,
                         name: dev_name.or_else(|| s.name.clone()),
@@ -370,10 +383,18 @@ impl Config {
                             _ => return Err(err(*line, format!("unknown option '{k}' in rule section"))),
                         }
                     }
-                    rule.action = action.ok_or_else(|| err(s.line, "rule without 'option action'".into()))?;
+                    rule.action =
+                        action.ok_or_else(|| err(s.line, "rule without 'option action'".into()))?;
                     cfg.rules.push(rule);
                 }
-                other => return Err(err(s.line, format!("unknown section type '{other}' (expected phonehome, device or rule)"))),
+                other => {
+                    return Err(err(
+                        s.line,
+                        format!(
+                            "unknown section type '{other}' (expected phonehome, device or rule)"
+                        ),
+                    ))
+                }
             }
         }
         // Every device named by a rule must exist as a device, group or MAC.
@@ -384,7 +405,10 @@ impl Config {
                         dev.name.as_deref() == Some(d.as_str()) || dev.groups.iter().any(|g| g == d)
                     });
                 if !known {
-                    return Err(err(rule.line, format!("rule '{}': no device or group named '{d}'", rule.name)));
+                    return Err(err(
+                        rule.line,
+                        format!("rule '{}': no device or group named '{d}'", rule.name),
+                    ));
                 }
             }
         }
@@ -435,20 +459,34 @@ config rule
         let bad = SAMPLE.replace("option action 'block'", "option action 'blokc'");
         let e = Config::parse(&bad, Path::new("/etc/config/phonehome")).unwrap_err();
         assert_eq!(e.line, 15);
-        assert!(e.to_string().starts_with("/etc/config/phonehome:15: action: 'blokc'"));
+        assert!(e
+            .to_string()
+            .starts_with("/etc/config/phonehome:15: action: 'blokc'"));
         let e = Config::parse("config rule\n\toption owner 'x\n", Path::new("f")).unwrap_err();
-        assert_eq!((e.line, e.message.as_str()), (2, "unterminated single quote"));
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "unterminated single quote")
+        );
         let e = Config::parse("\toption a b\n", Path::new("f")).unwrap_err();
         assert_eq!(e.line, 1);
-        let e = Config::parse("config rule\n\toption device 'nobody'\n\toption action block\n", Path::new("f"))
-            .unwrap_err();
+        let e = Config::parse(
+            "config rule\n\toption device 'nobody'\n\toption action block\n",
+            Path::new("f"),
+        )
+        .unwrap_err();
         assert_eq!(e.line, 1);
     }
 
     #[test]
     fn quoting_rules_match_libuci() {
-        assert_eq!(words(r#"option a 'x y'"#).unwrap(), vec!["option", "a", "x y"]);
-        assert_eq!(words(r#"option a "x\"y""#).unwrap(), vec!["option", "a", "x\"y"]);
+        assert_eq!(
+            words(r#"option a 'x y'"#).unwrap(),
+            vec!["option", "a", "x y"]
+        );
+        assert_eq!(
+            words(r#"option a "x\"y""#).unwrap(),
+            vec!["option", "a", "x\"y"]
+        );
         assert_eq!(words(r"option a x\ y").unwrap(), vec!["option", "a", "x y"]);
         assert_eq!(words("option a b # c").unwrap(), vec!["option", "a", "b"]);
     }
@@ -456,7 +494,12 @@ config rule
     #[test]
     fn macs() {
         assert_eq!(parse_mac("02:00:00:00:77:02"), Some([2, 0, 0, 0, 0x77, 2]));
-        assert_eq!(parse_mac("02-00-00-00-77-0A").map(|m| format_mac(&m)).as_deref(), Some("02:00:00:00:77:0a"));
+        assert_eq!(
+            parse_mac("02-00-00-00-77-0A")
+                .map(|m| format_mac(&m))
+                .as_deref(),
+            Some("02:00:00:00:77:0a")
+        );
         assert!(parse_mac("02:00:00:00:77").is_none());
         assert!(parse_mac("02:00:00:00:77:02:01").is_none());
     }

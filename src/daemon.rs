@@ -71,7 +71,9 @@ async fn dump_conntrack(ct: &mut Conntrack, engine: &mut Engine, clock: &Clock) 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut cfg = Config::load(config_path).map_err(|e| e.to_string())?;
     if let Err(e) = conntrack::enable_accounting() {
-        eprintln!("phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0");
+        eprintln!(
+            "phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0"
+        );
     }
     let mut queue = Queue::bind(QueueConfig {
         queue: cfg.queue,
@@ -212,7 +214,10 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
 fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
     match Config::load(&cfg.path) {
         Ok(new) => {
-            if new.queue != cfg.queue || new.socket != cfg.socket || new.copy_range != cfg.copy_range {
+            if new.queue != cfg.queue
+                || new.socket != cfg.socket
+                || new.copy_range != cfg.copy_range
+            {
                 eprintln!("phonehome: queue, socket and copy_range changes take effect on restart");
             }
             engine.reload(&new);

@@ -64,7 +64,9 @@ impl DeviceBook {
     /// Re-reads the dnsmasq lease file if it changed. Missing file = no
     /// leases (the router may not run dnsmasq's DHCP).
     pub fn refresh_leases(&mut self) {
-        let mtime = std::fs::metadata(&self.leases_path).and_then(|m| m.modified()).ok();
+        let mtime = std::fs::metadata(&self.leases_path)
+            .and_then(|m| m.modified())
+            .ok();
         if mtime.is_none() || mtime == self.leases_mtime {
             return;
         }
@@ -109,7 +111,9 @@ pub async fn dump_neighbours() -> io::Result<Vec<(IpAddr, Mac)>> {
     header.sequence_number = 1;
     let mut msg = NetlinkMessage::new(
         header,
-        NetlinkPayload::from(RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default())),
+        NetlinkPayload::from(RouteNetlinkMessage::GetNeighbour(
+            NeighbourMessage::default(),
+        )),
     );
     msg.finalize();
     let mut req = vec![0u8; msg.buffer_len()];
@@ -125,20 +129,15 @@ pub async fn dump_neighbours() -> io::Result<Vec<(IpAddr, Mac)>> {
             if len < netlink::NLMSG_HDRLEN || at + len > n {
                 break 'recv;
             }
-            match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[at..at + len]) {
-                Ok(m) => match m.payload {
+            if let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[at..at + len]) {
+                match m.payload {
                     NetlinkPayload::Done(_) => break 'recv,
-                    NetlinkPayload::Error(e) => {
-                        return Err(e.to_io());
-                    }
+                    NetlinkPayload::Error(e) => return Err(e.to_io()),
                     NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n)) => {
-                        if let Some(entry) = neighbour_entry(&n) {
-                            out.push(entry);
-                        }
+                        out.extend(neighbour_entry(&n));
                     }
                     _ => {}
-                },
-                Err(_) => {}
+                }
             }
             at += netlink::align4(len);
         }
@@ -151,8 +150,12 @@ fn neighbour_entry(n: &NeighbourMessage) -> Option<(IpAddr, Mac)> {
     let mut mac = None;
     for a in &n.attributes {
         match a {
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => ip = Some(IpAddr::V4(*v4)),
-            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => ip = Some(IpAddr::V6(*v6)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                ip = Some(IpAddr::V4(*v4))
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                ip = Some(IpAddr::V6(*v6))
+            }
             NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
                 let mut m = [0u8; 6];
                 m.copy_from_slice(l);

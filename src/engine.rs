@@ -149,14 +149,17 @@ impl Engine {
             }
         }
 
-        let ready = flow.names.is_some() || orig.proto != PROTO_TCP || {
-            match (is_reply, view.payload.is_empty(), view.tcp) {
-                // Server speaks first (SSH, SMTP...): no client name coming.
-                (true, false, _) => true,
-                (false, false, Some(tcp)) => sniff_segment(flow, tcp.seq, view.payload),
-                _ => false,
+        let ready = flow.names.is_some()
+            || orig.proto != PROTO_TCP
+            || {
+                match (is_reply, view.payload.is_empty(), view.tcp) {
+                    // Server speaks first (SSH, SMTP...): no client name coming.
+                    (true, false, _) => true,
+                    (false, false, Some(tcp)) => sniff_segment(flow, tcp.seq, view.payload),
+                    _ => false,
+                }
             }
-        } || flow.queued >= DECIDE_BY;
+            || flow.queued >= DECIDE_BY;
         if !ready {
             return Verdict::Accept;
         }
@@ -212,7 +215,9 @@ impl Engine {
     pub fn on_ct_entry(&mut self, entry: &CtEntry, now: Now) {
         let Some(orig) = entry.orig else { return };
         let gen = self.dump_gen;
-        let Some(flow) = self.flows.get_mut(&orig) else { return };
+        let Some(flow) = self.flows.get_mut(&orig) else {
+            return;
+        };
         flow.seen_gen = gen;
         self.account(&orig, entry, now);
     }
@@ -228,7 +233,9 @@ impl Engine {
     }
 
     fn account(&mut self, orig: &FiveTuple, entry: &CtEntry, now: Now) {
-        let Some(flow) = self.flows.get_mut(orig) else { return };
+        let Some(flow) = self.flows.get_mut(orig) else {
+            return;
+        };
         let up = entry.orig_counters.unwrap_or(flow.up);
         let down = entry.reply_counters.unwrap_or(flow.down);
         let d_up = up.bytes.saturating_sub(flow.up.bytes);
@@ -240,12 +247,16 @@ impl Engine {
         }
         if flow.decision.is_some() {
             let owner = flow.owner.map_or(UNKNOWN_OWNER, |o| o.name);
-            self.stats.add_bytes(&flow.device, owner, d_up, d_down, now.unix);
+            self.stats
+                .add_bytes(&flow.device, owner, d_up, d_down, now.unix);
         }
     }
 
     fn finish(&mut self, orig: &FiveTuple, now: Now) {
-        let undecided = self.flows.get_mut(orig).is_some_and(|f| f.decision.is_none());
+        let undecided = self
+            .flows
+            .get_mut(orig)
+            .is_some_and(|f| f.decision.is_none());
         if undecided {
             // It ended (or escaped the queue) before a name appeared.
             self.decide(orig, now);
@@ -292,7 +303,10 @@ impl Engine {
             domain: f.domain().map(str::to_string),
             name_source: f.name_source.map(|s| s.as_str().to_string()),
             owner: f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
-            category: f.owner.map_or(UNKNOWN_OWNER, |o| o.category.as_str()).to_string(),
+            category: f
+                .owner
+                .map_or(UNKNOWN_OWNER, |o| o.category.as_str())
+                .to_string(),
             verdict: match &f.decision {
                 Some(d) if d.blocks() => "block",
                 Some(_) => "allow",

@@ -66,7 +66,11 @@ pub fn iptables_restore_up(opts: &Options) -> String {
     let queue = format!(
         "-j NFQUEUE --queue-num {}{}",
         opts.queue,
-        if opts.fail_closed { "" } else { " --queue-bypass" }
+        if opts.fail_closed {
+            ""
+        } else {
+            " --queue-bypass"
+        }
     );
     let m = format!("{MARK_MASK:#x}");
     let mut out = format!("*mangle\n:{CHAIN} - [0:0]\n");
@@ -88,7 +92,9 @@ pub fn iptables_restore_up(opts: &Options) -> String {
     }
     // Forwarded traffic, and answers of a DNS server on the router itself.
     out.push_str(&format!("-I FORWARD 1 -j {CHAIN}\n"));
-    out.push_str(&format!("-I OUTPUT 1 ! -o lo -p udp --sport 53 -j {CHAIN}\n"));
+    out.push_str(&format!(
+        "-I OUTPUT 1 ! -o lo -p udp --sport 53 -j {CHAIN}\n"
+    ));
     out.push_str("COMMIT\n");
     out
 }
@@ -107,7 +113,9 @@ fn restore(tool: &str, input: &str) -> Result<(), String> {
         .expect("piped stdin")
         .write_all(input.as_bytes())
         .map_err(|e| format!("{tool}: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("{tool}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{tool}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -128,7 +136,10 @@ fn run_quiet(tool: &str, args: &[&str]) -> bool {
 }
 
 fn families() -> [(&'static str, &'static str); 2] {
-    [("iptables", "iptables-restore"), ("ip6tables", "ip6tables-restore")]
+    [
+        ("iptables", "iptables-restore"),
+        ("ip6tables", "ip6tables-restore"),
+    ]
 }
 
 /// Installs the rules (removing an older copy first). IPv6 is skipped with
@@ -166,7 +177,10 @@ pub fn down(opts: &Options) -> Result<(), String> {
             }
         }
         for _ in 0..64 {
-            let args = ["-w", "-t", "mangle", "-D", "OUTPUT", "!", "-o", "lo", "-p", "udp", "--sport", "53", "-j", CHAIN];
+            let args = [
+                "-w", "-t", "mangle", "-D", "OUTPUT", "!", "-o", "lo", "-p", "udp", "--sport",
+                "53", "-j", CHAIN,
+            ];
             if !run_quiet(tool, &args) {
                 break;
             }
@@ -174,7 +188,9 @@ pub fn down(opts: &Options) -> Result<(), String> {
         if run_quiet(tool, &["-w", "-t", "mangle", "-n", "-L", CHAIN]) {
             run_quiet(tool, &["-w", "-t", "mangle", "-F", CHAIN]);
             if !run_quiet(tool, &["-w", "-t", "mangle", "-X", CHAIN]) {
-                return Err(format!("{tool}: cannot delete chain {CHAIN} (still referenced?)"));
+                return Err(format!(
+                    "{tool}: cannot delete chain {CHAIN} (still referenced?)"
+                ));
             }
         }
     }
@@ -199,7 +215,10 @@ mod tests {
         let drop = up.find("-j DROP").unwrap();
         let ret = up.find("-j RETURN").unwrap();
         let first = up.find("--connbytes").unwrap();
-        assert!(save < drop && drop < ret && ret < first, "rule order matters");
+        assert!(
+            save < drop && drop < ret && ret < first,
+            "rule order matters"
+        );
         opts.fail_closed = true;
         assert!(!iptables_restore_up(&opts).contains("--queue-bypass"));
     }

@@ -84,7 +84,10 @@ impl Flow {
 
     /// The name shown for this flow: the one the client asked for.
     pub fn domain(&self) -> Option<&str> {
-        self.names.as_ref().and_then(|c| c.first()).map(String::as_str)
+        self.names
+            .as_ref()
+            .and_then(|c| c.first())
+            .map(String::as_str)
     }
 }
 
@@ -133,7 +136,9 @@ impl FlowTable {
         if !self.active.contains_key(&tuple) && self.active.len() >= self.capacity {
             self.evict_oldest();
         }
-        self.active.entry(tuple).or_insert_with(|| Flow::new(tuple, now))
+        self.active
+            .entry(tuple)
+            .or_insert_with(|| Flow::new(tuple, now))
     }
 
     fn evict_oldest(&mut self) {

@@ -203,7 +203,8 @@ impl<'b> MessageWriter<'b> {
     pub fn begin_nested(&mut self, kind: u16) -> &mut Self {
         self.nests.push(self.buf.len());
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
         self
     }
 
@@ -424,7 +425,10 @@ mod tests {
         let msgs: Vec<_> = messages(&buf).collect();
         assert_eq!(msgs.len(), 1);
         let (family, res_id, body) = msgs[0].nfgen().unwrap();
-        assert_eq!((family, res_id, msgs[0].seq, msgs[0].kind), (0, 513, 7, 0x0301));
+        assert_eq!(
+            (family, res_id, msgs[0].seq, msgs[0].kind),
+            (0, 513, 7, 0x0301)
+        );
         // res_id is big-endian on the wire whatever the host order.
         assert_eq!(&msgs[0].body[2..4], &[0x02, 0x01]);
         let a: Vec<_> = attrs(body).collect();

@@ -397,14 +397,23 @@ mod tests {
         let o = lookup("account.xiaomi.com").unwrap();
         assert_eq!((o.name, o.category), ("Xiaomi", Services));
         assert_eq!(lookup("www.google-analytics.com").unwrap().name, "Google");
-        assert_eq!(lookup("bucket.s3.amazonaws.com").unwrap().name, "Amazon AWS");
+        assert_eq!(
+            lookup("bucket.s3.amazonaws.com").unwrap().name,
+            "Amazon AWS"
+        );
         assert!(lookup("example.org").is_none());
-        assert!(lookup("notxiaomi.com").is_none(), "suffix match is label-aligned");
+        assert!(
+            lookup("notxiaomi.com").is_none(),
+            "suffix match is label-aligned"
+        );
     }
 
     #[test]
     fn chain_names_the_cloaked_tracker() {
-        let chain = vec!["metrics.shop.example".to_string(), "tracking.miui.com".to_string()];
+        let chain = vec![
+            "metrics.shop.example".to_string(),
+            "tracking.miui.com".to_string(),
+        ];
         let (o, matched) = lookup_chain(&chain).unwrap();
         assert_eq!((o.name, matched), ("Xiaomi", "tracking.miui.com"));
     }
@@ -412,9 +421,23 @@ mod tests {
     #[test]
     fn covers_the_required_companies() {
         for owner in [
-            "Xiaomi", "Alibaba", "Alibaba Cloud", "Umeng", "Tencent", "Huawei", "ByteDance",
-            "Samsung", "Google", "Meta", "Amazon", "Amazon AWS", "Microsoft", "Apple",
-            "AppLovin", "Criteo", "AppsFlyer",
+            "Xiaomi",
+            "Alibaba",
+            "Alibaba Cloud",
+            "Umeng",
+            "Tencent",
+            "Huawei",
+            "ByteDance",
+            "Samsung",
+            "Google",
+            "Meta",
+            "Amazon",
+            "Amazon AWS",
+            "Microsoft",
+            "Apple",
+            "AppLovin",
+            "Criteo",
+            "AppsFlyer",
         ] {
             assert!(known_owner(owner), "{owner}");
         }

@@ -142,15 +142,19 @@ impl Rule {
             return false;
         }
         if !self.owners.is_empty()
-            && !f
-                .owners
-                .iter()
-                .any(|o| self.owners.iter().any(|want| o.name.eq_ignore_ascii_case(want)))
+            && !f.owners.iter().any(|o| {
+                self.owners
+                    .iter()
+                    .any(|want| o.name.eq_ignore_ascii_case(want))
+            })
         {
             return false;
         }
         if !self.categories.is_empty()
-            && !f.owners.iter().any(|o| self.categories.contains(&o.category))
+            && !f
+                .owners
+                .iter()
+                .any(|o| self.categories.contains(&o.category))
         {
             return false;
         }
@@ -222,17 +226,27 @@ config rule 'xiaomi'
         assert_eq!(d.logged, vec!["rule#1"]);
         let names = vec!["maps.xiaomi.com".to_string()];
         let owners: Vec<_> = names.iter().filter_map(|n| owners::lookup(n)).collect();
-        assert_eq!(p.decide(&facts(PHONE, &names, &owners)).action, Action::Allow);
+        assert_eq!(
+            p.decide(&facts(PHONE, &names, &owners)).action,
+            Action::Allow
+        );
         let names = vec!["api.ad.xiaomi.com".to_string()];
         let owners: Vec<_> = names.iter().filter_map(|n| owners::lookup(n)).collect();
         let d = p.decide(&facts(LAPTOP, &names, &owners));
-        assert_eq!((d.action, d.rule), (Action::Allow, None), "rule is for the phone only");
+        assert_eq!(
+            (d.action, d.rule),
+            (Action::Allow, None),
+            "rule is for the phone only"
+        );
     }
 
     #[test]
     fn cname_chain_alias_is_blocked() {
         let p = policy(CFG);
-        let names = vec!["cdn.innocent.test".to_string(), "tracking.miui.com".to_string()];
+        let names = vec![
+            "cdn.innocent.test".to_string(),
+            "tracking.miui.com".to_string(),
+        ];
         let owners: Vec<_> = names.iter().filter_map(|n| owners::lookup(n)).collect();
         assert!(p.decide(&facts(PHONE, &names, &owners)).blocks());
     }

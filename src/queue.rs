@@ -11,6 +11,7 @@
 //!   `NFQA_CFG_F_CONNTRACK`; then the verdict is `NF_REPEAT` with the packet
 //!   mark (`NFQA_MARK`) set, and the firewall chain's first rule copies the
 //!   packet mark into the connection mark (`CONNMARK --save-mark`).
+//!
 //! Either way, later packets of the connection match the ct mark in the
 //! kernel and never reach user space.
 //!
@@ -269,7 +270,8 @@ impl Verdicts {
                 hdr[..4].copy_from_slice(&NF_REPEAT.to_be_bytes());
                 hdr[4..].copy_from_slice(&id.to_be_bytes());
                 let new_mark = (mark & !self.mask) | (bits & self.mask);
-                w.attr(NFQA_VERDICT_HDR, &hdr).attr_be32(NFQA_MARK, new_mark);
+                w.attr(NFQA_VERDICT_HDR, &hdr)
+                    .attr_be32(NFQA_MARK, new_mark);
             }
         }
         w.finish();
@@ -321,8 +323,14 @@ pub fn write_config(buf: &mut Vec<u8>, cfg: &QueueConfig, flags: u32, seq: u32) 
     // struct nfqnl_msg_config_cmd { u8 command; u8 pad; __be16 pf; }
     w.attr(NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, 0]);
     w.finish();
-    let mut w =
-        MessageWriter::nfnl(buf, cfg_type, NLM_F_REQUEST | NLM_F_ACK, seq + 1, 0, cfg.queue);
+    let mut w = MessageWriter::nfnl(
+        buf,
+        cfg_type,
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq + 1,
+        0,
+        cfg.queue,
+    );
     // struct nfqnl_msg_config_params { __be32 copy_range; u8 copy_mode; } packed
     let mut params = [0u8; 5];
     params[..4].copy_from_slice(&cfg.copy_range.to_be_bytes());
@@ -567,7 +575,10 @@ mod tests {
         let (_, _, body) = msg.nfgen().unwrap();
         let attrs: Vec<_> = netlink::attrs(body).collect();
         assert_eq!(attrs[0].data, &[0, 0, 0, 4, 0, 0, 0, 5]);
-        assert_eq!((attrs[1].kind, attrs[1].be_u32()), (NFQA_MARK, Some(0x1000_00ff)));
+        assert_eq!(
+            (attrs[1].kind, attrs[1].be_u32()),
+            (NFQA_MARK, Some(0x1000_00ff))
+        );
     }
 
     #[test]

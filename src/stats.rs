@@ -90,7 +90,12 @@ impl Stats {
             } else {
                 if o.domains.len() >= MAX_DOMAINS {
                     // Make room by dropping the least used domain.
-                    if let Some(k) = o.domains.iter().min_by_key(|(_, n)| **n).map(|(k, _)| k.clone()) {
+                    if let Some(k) = o
+                        .domains
+                        .iter()
+                        .min_by_key(|(_, n)| **n)
+                        .map(|(k, _)| k.clone())
+                    {
                         o.domains.remove(&k);
                     }
                 }
@@ -109,14 +114,21 @@ impl Stats {
             d.counts.bytes_down += down;
             d.counts.touch(now);
         }
-        if let Some(o) = self.owners.get_mut(&(device.to_string(), owner.to_string())) {
+        if let Some(o) = self
+            .owners
+            .get_mut(&(device.to_string(), owner.to_string()))
+        {
             o.counts.bytes_up += up;
             o.counts.bytes_down += down;
             o.counts.touch(now);
         }
     }
 
-    pub fn device_rows(&self, filter: Option<&str>, names: &dyn Fn(&str) -> Option<String>) -> Vec<DeviceRow> {
+    pub fn device_rows(
+        &self,
+        filter: Option<&str>,
+        names: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<DeviceRow> {
         let mut rows: Vec<DeviceRow> = self
             .devices
             .iter()
@@ -167,7 +179,11 @@ impl Stats {
                     blocked: c.blocked,
                     bytes_up: c.bytes_up,
                     bytes_down: c.bytes_down,
-                    domains: domains.into_iter().take(MAX_DOMAINS).map(|(d, _)| d.to_string()).collect(),
+                    domains: domains
+                        .into_iter()
+                        .take(MAX_DOMAINS)
+                        .map(|(d, _)| d.to_string())
+                        .collect(),
                 }
             })
             .collect();

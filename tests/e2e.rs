@@ -42,27 +42,55 @@ fn owner_row<'a>(owners: &'a Value, owner: &str) -> &'a Value {
 
 #[test]
 fn blocked_owner_fails_over_https_and_http_while_others_succeed() {
-    let Some(net) = network(BLOCK_XIAOMI) else { return };
+    let Some(net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
     // Names learned from DNS forwarded through the router to the wan resolver.
     assert_eq!(net.dig(WAN_DNS, "tracking.miui.com").trim(), XIAOMI_IP);
     assert_eq!(net.dig(WAN_DNS, "www.google.com").trim(), GOOGLE_IP);
-    assert!(!net.curl("https://tracking.miui.com/", Some(("tracking.miui.com", 443, XIAOMI_IP)), 2.0));
+    assert!(!net.curl(
+        "https://tracking.miui.com/",
+        Some(("tracking.miui.com", 443, XIAOMI_IP)),
+        2.0
+    ));
     assert!(!net.curl(
         "http://tracking.miui.com/blocked-probe",
         Some(("tracking.miui.com", 80, XIAOMI_IP)),
         2.0
     ));
-    assert!(net.curl("https://www.google.com/", Some(("www.google.com", 443, GOOGLE_IP)), 5.0));
-    assert!(net.curl("http://www.google.com/", Some(("www.google.com", 80, GOOGLE_IP)), 5.0));
+    assert!(net.curl(
+        "https://www.google.com/",
+        Some(("www.google.com", 443, GOOGLE_IP)),
+        5.0
+    ));
+    assert!(net.curl(
+        "http://www.google.com/",
+        Some(("www.google.com", 80, GOOGLE_IP)),
+        5.0
+    ));
     // The blocked HTTP request never reached the server.
-    assert!(!net.log("http").contains("blocked-probe"), "{}", net.log("http"));
+    assert!(
+        !net.log("http").contains("blocked-probe"),
+        "{}",
+        net.log("http")
+    );
 
     let flows = net.cli_json(&["flows"]);
-    let blocked: Vec<&Value> = flows.as_array().unwrap().iter().filter(|f| f["verdict"] == "block").collect();
+    let blocked: Vec<&Value> = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["verdict"] == "block")
+        .collect();
     assert!(blocked.len() >= 2, "{flows:#}");
-    assert!(blocked.iter().all(|f| f["owner"] == "Xiaomi" && f["rule"] == "no_xiaomi"));
+    assert!(blocked
+        .iter()
+        .all(|f| f["owner"] == "Xiaomi" && f["rule"] == "no_xiaomi"));
     let google = flow_for(&flows, "www.google.com");
-    assert_eq!((google["verdict"].as_str(), google["owner"].as_str()), (Some("allow"), Some("Google")));
+    assert_eq!(
+        (google["verdict"].as_str(), google["owner"].as_str()),
+        (Some("allow"), Some("Google"))
+    );
     assert_eq!(google["device"], PHONE_MAC);
     assert_eq!(google["name_source"], "dns");
 
@@ -74,17 +102,26 @@ fn blocked_owner_fails_over_https_and_http_while_others_succeed() {
     // Four connections and the two DNS lookups.
     assert_eq!(phone["flows"], 6, "{devices:#}");
     assert_eq!(phone["blocked"], 2, "{devices:#}");
-    assert!(phone["bytes_down"].as_u64().unwrap() > 0, "conntrack accounting: {devices:#}");
+    assert!(
+        phone["bytes_down"].as_u64().unwrap() > 0,
+        "conntrack accounting: {devices:#}"
+    );
     for field in ["bytes_up", "first_seen", "last_seen"] {
         assert!(phone[field].as_u64().unwrap() > 0, "{field}");
     }
 
     let owners = net.cli_json(&["owners", "--device", PHONE_MAC]);
     let xiaomi = owner_row(&owners, "Xiaomi");
-    assert_eq!((xiaomi["flows"].as_u64(), xiaomi["blocked"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (xiaomi["flows"].as_u64(), xiaomi["blocked"].as_u64()),
+        (Some(2), Some(2))
+    );
     assert_eq!(xiaomi["domains"][0], "tracking.miui.com");
     let google = owner_row(&owners, "Google");
-    assert_eq!((google["flows"].as_u64(), google["blocked"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (google["flows"].as_u64(), google["blocked"].as_u64()),
+        (Some(2), Some(0))
+    );
     assert!(google["bytes_down"].as_u64().unwrap() > 0);
 
     let status = net.cli_json(&["status"]);
@@ -92,25 +129,51 @@ fn blocked_owner_fails_over_https_and_http_while_others_succeed() {
     assert!(status["rss_bytes"].as_u64().unwrap() > 0);
     // Human tables work too.
     let table = String::from_utf8(net.cli(&["owners"]).stdout).unwrap();
-    assert!(table.starts_with("OWNER") && table.contains("Xiaomi"), "{table}");
+    assert!(
+        table.starts_with("OWNER") && table.contains("Xiaomi"),
+        "{table}"
+    );
 }
 
 #[test]
 fn name_learned_only_from_sni_or_host_is_attributed_and_blocked() {
-    let Some(net) = network(BLOCK_XIAOMI) else { return };
+    let Some(net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
     // No DNS at all: curl --resolve. The ClientHello's SNI names the flow.
-    assert!(!net.curl("https://api.ad.xiaomi.com/", Some(("api.ad.xiaomi.com", 443, XIAOMI_IP)), 2.0));
-    assert!(!net.curl("http://data.mistat.xiaomi.com/", Some(("data.mistat.xiaomi.com", 80, XIAOMI_IP)), 2.0));
+    assert!(!net.curl(
+        "https://api.ad.xiaomi.com/",
+        Some(("api.ad.xiaomi.com", 443, XIAOMI_IP)),
+        2.0
+    ));
+    assert!(!net.curl(
+        "http://data.mistat.xiaomi.com/",
+        Some(("data.mistat.xiaomi.com", 80, XIAOMI_IP)),
+        2.0
+    ));
     // A name the policy allows, also from SNI alone.
-    assert!(net.curl("https://oss.aliyuncs.com/", Some(("oss.aliyuncs.com", 443, ALIYUN_IP)), 5.0));
+    assert!(net.curl(
+        "https://oss.aliyuncs.com/",
+        Some(("oss.aliyuncs.com", 443, ALIYUN_IP)),
+        5.0
+    ));
     let flows = net.cli_json(&["flows"]);
     let sni = flow_for(&flows, "api.ad.xiaomi.com");
     assert_eq!(sni["name_source"], "sni");
-    assert_eq!((sni["verdict"].as_str(), sni["owner"].as_str()), (Some("block"), Some("Xiaomi")));
+    assert_eq!(
+        (sni["verdict"].as_str(), sni["owner"].as_str()),
+        (Some("block"), Some("Xiaomi"))
+    );
     let http = flow_for(&flows, "data.mistat.xiaomi.com");
-    assert_eq!((http["name_source"].as_str(), http["verdict"].as_str()), (Some("http"), Some("block")));
+    assert_eq!(
+        (http["name_source"].as_str(), http["verdict"].as_str()),
+        (Some("http"), Some("block"))
+    );
     let aliyun = flow_for(&flows, "oss.aliyuncs.com");
-    assert_eq!((aliyun["owner"].as_str(), aliyun["verdict"].as_str()), (Some("Alibaba Cloud"), Some("allow")));
+    assert_eq!(
+        (aliyun["owner"].as_str(), aliyun["verdict"].as_str()),
+        (Some("Alibaba Cloud"), Some("allow"))
+    );
 }
 
 #[test]
@@ -123,16 +186,36 @@ fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router() {
     net.start_router_dns();
     net.start_daemon(BLOCK_XIAOMI, false);
     let answer = net.dig(ROUTER_LAN_IP, "cdn.innocent.test");
-    assert!(answer.contains("tracking.miui.com.") && answer.contains(XIAOMI_IP), "{answer}");
-    assert!(!net.curl("https://cdn.innocent.test/", Some(("cdn.innocent.test", 443, XIAOMI_IP)), 2.0));
-    assert_eq!(net.dig(ROUTER_LAN_IP, "files.example.org").trim(), NEUTRAL_IP);
-    assert!(net.curl("http://files.example.org/", Some(("files.example.org", 80, NEUTRAL_IP)), 5.0));
+    assert!(
+        answer.contains("tracking.miui.com.") && answer.contains(XIAOMI_IP),
+        "{answer}"
+    );
+    assert!(!net.curl(
+        "https://cdn.innocent.test/",
+        Some(("cdn.innocent.test", 443, XIAOMI_IP)),
+        2.0
+    ));
+    assert_eq!(
+        net.dig(ROUTER_LAN_IP, "files.example.org").trim(),
+        NEUTRAL_IP
+    );
+    assert!(net.curl(
+        "http://files.example.org/",
+        Some(("files.example.org", 80, NEUTRAL_IP)),
+        5.0
+    ));
     let flows = net.cli_json(&["flows", "--device", PHONE_MAC]);
     let cloaked = flow_for(&flows, "cdn.innocent.test");
-    assert_eq!((cloaked["owner"].as_str(), cloaked["verdict"].as_str()), (Some("Xiaomi"), Some("block")));
+    assert_eq!(
+        (cloaked["owner"].as_str(), cloaked["verdict"].as_str()),
+        (Some("Xiaomi"), Some("block"))
+    );
     assert_eq!(cloaked["name_source"], "dns");
     let neutral = flow_for(&flows, "files.example.org");
-    assert_eq!((neutral["owner"].as_str(), neutral["verdict"].as_str()), (Some("unknown"), Some("allow")));
+    assert_eq!(
+        (neutral["owner"].as_str(), neutral["verdict"].as_str()),
+        (Some("unknown"), Some("allow"))
+    );
 }
 
 #[test]
@@ -140,13 +223,23 @@ fn observe_mode_lets_traffic_through_but_counts_it() {
     let config = format!("config phonehome 'policy'\n\toption mode 'observe'\n\n{BLOCK_XIAOMI}");
     let Some(net) = network(&config) else { return };
     net.dig(WAN_DNS, "tracking.miui.com");
-    assert!(net.curl("https://tracking.miui.com/", Some(("tracking.miui.com", 443, XIAOMI_IP)), 5.0));
+    assert!(net.curl(
+        "https://tracking.miui.com/",
+        Some(("tracking.miui.com", 443, XIAOMI_IP)),
+        5.0
+    ));
     let devices = net.cli_json(&["devices"]);
     // The DNS lookup and the would-be-blocked connection.
-    assert_eq!((devices[0]["flows"].as_u64(), devices[0]["blocked"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (devices[0]["flows"].as_u64(), devices[0]["blocked"].as_u64()),
+        (Some(2), Some(1))
+    );
     let flows = net.cli_json(&["flows"]);
     let f = flow_for(&flows, "tracking.miui.com");
-    assert_eq!((f["verdict"].as_str(), f["enforced"].as_bool()), (Some("block"), Some(false)));
+    assert_eq!(
+        (f["verdict"].as_str(), f["enforced"].as_bool()),
+        (Some("block"), Some(false))
+    );
     assert_eq!(net.cli_json(&["status"])["verdicts_drop"], 0);
 }
 
@@ -154,9 +247,17 @@ fn kill_daemon_and_probe(fail_closed: bool) -> bool {
     let mut net = Net::new();
     net.start_wan_services();
     net.start_daemon("", fail_closed);
-    assert!(net.curl("https://www.google.com/", Some(("www.google.com", 443, GOOGLE_IP)), 5.0));
+    assert!(net.curl(
+        "https://www.google.com/",
+        Some(("www.google.com", 443, GOOGLE_IP)),
+        5.0
+    ));
     net.signal("daemon", "KILL");
-    net.curl("https://www.google.com/", Some(("www.google.com", 443, GOOGLE_IP)), 2.0)
+    net.curl(
+        "https://www.google.com/",
+        Some(("www.google.com", 443, GOOGLE_IP)),
+        2.0,
+    )
 }
 
 #[test]
@@ -164,7 +265,10 @@ fn daemon_killed_mid_test_fails_open_by_default() {
     if !can_run() {
         return;
     }
-    assert!(kill_daemon_and_probe(false), "traffic must flow again without the daemon");
+    assert!(
+        kill_daemon_and_probe(false),
+        "traffic must flow again without the daemon"
+    );
 }
 
 #[test]
@@ -172,12 +276,17 @@ fn daemon_killed_with_fail_closed_stops_traffic() {
     if !can_run() {
         return;
     }
-    assert!(!kill_daemon_and_probe(true), "fail-closed must stop new connections");
+    assert!(
+        !kill_daemon_and_probe(true),
+        "fail-closed must stop new connections"
+    );
 }
 
 #[test]
 fn decided_download_stays_in_the_kernel() {
-    let Some(net) = network(BLOCK_XIAOMI) else { return };
+    let Some(net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
     assert_eq!(net.dig(WAN_DNS, "files.example.org").trim(), NEUTRAL_IP);
     let before = net.queued_packets();
     let out = net.sh(
@@ -198,29 +307,60 @@ fn decided_download_stays_in_the_kernel() {
 
 #[test]
 fn bad_config_is_refused_on_reload_and_the_old_policy_stays() {
-    let Some(net) = network(BLOCK_XIAOMI) else { return };
+    let Some(net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
     let path = net.config_path();
     let good = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, good.replace("option action 'block'", "option action 'blokc'")).unwrap();
+    std::fs::write(
+        &path,
+        good.replace("option action 'block'", "option action 'blokc'"),
+    )
+    .unwrap();
     let out = net.cli(&["reload"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = good.lines().position(|l| l.contains("option action 'block'")).unwrap() + 1;
-    assert!(err.contains(&format!("phonehome.conf:{line}: action: 'blokc'")), "{err}");
+    let line = good
+        .lines()
+        .position(|l| l.contains("option action 'block'"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("phonehome.conf:{line}: action: 'blokc'")),
+        "{err}"
+    );
     let xiaomi = Some(("api.ad.xiaomi.com", 80, XIAOMI_IP));
-    assert!(!net.curl("http://api.ad.xiaomi.com/", xiaomi, 2.0), "old policy still blocks");
+    assert!(
+        !net.curl("http://api.ad.xiaomi.com/", xiaomi, 2.0),
+        "old policy still blocks"
+    );
     std::fs::write(&path, good.replace("'Xiaomi'", "'Google'")).unwrap();
     let out = net.cli(&["reload"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(net.curl("http://api.ad.xiaomi.com/", xiaomi, 5.0), "new policy allows Xiaomi");
-    assert!(!net.curl("http://www.google.com/", Some(("www.google.com", 80, GOOGLE_IP)), 2.0));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        net.curl("http://api.ad.xiaomi.com/", xiaomi, 5.0),
+        "new policy allows Xiaomi"
+    );
+    assert!(!net.curl(
+        "http://www.google.com/",
+        Some(("www.google.com", 80, GOOGLE_IP)),
+        2.0
+    ));
 }
 
 #[test]
 fn garbage_on_the_socket_closes_only_that_client() {
     let Some(net) = network("") else { return };
     use std::io::Write;
-    for junk in [&b"\x00\x00\x00\x05hello"[..], b"\xff\xff\xff\xff", b"GET / HTTP/1.0\r\n\r\n"] {
+    for junk in [
+        &b"\x00\x00\x00\x05hello"[..],
+        b"\xff\xff\xff\xff",
+        b"GET / HTTP/1.0\r\n\r\n",
+    ] {
         let mut s = std::os::unix::net::UnixStream::connect(&net.socket).unwrap();
         let _ = s.write_all(junk);
     }

@@ -50,7 +50,10 @@ pub fn bin() -> PathBuf {
     }
     // examples: target/<profile>/examples/demo → target/<profile>/phonehome
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(Path::parent).expect("target dir").join("phonehome")
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("phonehome")
 }
 
 pub fn is_root() -> bool {
@@ -72,7 +75,8 @@ pub fn can_run() -> bool {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 fn check(cmd: &mut Command) -> Output {
@@ -122,8 +126,14 @@ impl Net {
             c.args(["-n", ns]).args(args.split_whitespace());
             check(&mut c);
         };
-        ip(p, &format!("link add ph0 address {PHONE_MAC} type veth peer name lan0 netns {r}"));
-        ip(r, &format!("link add wan0 type veth peer name up0 netns {w}"));
+        ip(
+            p,
+            &format!("link add ph0 address {PHONE_MAC} type veth peer name lan0 netns {r}"),
+        );
+        ip(
+            r,
+            &format!("link add wan0 type veth peer name up0 netns {w}"),
+        );
         ip(p, "addr add 192.168.77.2/24 dev ph0");
         ip(r, "addr add 192.168.77.1/24 dev lan0");
         ip(r, "addr add 198.51.100.1/24 dev wan0");
@@ -178,17 +188,27 @@ impl Net {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    /// Kills a spawned process with a signal (e.g. "KILL", "HUP").
+    /// Sends a signal (e.g. "KILL", "TERM", "HUP") to a spawned process;
+    /// after KILL or TERM it is reaped and forgotten.
     pub fn signal(&mut self, name: &str, sig: &str) {
-        for (n, child) in &mut self.children {
-            if n == name {
-                // `ip netns exec` execs the program, so the pid is its own.
-                let _ = Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status();
-                if sig == "KILL" || sig == "TERM" {
-                    let _ = child.wait();
-                }
+        let stopping = sig == "KILL" || sig == "TERM";
+        let mut kept = Vec::new();
+        for (n, mut child) in std::mem::take(&mut self.children) {
+            if n != name {
+                kept.push((n, child));
+                continue;
+            }
+            // `ip netns exec` execs the program, so the pid is its own.
+            let _ = Command::new("kill")
+                .args([&format!("-{sig}"), &child.id().to_string()])
+                .status();
+            if stopping {
+                let _ = child.wait();
+            } else {
+                kept.push((n, child));
             }
         }
+        self.children = kept;
     }
 
     /// dnsmasq as the upstream resolver, TLS on 443 and HTTP on 80 in `wan`.
@@ -216,19 +236,45 @@ impl Net {
         self.spawn("dnsmasq-wan", &wan, &refs);
 
         let (cert, key) = (self.dir.join("cert.pem"), self.dir.join("key.pem"));
-        check(Command::new("openssl").args([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-subj", "/CN=phonehome-test", "-days", "2",
-            "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(),
-        ]).stderr(Stdio::null()));
+        check(
+            Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-subj",
+                    "/CN=phonehome-test",
+                    "-days",
+                    "2",
+                    "-keyout",
+                    key.to_str().unwrap(),
+                    "-out",
+                    cert.to_str().unwrap(),
+                ])
+                .stderr(Stdio::null()),
+        );
         // One TLS server per owner address: s_server serves one connection
         // at a time, and a connection blocked after its handshake stalls it.
         for owner_ip in [XIAOMI_IP, GOOGLE_IP, NEUTRAL_IP, ALIYUN_IP] {
             self.spawn(
                 &format!("https-{owner_ip}"),
                 &wan,
-                &["openssl", "s_server", "-quiet", "-accept", &format!("{owner_ip}:443"), "-www",
-                  "-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()],
+                &[
+                    "openssl",
+                    "s_server",
+                    "-quiet",
+                    "-accept",
+                    &format!("{owner_ip}:443"),
+                    "-www",
+                    "-cert",
+                    cert.to_str().unwrap(),
+                    "-key",
+                    key.to_str().unwrap(),
+                ],
             );
         }
         let www = self.dir.join("www");
@@ -239,9 +285,21 @@ impl Net {
         self.spawn(
             "http",
             &wan,
-            &["python3", "-m", "http.server", "80", "--bind", "0.0.0.0", "--directory", www.to_str().unwrap()],
+            &[
+                "python3",
+                "-m",
+                "http.server",
+                "80",
+                "--bind",
+                "0.0.0.0",
+                "--directory",
+                www.to_str().unwrap(),
+            ],
         );
-        self.wait_for(&wan, "ss -ltn | grep -q ':443 ' && ss -ltn | grep -q ':80 ' && ss -lun | grep -q ':53 '");
+        self.wait_for(
+            &wan,
+            "ss -ltn | grep -q ':443 ' && ss -ltn | grep -q ':80 ' && ss -lun | grep -q ':53 '",
+        );
     }
 
     /// dnsmasq on the router, forwarding to the wan resolver.
@@ -250,9 +308,18 @@ impl Net {
         self.spawn(
             "dnsmasq-router",
             &router,
-            &["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-              "--bind-interfaces", "--listen-address=192.168.77.1", "--pid-file=", "--user=root",
-              &format!("--server={WAN_DNS}")],
+            &[
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=192.168.77.1",
+                "--pid-file=",
+                "--user=root",
+                &format!("--server={WAN_DNS}"),
+            ],
         );
         self.wait_for(&router, "ss -lun | grep -q '192.168.77.1:53 '");
     }
@@ -290,7 +357,10 @@ impl Net {
     pub fn firewall_up(&self, fail_closed: bool) {
         let bin = bin();
         let flag = if fail_closed { " --fail-closed" } else { "" };
-        self.sh(&self.router, &format!("{} firewall up --queue 0{flag}", bin.display()));
+        self.sh(
+            &self.router,
+            &format!("{} firewall up --queue 0{flag}", bin.display()),
+        );
     }
 
     pub fn start_daemon_process(&mut self) {
@@ -298,24 +368,39 @@ impl Net {
         let router = self.router.clone();
         let bin = bin();
         let config = self.config_path();
-        self.spawn("daemon", &router, &[bin.to_str().unwrap(), "run", "-c", config.to_str().unwrap()]);
+        self.spawn(
+            "daemon",
+            &router,
+            &[bin.to_str().unwrap(), "run", "-c", config.to_str().unwrap()],
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.socket.exists() {
-            assert!(Instant::now() < deadline, "daemon did not start: {}", self.log("daemon"));
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not start: {}",
+                self.log("daemon")
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Runs the CLI against this network's daemon.
     pub fn cli(&self, args: &[&str]) -> Output {
-        run(Command::new(bin()).arg("--socket").arg(&self.socket).args(args))
+        run(Command::new(bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args))
     }
 
     pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = args.to_vec();
         all.push("--json");
         let out = self.cli(&all);
-        assert!(out.status.success(), "phonehome {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "phonehome {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("valid JSON")
     }
 
@@ -334,7 +419,10 @@ impl Net {
 
     /// dig from the phone against `server`; returns the answer lines.
     pub fn dig(&self, server: &str, name: &str) -> String {
-        self.sh(&self.phone, &format!("dig +short +time=2 +tries=1 @{server} {name} A"))
+        self.sh(
+            &self.phone,
+            &format!("dig +short +time=2 +tries=1 @{server} {name} A"),
+        )
     }
 
     /// Packets handed to user space by queue 0 in the router so far.
