@@ -297,6 +297,7 @@ fn decided_download_stays_in_the_kernel() {
     );
     assert_eq!(out.trim(), (10u64 << 20).to_string());
     let queued = net.queued_packets() - before;
+    eprintln!("a 10 MB download queued {queued} packets");
     assert!(queued < 20, "a 10 MB download queued {queued} packets");
     let devices = net.cli_json(&["devices"]);
     assert!(
