@@ -173,6 +173,14 @@ pub fn parse_packet<'a>(msg: &netlink::Message<'a>) -> Result<QueuedPacket<'a>, 
     Ok(pkt)
 }
 
+/// struct nfqnl_msg_verdict_hdr { __be32 verdict; __be32 id; }
+fn verdict_hdr(verdict: u32, id: u32) -> [u8; 8] {
+    let mut hdr = [0u8; 8];
+    hdr[..4].copy_from_slice(&verdict.to_be_bytes());
+    hdr[4..].copy_from_slice(&id.to_be_bytes());
+    hdr
+}
+
 /// How marks reach the connection (see the module header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MarkMode {
@@ -253,12 +261,9 @@ impl Verdicts {
             0,
             self.queue,
         );
-        let mut hdr = [0u8; 8];
         match self.mode {
             MarkMode::Conntrack => {
-                hdr[..4].copy_from_slice(&verdict.to_be_bytes());
-                hdr[4..].copy_from_slice(&id.to_be_bytes());
-                w.attr(NFQA_VERDICT_HDR, &hdr)
+                w.attr(NFQA_VERDICT_HDR, &verdict_hdr(verdict, id))
                     .begin_nested(NFQA_CT)
                     .attr_be32(conntrack::CTA_MARK, bits & self.mask)
                     .attr_be32(conntrack::CTA_MARK_MASK, self.mask)
@@ -267,10 +272,8 @@ impl Verdicts {
             MarkMode::Repeat => {
                 // The firewall chain saves the packet mark into the ct mark
                 // and then accepts or drops by it, so even drops repeat.
-                hdr[..4].copy_from_slice(&NF_REPEAT.to_be_bytes());
-                hdr[4..].copy_from_slice(&id.to_be_bytes());
                 let new_mark = (mark & !self.mask) | (bits & self.mask);
-                w.attr(NFQA_VERDICT_HDR, &hdr)
+                w.attr(NFQA_VERDICT_HDR, &verdict_hdr(NF_REPEAT, id))
                     .attr_be32(NFQA_MARK, new_mark);
             }
         }
@@ -288,10 +291,7 @@ impl Verdicts {
                 0,
                 self.queue,
             );
-            let mut hdr = [0u8; 8];
-            hdr[..4].copy_from_slice(&NF_ACCEPT.to_be_bytes());
-            hdr[4..].copy_from_slice(&max.to_be_bytes());
-            w.attr(NFQA_VERDICT_HDR, &hdr);
+            w.attr(NFQA_VERDICT_HDR, &verdict_hdr(NF_ACCEPT, max));
             w.finish();
         }
         &self.buf
