@@ -21,7 +21,7 @@ fn main() {
         false,
     );
     println!("== the phone connects: names from SNI/Host only, then via dnsmasq on the router");
-    // (name, scheme, port, address when the phone skips DNS)
+    // (name, https or http, address when the phone skips DNS)
     struct Step {
         name: &'static str,
         https: bool,
@@ -77,13 +77,9 @@ fn main() {
                 answer.lines().last().unwrap_or_default().to_string()
             }
         };
-        let (scheme, port) = if step.https {
-            ("https", 443)
-        } else {
-            ("http", 80)
-        };
+        let scheme = if step.https { "https" } else { "http" };
         let url = format!("{scheme}://{}/", step.name);
-        let ok = net.curl(&url, Some((step.name, port, &ip)), 2.0);
+        let ok = net.curl(&url, &ip, 2.0);
         println!(
             "   curl {url:<36} {}",
             if ok { "fetched" } else { "BLOCKED (timed out)" }

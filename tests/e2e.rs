@@ -48,26 +48,10 @@ fn blocked_owner_fails_over_https_and_http_while_others_succeed() {
     // Names learned from DNS forwarded through the router to the wan resolver.
     assert_eq!(net.dig(WAN_DNS, "tracking.miui.com").trim(), XIAOMI_IP);
     assert_eq!(net.dig(WAN_DNS, "www.google.com").trim(), GOOGLE_IP);
-    assert!(!net.curl(
-        "https://tracking.miui.com/",
-        Some(("tracking.miui.com", 443, XIAOMI_IP)),
-        2.0
-    ));
-    assert!(!net.curl(
-        "http://tracking.miui.com/blocked-probe",
-        Some(("tracking.miui.com", 80, XIAOMI_IP)),
-        2.0
-    ));
-    assert!(net.curl(
-        "https://www.google.com/",
-        Some(("www.google.com", 443, GOOGLE_IP)),
-        5.0
-    ));
-    assert!(net.curl(
-        "http://www.google.com/",
-        Some(("www.google.com", 80, GOOGLE_IP)),
-        5.0
-    ));
+    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 2.0));
+    assert!(!net.curl("http://tracking.miui.com/blocked-probe", XIAOMI_IP, 2.0));
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+    assert!(net.curl("http://www.google.com/", GOOGLE_IP, 5.0));
     // The blocked HTTP request never reached the server.
     assert!(
         !net.log("http").contains("blocked-probe"),
@@ -141,22 +125,10 @@ fn name_learned_only_from_sni_or_host_is_attributed_and_blocked() {
         return;
     };
     // No DNS at all: curl --resolve. The ClientHello's SNI names the flow.
-    assert!(!net.curl(
-        "https://api.ad.xiaomi.com/",
-        Some(("api.ad.xiaomi.com", 443, XIAOMI_IP)),
-        2.0
-    ));
-    assert!(!net.curl(
-        "http://data.mistat.xiaomi.com/",
-        Some(("data.mistat.xiaomi.com", 80, XIAOMI_IP)),
-        2.0
-    ));
+    assert!(!net.curl("https://api.ad.xiaomi.com/", XIAOMI_IP, 2.0));
+    assert!(!net.curl("http://data.mistat.xiaomi.com/", XIAOMI_IP, 2.0));
     // A name the policy allows, also from SNI alone.
-    assert!(net.curl(
-        "https://oss.aliyuncs.com/",
-        Some(("oss.aliyuncs.com", 443, ALIYUN_IP)),
-        5.0
-    ));
+    assert!(net.curl("https://oss.aliyuncs.com/", ALIYUN_IP, 5.0));
     let flows = net.cli_json(&["flows"]);
     let sni = flow_for(&flows, "api.ad.xiaomi.com");
     assert_eq!(sni["name_source"], "sni");
@@ -190,20 +162,12 @@ fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router() {
         answer.contains("tracking.miui.com.") && answer.contains(XIAOMI_IP),
         "{answer}"
     );
-    assert!(!net.curl(
-        "https://cdn.innocent.test/",
-        Some(("cdn.innocent.test", 443, XIAOMI_IP)),
-        2.0
-    ));
+    assert!(!net.curl("https://cdn.innocent.test/", XIAOMI_IP, 2.0));
     assert_eq!(
         net.dig(ROUTER_LAN_IP, "files.example.org").trim(),
         NEUTRAL_IP
     );
-    assert!(net.curl(
-        "http://files.example.org/",
-        Some(("files.example.org", 80, NEUTRAL_IP)),
-        5.0
-    ));
+    assert!(net.curl("http://files.example.org/", NEUTRAL_IP, 5.0));
     let flows = net.cli_json(&["flows", "--device", PHONE_MAC]);
     let cloaked = flow_for(&flows, "cdn.innocent.test");
     assert_eq!(
@@ -223,11 +187,7 @@ fn observe_mode_lets_traffic_through_but_counts_it() {
     let config = format!("config phonehome 'policy'\n\toption mode 'observe'\n\n{BLOCK_XIAOMI}");
     let Some(net) = network(&config) else { return };
     net.dig(WAN_DNS, "tracking.miui.com");
-    assert!(net.curl(
-        "https://tracking.miui.com/",
-        Some(("tracking.miui.com", 443, XIAOMI_IP)),
-        5.0
-    ));
+    assert!(net.curl("https://tracking.miui.com/", XIAOMI_IP, 5.0));
     let devices = net.cli_json(&["devices"]);
     // The DNS lookup and the would-be-blocked connection.
     assert_eq!(
@@ -247,17 +207,9 @@ fn kill_daemon_and_probe(fail_closed: bool) -> bool {
     let mut net = Net::new();
     net.start_wan_services();
     net.start_daemon("", fail_closed);
-    assert!(net.curl(
-        "https://www.google.com/",
-        Some(("www.google.com", 443, GOOGLE_IP)),
-        5.0
-    ));
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
     net.signal("daemon", "KILL");
-    net.curl(
-        "https://www.google.com/",
-        Some(("www.google.com", 443, GOOGLE_IP)),
-        2.0,
-    )
+    net.curl("https://www.google.com/", GOOGLE_IP, 2.0)
 }
 
 #[test]
@@ -330,9 +282,8 @@ fn bad_config_is_refused_on_reload_and_the_old_policy_stays() {
         err.contains(&format!("phonehome.conf:{line}: action: 'blokc'")),
         "{err}"
     );
-    let xiaomi = Some(("api.ad.xiaomi.com", 80, XIAOMI_IP));
     assert!(
-        !net.curl("http://api.ad.xiaomi.com/", xiaomi, 2.0),
+        !net.curl("http://api.ad.xiaomi.com/", XIAOMI_IP, 2.0),
         "old policy still blocks"
     );
     std::fs::write(&path, good.replace("'Xiaomi'", "'Google'")).unwrap();
@@ -343,14 +294,10 @@ fn bad_config_is_refused_on_reload_and_the_old_policy_stays() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        net.curl("http://api.ad.xiaomi.com/", xiaomi, 5.0),
+        net.curl("http://api.ad.xiaomi.com/", XIAOMI_IP, 5.0),
         "new policy allows Xiaomi"
     );
-    assert!(!net.curl(
-        "http://www.google.com/",
-        Some(("www.google.com", 80, GOOGLE_IP)),
-        2.0
-    ));
+    assert!(!net.curl("http://www.google.com/", GOOGLE_IP, 2.0));
 }
 
 #[test]

@@ -404,14 +404,18 @@ impl Net {
         serde_json::from_slice(&out.stdout).expect("valid JSON")
     }
 
-    /// curl from the phone; returns whether it fetched the page.
-    pub fn curl(&self, url: &str, resolve: Option<(&str, u16, &str)>, max_time: f32) -> bool {
-        let resolve = resolve
-            .map(|(name, port, ip)| format!("--resolve {name}:{port}:{ip}"))
-            .unwrap_or_default();
+    /// curl from the phone to `url`, with the URL's host pinned to `ip`
+    /// (`--resolve`, so curl itself does no DNS); returns whether it
+    /// fetched the page.
+    pub fn curl(&self, url: &str, ip: &str, max_time: f32) -> bool {
+        let (scheme, rest) = url.split_once("://").expect("URL with a scheme");
+        let host = rest.split('/').next().unwrap_or(rest);
+        let port = if scheme == "https" { 443 } else { 80 };
         self.sh_out(
             &self.phone,
-            &format!("curl -sk -o /dev/null --max-time {max_time} {resolve} {url}"),
+            &format!(
+                "curl -sk -o /dev/null --max-time {max_time} --resolve {host}:{port}:{ip} {url}"
+            ),
         )
         .status
         .success()
