@@ -19,7 +19,8 @@ USAGE:
     phonehome run -c FILE
     phonehome [--socket PATH] status|devices|owners|flows [--json] [--device MAC]
     phonehome [--socket PATH] reload
-    phonehome firewall up|down [--backend iptables|nft] [--queue N] [--fail-closed]
+    phonehome firewall up|down|print [--backend iptables|nft|fw4] [-c FILE]
+                                     [--queue N] [--fail-closed]
     phonehome --version | --help
 
 COMMANDS:
@@ -29,7 +30,8 @@ COMMANDS:
     owners     per destination owner: category, flows, blocked, bytes, domains
     flows      recent and active connections with their verdict and rule
     reload     re-read the config; a bad config is refused, the old policy stays
-    firewall   install or remove the kernel rules the daemon needs
+    firewall   install, remove or print the kernel rules the daemon needs
+               (queue number and fail_closed from -c FILE, else the flags)
 
 OPTIONS:
     --socket PATH   daemon socket [default: /var/run/phonehome.sock]
@@ -70,9 +72,10 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
                 backend = match parser.value()?.string()?.as_str() {
                     "iptables" => Backend::Iptables,
                     "nft" => Backend::Nft,
+                    "fw4" => Backend::Fw4,
                     other => {
                         return Err(UsageOr::Usage(format!(
-                            "unknown backend '{other}' (iptables or nft)"
+                            "unknown backend '{other}' (iptables, nft or fw4)"
                         )))
                     }
                 }
@@ -131,15 +134,26 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             other => unexpected(other),
         },
         "firewall" => {
-            let opts = firewall::Options {
+            let mut opts = firewall::Options {
                 backend,
                 queue,
                 fail_closed,
             };
+            if let Some(path) = &config {
+                let cfg = crate::config::Config::load(path).map_err(|e| failed(e.to_string()))?;
+                opts.queue = cfg.queue;
+                opts.fail_closed = cfg.fail_closed;
+            }
             match positional.first().map(String::as_str) {
                 Some("up") => firewall::up(&opts).map_err(failed),
                 Some("down") => firewall::down(&opts).map_err(failed),
-                _ => Err(UsageOr::Usage("firewall needs 'up' or 'down'".into())),
+                Some("print") => {
+                    print!("{}", firewall::render(&opts));
+                    Ok(())
+                }
+                _ => Err(UsageOr::Usage(
+                    "firewall needs 'up', 'down' or 'print'".into(),
+                )),
             }
         }
         other => Err(UsageOr::Usage(format!(

@@ -183,6 +183,15 @@ impl Action {
 
 pub type Mac = [u8; 6];
 
+/// A UCI boolean, as libuci and procd read them.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "on" | "true" | "yes" | "enabled" => Some(true),
+        "0" | "off" | "false" | "no" | "disabled" => Some(false),
+        _ => None,
+    }
+}
+
 pub fn parse_mac(s: &str) -> Option<Mac> {
     let mut mac = [0u8; 6];
     let mut parts = s.split([':', '-']);
@@ -228,6 +237,9 @@ pub struct Config {
     pub path: PathBuf,
     pub socket: PathBuf,
     pub queue: u16,
+    /// Whether the kernel rules drop (true) or pass (false) undecided
+    /// traffic while no daemon listens on the queue.
+    pub fail_closed: bool,
     pub mode: Mode,
     /// Bytes copied per queued packet (enough for a ClientHello segment).
     pub copy_range: u32,
@@ -261,6 +273,7 @@ impl Config {
             path: path.to_path_buf(),
             socket: DEFAULT_SOCKET.into(),
             queue: 0,
+            fail_closed: false,
             mode: Mode::Enforce,
             copy_range: 4096,
             leases: "/tmp/dhcp.leases".into(),
@@ -282,6 +295,11 @@ impl Config {
                         match k.as_str() {
                             "socket" => cfg.socket = v.into(),
                             "queue" => cfg.queue = num(65535)? as u16,
+                            "fail_closed" => {
+                                cfg.fail_closed = parse_bool(v).ok_or_else(|| {
+                                    err(*line, format!("fail_closed: '{v}' (expected 0 or 1)"))
+                                })?
+                            }
                             "mode" => {
                                 cfg.mode = match v.as_str() {
                                     "enforce" => Mode::Enforce,

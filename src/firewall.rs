@@ -9,9 +9,17 @@
 //! 5. only the first packets of undecided connections (connbytes) are
 //!    queued, with `--queue-bypass` (fail-open) unless `--fail-closed`.
 //!
-//! The rule model (`Rule`) is separate from its rendering so other
-//! backends can render the same rules. Limits: the iptables backend only
-//! (this kernel lacks nft `queue`).
+//! The rule model (`Rule`) is rendered three ways from one list:
+//! `iptables` (iptables-restore input, the backend the test network uses),
+//! `nft` (a `table inet phonehome` replaced atomically with `nft -f`), and
+//! `fw4` (the same chains as an OpenWrt fw4 `table-post` include, shipped in
+//! openwrt-package/ and checked against this renderer by the tests).
+//! Both nft forms hook forward and output at priority mangle + 10.
+//!
+//! Limits: the nft backend cannot be exercised end to end on a kernel
+//! without nft `queue` (the test machine's); it is checked with `nft -c`
+//! with the queue statement swapped out. With fw4 flow offloading, packets
+//! of offloaded connections skip these hooks (see openwrt-package/README.md).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -29,7 +37,14 @@ pub const CHAIN: &str = "phonehome";
 pub enum Backend {
     Iptables,
     Nft,
+    /// Print-only: the OpenWrt fw4 include (fw4 installs it).
+    Fw4,
 }
+
+/// The nft table of the `nft` backend, and the chain-name prefix.
+pub const NFT_TABLE: &str = "phonehome";
+/// The fw4 include's install path on OpenWrt.
+pub const FW4_INCLUDE_PATH: &str = "/usr/share/nftables.d/table-post/30-phonehome.nft";
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -61,6 +76,19 @@ pub fn rules() -> Vec<Rule> {
     ]
 }
 
+/// Where the chain is entered: (hook, iptables match, nft match). Forwarded
+/// traffic, and answers of a DNS server on the router itself.
+fn entry_points() -> [(&'static str, &'static str, &'static str); 2] {
+    [
+        ("forward", "", ""),
+        (
+            "output",
+            "! -o lo -p udp --sport 53 ",
+            "oifname != \"lo\" udp sport 53 ",
+        ),
+    ]
+}
+
 /// The iptables-restore input that installs the chain and its jumps.
 pub fn iptables_restore_up(opts: &Options) -> String {
     let queue = format!(
@@ -85,19 +113,132 @@ pub fn iptables_restore_up(opts: &Options) -> String {
                 format!("-m connmark --mark {bits:#x}/{m} -j RETURN")
             }
             Rule::QueueFirstPackets { packets } => format!(
-                "-m connbytes --connbytes 0:{packets} --connbytes-dir both --connbytes-mode packets {queue}"
+                "-m connbytes --connbytes 0:{packets} --connbytes-dir original --connbytes-mode packets {queue}"
             ),
         };
         out.push_str(&format!("-A {CHAIN} {line}\n"));
     }
-    // Forwarded traffic, and answers of a DNS server on the router itself.
-    out.push_str(&format!("-I FORWARD 1 -j {CHAIN}\n"));
-    out.push_str(&format!(
-        "-I OUTPUT 1 ! -o lo -p udp --sport 53 -j {CHAIN}\n"
-    ));
+    for (hook, matches, _) in entry_points() {
+        out.push_str(&format!(
+            "-I {} 1 {matches}-j {CHAIN}\n",
+            hook.to_ascii_uppercase()
+        ));
+    }
     out.push_str("COMMIT\n");
     out
 }
+
+/// The nft chains (no table around them): a regular chain `phonehome` with
+/// the rules, and one base chain per entry point, `phonehome_forward` and
+/// `phonehome_output`, at priority mangle + 10 (after conntrack and the
+/// mangle table, before fw4's filter chains). Tab-indented, one level.
+pub fn nft_chains(opts: &Options) -> String {
+    let queue = format!(
+        "queue {}to {}",
+        if opts.fail_closed {
+            ""
+        } else {
+            "flags bypass "
+        },
+        opts.queue
+    );
+    let m = format!("{MARK_MASK:#010x}");
+    let keep = format!("{:#010x}", !MARK_MASK);
+    let mut out = format!("chain {NFT_TABLE} {{\n");
+    for rule in rules() {
+        let line = match rule {
+            Rule::SaveMark { bits } => format!(
+                "meta mark & {m} == {bits:#010x} ct mark set ct mark & {keep} | {bits:#010x}"
+            ),
+            Rule::DropIfConnMarked { bits } => format!("ct mark & {m} == {bits:#010x} drop"),
+            Rule::QueueDnsAnswers => format!("udp sport 53 {queue}"),
+            Rule::ReturnIfConnMarked { bits } => format!("ct mark & {m} == {bits:#010x} return"),
+            Rule::QueueFirstPackets { packets } => {
+                format!("ct original packets <= {packets} {queue}")
+            }
+        };
+        out.push_str(&format!("\t{line}\n"));
+    }
+    out.push_str("}\n");
+    for (hook, _, matches) in entry_points() {
+        out.push_str(&format!(
+            "\nchain {NFT_TABLE}_{hook} {{\n\ttype filter hook {hook} priority mangle + 10; policy accept;\n\t{matches}jump {NFT_TABLE}\n}}\n"
+        ));
+    }
+    out
+}
+
+/// The `nft -f` input of the nft backend: replaces `table inet phonehome`
+/// atomically (declare, delete, define in one transaction).
+pub fn nft_ruleset_up(opts: &Options) -> String {
+    let mut out = format!(
+        "table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\ntable inet {NFT_TABLE} {{\n"
+    );
+    for line in nft_chains(opts).lines() {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("\t{line}\n"));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// The fw4 include (`/usr/share/nftables.d/table-post/30-phonehome.nft`):
+/// the same chains, placed by fw4 inside its `table inet fw4`.
+pub fn fw4_include(opts: &Options) -> String {
+    format!(
+        "# phonehome: chains for OpenWrt fw4, included into table inet fw4.\n\
+         # Generated by `phonehome firewall print --backend fw4` (queue {}, {}).\n\
+         # The init script regenerates it when /etc/config/phonehome changes\n\
+         # the queue number or fail_closed.\n\n{}",
+        opts.queue,
+        if opts.fail_closed {
+            "fail-closed"
+        } else {
+            "fail-open"
+        },
+        nft_chains(opts)
+    )
+}
+
+/// What `phonehome firewall print` writes for the chosen backend.
+pub fn render(opts: &Options) -> String {
+    match opts.backend {
+        Backend::Iptables => iptables_restore_up(opts),
+        Backend::Nft => nft_ruleset_up(opts),
+        Backend::Fw4 => fw4_include(opts),
+    }
+}
+
+fn nft(input: &str) -> Result<(), String> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run nft: {e}"))?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .map_err(|e| format!("nft: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nft refused the rules: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+const FW4_NOTE: &str = "on OpenWrt the fw4 include installs the rules (openwrt-package/); \
+     use `firewall print --backend fw4` to see them";
 
 fn restore(tool: &str, input: &str) -> Result<(), String> {
     let mut child = Command::new(tool)
@@ -145,8 +286,10 @@ fn families() -> [(&'static str, &'static str); 2] {
 /// Installs the rules (removing an older copy first). IPv6 is skipped with
 /// a warning when ip6tables is missing.
 pub fn up(opts: &Options) -> Result<(), String> {
-    if opts.backend == Backend::Nft {
-        return Err("the nft backend is not available yet; use --backend iptables".into());
+    match opts.backend {
+        Backend::Nft => return nft(&nft_ruleset_up(opts)),
+        Backend::Fw4 => return Err(FW4_NOTE.into()),
+        Backend::Iptables => {}
     }
     down(opts)?;
     let input = iptables_restore_up(opts);
@@ -164,8 +307,14 @@ pub fn up(opts: &Options) -> Result<(), String> {
 
 /// Removes the jumps and the chain; succeeds when they are already gone.
 pub fn down(opts: &Options) -> Result<(), String> {
-    if opts.backend == Backend::Nft {
-        return Err("the nft backend is not available yet; use --backend iptables".into());
+    match opts.backend {
+        Backend::Nft => {
+            return nft(&format!(
+                "table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n"
+            ))
+        }
+        Backend::Fw4 => return Err(FW4_NOTE.into()),
+        Backend::Iptables => {}
     }
     for (tool, _) in families() {
         if !run_quiet(tool, &["--version"]) {
@@ -210,7 +359,7 @@ mod tests {
         };
         let up = iptables_restore_up(&opts);
         assert!(up.contains("--queue-num 3 --queue-bypass"));
-        assert!(up.contains("--connbytes 0:12 --connbytes-dir both --connbytes-mode packets"));
+        assert!(up.contains("--connbytes 0:12 --connbytes-dir original --connbytes-mode packets"));
         let save = up.find("--save-mark").unwrap();
         let drop = up.find("-j DROP").unwrap();
         let ret = up.find("-j RETURN").unwrap();
@@ -221,5 +370,99 @@ mod tests {
         );
         opts.fail_closed = true;
         assert!(!iptables_restore_up(&opts).contains("--queue-bypass"));
+    }
+
+    fn defaults() -> Options {
+        Options {
+            backend: Backend::Nft,
+            queue: 0,
+            fail_closed: false,
+        }
+    }
+
+    /// Each rule of the model becomes one line in each backend, in order,
+    /// with the same queue and fail-open choice.
+    #[test]
+    fn iptables_and_nft_render_the_same_rules_in_the_same_order() {
+        for fail_closed in [false, true] {
+            let opts = Options {
+                queue: 7,
+                fail_closed,
+                ..defaults()
+            };
+            let ipt: Vec<String> = iptables_restore_up(&opts)
+                .lines()
+                .filter(|l| l.starts_with(&format!("-A {CHAIN} ")))
+                .map(String::from)
+                .collect();
+            let chains = nft_chains(&opts);
+            let nft: Vec<&str> = chains
+                .split("\n}\n")
+                .next()
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(str::trim)
+                .collect();
+            assert_eq!(ipt.len(), rules().len());
+            assert_eq!(nft.len(), rules().len());
+            for ((rule, i), n) in rules().iter().zip(&ipt).zip(&nft) {
+                let (ipt_verdict, nft_verdict) = match rule {
+                    Rule::SaveMark { .. } => ("CONNMARK --save-mark", "ct mark set"),
+                    Rule::DropIfConnMarked { .. } => ("-j DROP", " drop"),
+                    Rule::ReturnIfConnMarked { .. } => ("-j RETURN", " return"),
+                    Rule::QueueDnsAnswers | Rule::QueueFirstPackets { .. } => {
+                        ("--queue-num 7", "queue ")
+                    }
+                };
+                assert!(i.contains(ipt_verdict), "{rule:?}: {i}");
+                assert!(n.contains(nft_verdict), "{rule:?}: {n}");
+                if matches!(rule, Rule::QueueFirstPackets { .. } | Rule::QueueDnsAnswers) {
+                    assert_eq!(i.contains("--queue-bypass"), !fail_closed);
+                    assert_eq!(n.contains("flags bypass"), !fail_closed, "{n}");
+                    assert!(n.ends_with("to 7"));
+                }
+            }
+            assert!(nft[5].starts_with("ct original packets <= 12 "));
+            assert!(ipt[5].contains("--connbytes 0:12 --connbytes-dir original"));
+        }
+    }
+
+    #[test]
+    fn nft_hooks_forward_and_router_dns_answers_at_mangle_plus_10() {
+        let chains = nft_chains(&defaults());
+        assert!(chains.contains(
+            "chain phonehome_forward {\n\ttype filter hook forward priority mangle + 10; policy accept;\n\tjump phonehome\n}"
+        ));
+        assert!(chains.contains("hook output priority mangle + 10; policy accept;\n\toifname != \"lo\" udp sport 53 jump phonehome\n}"));
+        let ruleset = nft_ruleset_up(&defaults());
+        assert!(ruleset.starts_with(
+            "table inet phonehome\ndelete table inet phonehome\ntable inet phonehome {\n\tchain phonehome {\n"
+        ));
+        assert_eq!(ruleset.matches('{').count(), ruleset.matches('}').count());
+    }
+
+    /// The include shipped in the OpenWrt package is exactly what the nft
+    /// backend renders for the default config (queue 0, fail-open).
+    #[test]
+    fn openwrt_fw4_include_is_the_rendered_rule_model() {
+        let shipped = include_str!("../openwrt-package/files/phonehome.nft");
+        let rendered = fw4_include(&Options {
+            backend: Backend::Fw4,
+            ..defaults()
+        });
+        assert_eq!(
+            shipped, rendered,
+            "regenerate with: phonehome firewall print --backend fw4 > openwrt-package/files/phonehome.nft"
+        );
+        // And the nft backend's table holds the very same chains.
+        let standalone = nft_ruleset_up(&defaults());
+        let body: String = standalone
+            .lines()
+            .skip(3)
+            .take_while(|l| *l != "}")
+            .map(|l| format!("{}\n", l.strip_prefix('\t').unwrap_or(l)))
+            .collect();
+        assert_eq!(body, nft_chains(&defaults()));
     }
 }

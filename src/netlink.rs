@@ -406,6 +406,59 @@ impl Socket {
     }
 }
 
+/// Test support: re-frames netlink messages captured on a little-endian
+/// host (the fixtures in `tests/fixtures/`) into the running host's order,
+/// so the same real bytes are decoded on big-endian MIPS under qemu.
+/// Message and attribute headers are host order; attribute payloads are
+/// network order and stay as they are. Nested attributes (NLA_F_NESTED)
+/// are walked too; an nfnetlink message is assumed (4-byte nfgenmsg).
+#[cfg(test)]
+pub fn le_capture_to_host_order(le: &[u8]) -> Vec<u8> {
+    fn swap16(b: &mut [u8]) {
+        let v = u16::from_le_bytes([b[0], b[1]]);
+        b[..2].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn swap32(b: &mut [u8]) {
+        let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        b[..4].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn attrs_in_place(buf: &mut [u8]) {
+        let mut at = 0;
+        while at + NLA_HDRLEN <= buf.len() {
+            let len = u16::from_le_bytes([buf[at], buf[at + 1]]) as usize;
+            let kind = u16::from_le_bytes([buf[at + 2], buf[at + 3]]);
+            if len < NLA_HDRLEN || at + len > buf.len() {
+                return;
+            }
+            swap16(&mut buf[at..]);
+            swap16(&mut buf[at + 2..]);
+            if kind & NLA_F_NESTED != 0 {
+                attrs_in_place(&mut buf[at + NLA_HDRLEN..at + len]);
+            }
+            at += align4(len);
+        }
+    }
+    let mut out = le.to_vec();
+    let mut at = 0;
+    while at + NLMSG_HDRLEN <= out.len() {
+        let len = u32::from_le_bytes([out[at], out[at + 1], out[at + 2], out[at + 3]]) as usize;
+        if len < NLMSG_HDRLEN || at + len > out.len() {
+            break;
+        }
+        swap32(&mut out[at..]);
+        swap16(&mut out[at + 4..]);
+        swap16(&mut out[at + 6..]);
+        swap32(&mut out[at + 8..]);
+        swap32(&mut out[at + 12..]);
+        let body = at + NLMSG_HDRLEN + NFGENMSG_LEN;
+        if body <= at + len {
+            attrs_in_place(&mut out[body..at + len]);
+        }
+        at += align4(len);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,153 @@
+//! The nft backend and the OpenWrt fw4 include, checked by the real `nft`
+//! against the running kernel (`nft -c`: parsed, resolved and validated
+//! in the kernel, then rolled back) in a throw-away network namespace.
+//!
+//! This kernel has no nft `queue` expression, so the checked ruleset has
+//! each `queue ...` statement swapped for `counter`; the unmodified ruleset
+//! must fail on those statements and nowhere else. Needs root and nft
+//! (scripts/install-deps installs nftables).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn phonehome(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_phonehome"))
+        .args(args)
+        .output()
+        .expect("run phonehome");
+    assert!(out.status.success(), "phonehome {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `nft -c -f -` in a new network namespace (nothing of the host's is seen
+/// or touched).
+fn nft_check(ruleset: &str) -> Output {
+    let mut child = Command::new("unshare")
+        .args(["--net", "nft", "-c", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare --net nft (root and nftables needed)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ruleset.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn without_queue(ruleset: &str) -> String {
+    ruleset
+        .lines()
+        .map(|line| match line.find("queue ") {
+            Some(at) => format!("{}counter", &line[..at]),
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn assert_valid_but_for_queue(what: &str, ruleset: &str) {
+    let checked = nft_check(&without_queue(ruleset));
+    assert!(
+        checked.status.success(),
+        "{what} refused by nft -c:\n{}\n{ruleset}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let full = nft_check(ruleset);
+    if !full.status.success() {
+        // Only the queue statements may fail (no nft_queue in this kernel):
+        // every error's caret line points under a `queue` statement.
+        let err = String::from_utf8_lossy(&full.stderr);
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains(": Error: ")).collect();
+        assert!(!errors.is_empty(), "{err}");
+        for quoted in err.lines().filter(|l| {
+            !l.contains(": Error: ") && !l.trim_start().starts_with('^') && !l.trim().is_empty()
+        }) {
+            assert!(
+                quoted.contains("queue "),
+                "{what}: unexpected error on {quoted}\n{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn nft_backend_ruleset_is_accepted_by_the_kernel() {
+    for args in [
+        &["firewall", "print", "--backend", "nft"][..],
+        &[
+            "firewall",
+            "print",
+            "--backend",
+            "nft",
+            "--queue",
+            "5",
+            "--fail-closed",
+        ][..],
+    ] {
+        let ruleset = phonehome(args);
+        assert!(ruleset.contains("table inet phonehome {"));
+        assert_valid_but_for_queue("nft backend", &ruleset);
+    }
+}
+
+#[test]
+fn fw4_include_is_accepted_inside_the_fw4_table() {
+    let include = phonehome(&["firewall", "print", "--backend", "fw4"]);
+    assert_eq!(
+        include,
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/openwrt-package/files/phonehome.nft"
+        ))
+        .unwrap(),
+        "the shipped fw4 include and `firewall print --backend fw4` differ"
+    );
+    // fw4 places table-post includes at the end of its `table inet fw4`.
+    let ruleset = format!(
+        "table inet fw4 {{\n\tchain forward {{\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tct state established,related accept\n\t}}\n{include}}}\n"
+    );
+    assert_valid_but_for_queue("fw4 include", &ruleset);
+}
+
+#[test]
+fn config_file_sets_queue_and_fail_closed() {
+    let dir = std::env::temp_dir().join(format!("phonehome-nft-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("phonehome");
+    std::fs::write(
+        &cfg,
+        "config phonehome 'main'\n\toption queue '9'\n\toption fail_closed '1'\n",
+    )
+    .unwrap();
+    let ruleset = phonehome(&[
+        "firewall",
+        "print",
+        "--backend",
+        "nft",
+        "-c",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(
+        ruleset.contains("ct original packets <= 12 queue to 9\n"),
+        "{ruleset}"
+    );
+    assert!(!ruleset.contains("bypass"));
+    std::fs::write(
+        &cfg,
+        "config phonehome 'main'\n\toption fail_closed 'maybe'\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_phonehome"))
+        .args(["firewall", "print", "-c", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(":2:") && err.contains("fail_closed"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
