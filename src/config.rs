@@ -295,6 +295,12 @@ impl Config {
                         match k.as_str() {
                             "socket" => cfg.socket = v.into(),
                             "queue" => cfg.queue = num(65535)? as u16,
+                            // Read by the OpenWrt init script, not the daemon.
+                            "enabled" => {
+                                parse_bool(v).ok_or_else(|| {
+                                    err(*line, format!("enabled: '{v}' (expected 0 or 1)"))
+                                })?;
+                            }
                             "fail_closed" => {
                                 cfg.fail_closed = parse_bool(v).ok_or_else(|| {
                                     err(*line, format!("fail_closed: '{v}' (expected 0 or 1)"))

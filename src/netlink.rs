@@ -411,9 +411,10 @@ impl Socket {
 /// so the same real bytes are decoded on big-endian MIPS under qemu.
 /// Message and attribute headers are host order; attribute payloads are
 /// network order and stay as they are. Nested attributes (NLA_F_NESTED)
-/// are walked too; an nfnetlink message is assumed (4-byte nfgenmsg).
+/// are walked too. `family_header_len` is the fixed header before the
+/// attributes (4 for nfgenmsg, 12 for rtnetlink's ndmsg); it is left as is.
 #[cfg(test)]
-pub fn le_capture_to_host_order(le: &[u8]) -> Vec<u8> {
+pub fn le_capture_to_host_order(le: &[u8], family_header_len: usize) -> Vec<u8> {
     fn swap16(b: &mut [u8]) {
         let v = u16::from_le_bytes([b[0], b[1]]);
         b[..2].copy_from_slice(&v.to_ne_bytes());
@@ -450,7 +451,7 @@ pub fn le_capture_to_host_order(le: &[u8]) -> Vec<u8> {
         swap16(&mut out[at + 6..]);
         swap32(&mut out[at + 8..]);
         swap32(&mut out[at + 12..]);
-        let body = at + NLMSG_HDRLEN + NFGENMSG_LEN;
+        let body = at + NLMSG_HDRLEN + family_header_len;
         if body <= at + len {
             attrs_in_place(&mut out[body..at + len]);
         }

@@ -163,9 +163,10 @@ mod tests {
     /// The IPv4 packet inside the captured NFQUEUE message of queue.rs: a
     /// SYN from the phone (192.168.77.2) to 203.0.113.10:443.
     fn captured_syn() -> Vec<u8> {
-        let raw = crate::netlink::le_capture_to_host_order(include_bytes!(
-            "../tests/fixtures/nfq_syn_forward.bin"
-        ));
+        let raw = crate::netlink::le_capture_to_host_order(
+            include_bytes!("../tests/fixtures/nfq_syn_forward.bin"),
+            crate::netlink::NFGENMSG_LEN,
+        );
         let msg = crate::netlink::messages(&raw).next().unwrap();
         crate::queue::parse_packet(&msg).unwrap().payload.to_vec()
     }

@@ -514,7 +514,7 @@ mod tests {
 
     /// The capture re-framed for this host's byte order.
     fn syn_msg() -> Vec<u8> {
-        netlink::le_capture_to_host_order(SYN_MSG)
+        netlink::le_capture_to_host_order(SYN_MSG, netlink::NFGENMSG_LEN)
     }
 
     #[test]

@@ -1,0 +1,204 @@
+//! openwrt-package/: what can be checked without an OpenWrt SDK. The
+//! files the Makefile copies build with `--locked` (as rust-package.mk's
+//! `cargo install --locked` will), the version is valid for opkg and apk,
+//! the recipe has the parts the SDK needs, the init script is valid shell,
+//! the default config is accepted by the daemon's parser and renders the
+//! shipped fw4 include, and the capabilities file grants CAP_NET_ADMIN only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// apk's version grammar (digits, dots, optional letter, `_suffix[N]`)
+/// restricted to what opkg also orders the same way: digits and dots.
+fn valid_for_opkg_and_apk(v: &str) -> bool {
+    !v.is_empty()
+        && v.split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[test]
+fn package_version_is_cargos_and_valid_for_opkg_and_apk() {
+    let makefile = read("openwrt-package/Makefile");
+    assert!(makefile.contains(
+        "PKG_VERSION:=$(shell sed -n 's/^version = \"\\([0-9.]*\\)\"$$/\\1/p' $(PHONEHOME_SRC)/Cargo.toml | head -n 1)"
+    ));
+    // What that sed expression extracts, done here the same way.
+    let version = read("Cargo.toml")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("version = \"")?
+                .strip_suffix('"')
+                .map(String::from)
+        })
+        .unwrap();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    assert!(
+        valid_for_opkg_and_apk(&version),
+        "Cargo.toml version {version} would break the package version (digits and dots only)"
+    );
+    assert!(makefile.contains("PKG_RELEASE:=1\n"));
+    for bad in ["0.1.0-beta", "1..2", "", "1.2a"] {
+        assert!(!valid_for_opkg_and_apk(bad));
+    }
+}
+
+#[test]
+fn makefile_has_what_the_sdk_needs() {
+    let makefile = read("openwrt-package/Makefile");
+    for needed in [
+        "include $(TOPDIR)/rules.mk",
+        "PKG_BUILD_DEPENDS:=rust/host",
+        "include $(INCLUDE_DIR)/package.mk",
+        "include $(TOPDIR)/feeds/packages/lang/rust/rust-package.mk",
+        "DEPENDS:=$(RUST_ARCH_DEPENDS)",
+        "+kmod-nft-queue",
+        "+kmod-nfnetlink-queue",
+        "+kmod-nf-conntrack-netlink",
+        "define Package/phonehome/conffiles\n/etc/config/phonehome\nendef",
+        "$(eval $(call RustBinPackage,phonehome))",
+        "$(eval $(call BuildPackage,phonehome))",
+        "$(INSTALL_BIN) $(PKG_INSTALL_DIR)/bin/phonehome $(1)/usr/sbin/phonehome",
+        "/usr/share/nftables.d/table-post/30-phonehome.nft",
+    ] {
+        assert!(makefile.contains(needed), "Makefile lacks {needed:?}");
+    }
+    assert_eq!(
+        phonehome::firewall::FW4_INCLUDE_PATH,
+        "/usr/share/nftables.d/table-post/30-phonehome.nft"
+    );
+    // Recipe lines (Build/* and */install) start with a tab, or make stops
+    // with "missing separator".
+    let mut in_recipe = false;
+    for (no, line) in makefile.lines().enumerate() {
+        if let Some(name) = line.strip_prefix("define ") {
+            in_recipe = name.starts_with("Build/") || name.ends_with("/install");
+        } else if line == "endef" {
+            in_recipe = false;
+        } else if in_recipe && !line.is_empty() && !line.starts_with('\t') {
+            panic!("Makefile:{}: recipe line not indented with a tab", no + 1);
+        }
+    }
+    // Every file the install step names exists.
+    for line in makefile.lines().filter(|l| l.contains("./files/")) {
+        let file = line
+            .split_whitespace()
+            .find(|w| w.starts_with("./files/"))
+            .unwrap();
+        assert!(
+            root().join("openwrt-package").join(file).is_file(),
+            "{file} is missing"
+        );
+    }
+}
+
+/// Copies what Build/Prepare copies and builds it `--locked`, as the SDK
+/// will (a separate target directory keeps the test's own build unlocked).
+#[test]
+fn the_copied_source_builds_locked() {
+    let makefile = read("openwrt-package/Makefile");
+    let prepare = makefile
+        .split("define Build/Prepare")
+        .nth(1)
+        .and_then(|s| s.split("endef").next())
+        .expect("Build/Prepare");
+    let copied: Vec<&str> = prepare
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("$(PHONEHOME_SRC)/"))
+        .collect();
+    assert!(copied.contains(&"Cargo.lock") && copied.contains(&"src"));
+    let build_dir = std::env::temp_dir().join(format!("phonehome-pkg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&build_dir);
+    std::fs::create_dir_all(&build_dir).unwrap();
+    for item in &copied {
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(root().join(item))
+            .arg(&build_dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cp {item}");
+    }
+    let out = Command::new(env!("CARGO"))
+        .args(["check", "--locked", "--offline", "--bins", "--quiet"])
+        .arg("--manifest-path")
+        .arg(build_dir.join("Cargo.toml"))
+        .env(
+            "CARGO_TARGET_DIR",
+            root().join("target/openwrt-package-check"),
+        )
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&build_dir).ok();
+    assert!(
+        out.status.success(),
+        "the files Build/Prepare copies do not build --locked:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn init_script_is_valid_shell_with_the_procd_parts() {
+    let path = root().join("openwrt-package/files/phonehome.init");
+    let status = Command::new("sh").arg("-n").arg(&path).status().unwrap();
+    assert!(status.success(), "sh -n phonehome.init");
+    let init = read("openwrt-package/files/phonehome.init");
+    for needed in [
+        "#!/bin/sh /etc/rc.common",
+        "USE_PROCD=1",
+        "procd_set_param command \"$PROG\" run -c \"$CONFIG\"",
+        "procd_set_param respawn",
+        "procd_add_reload_trigger phonehome",
+        "procd_send_signal phonehome '*' HUP",
+        "procd_set_param capabilities /etc/capabilities/phonehome.json",
+        "[ -x /sbin/ujail ]",
+        "\"$PROG\" firewall print --backend fw4 -c \"$CONFIG\"",
+    ] {
+        assert!(init.contains(needed), "init script lacks {needed:?}");
+    }
+}
+
+#[test]
+fn default_config_parses_and_renders_the_shipped_include() {
+    let path = root().join("openwrt-package/files/phonehome.config");
+    let cfg = phonehome::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((cfg.queue, cfg.fail_closed), (0, false));
+    let out = Command::new(env!("CARGO_BIN_EXE_phonehome"))
+        .args(["firewall", "print", "--backend", "fw4", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        read("openwrt-package/files/phonehome.nft")
+    );
+}
+
+#[test]
+fn capabilities_grant_cap_net_admin_only() {
+    let caps: serde_json::Value =
+        serde_json::from_str(&read("openwrt-package/files/phonehome.capabilities.json")).unwrap();
+    let sets = caps.as_object().unwrap();
+    for set in [
+        "bounding",
+        "effective",
+        "ambient",
+        "permitted",
+        "inheritable",
+    ] {
+        assert_eq!(
+            sets[set],
+            serde_json::json!(["CAP_NET_ADMIN"]),
+            "capability set {set}"
+        );
+    }
+    assert!(Path::new(&root().join("openwrt-package/README.md")).is_file());
+}
