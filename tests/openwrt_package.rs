@@ -202,3 +202,77 @@ fn capabilities_grant_cap_net_admin_only() {
     }
     assert!(Path::new(&root().join("openwrt-package/README.md")).is_file());
 }
+
+/// GNU make reads the recipe with stand-ins for the SDK's include files
+/// (rules.mk, package.mk, rust-package.mk) that only print what the recipe
+/// defines: it parses, `$$` escapes are right, PKG_VERSION comes out of
+/// Cargo.toml, and the install step expands to the expected commands.
+#[test]
+fn make_reads_the_recipe_with_sdk_stand_ins() {
+    let sdk = std::env::temp_dir().join(format!("phonehome-sdk-stub-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&sdk);
+    std::fs::create_dir_all(sdk.join("include")).unwrap();
+    std::fs::create_dir_all(sdk.join("feeds/packages/lang/rust")).unwrap();
+    std::fs::write(sdk.join("rules.mk"), "INSTALL_DIR:=install -d -m0755\nINSTALL_BIN:=install -m0755\nINSTALL_CONF:=install -m0600\nINSTALL_DATA:=install -m0644\nCP:=cp -fpR\n").unwrap();
+    std::fs::write(
+        sdk.join("include/package.mk"),
+        "PKG_BUILD_DIR:=/build/phonehome\nPKG_INSTALL_DIR:=/build/phonehome/ipkg-install\n\
+         define BuildPackage\n\
+         $(eval $(Package/$(1)))\n\
+         $(info VERSION=$(PKG_VERSION)-$(PKG_RELEASE))\n\
+         $(info DEPENDS=$(strip $(DEPENDS)))\n\
+         $(info CONFFILES=$(strip $(Package/$(1)/conffiles)))\n\
+         $(info PREPARE=$(strip $(Build/Prepare)))\n\
+         $(info INSTALL=$(strip $(call Package/$(1)/install,/root)))\n\
+         endef\n\
+         stub-sdk-done:\n\t@true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        sdk.join("feeds/packages/lang/rust/rust-package.mk"),
+        "RUST_ARCH_DEPENDS:=@(aarch64||arm||mips||mipsel)\ndefine RustBinPackage\nendef\n",
+    )
+    .unwrap();
+    let out = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(root().join("openwrt-package"))
+        .arg(format!("TOPDIR={}", sdk.display()))
+        .arg(format!("INCLUDE_DIR={}", sdk.join("include").display()))
+        .output()
+        .expect("run make (scripts/install-deps installs it)");
+    std::fs::remove_dir_all(&sdk).ok();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let line = |key: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("make printed no {key}:\n{text}"))
+            .to_string()
+    };
+    assert_eq!(line("VERSION"), format!("{}-1", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        line("DEPENDS"),
+        "@(aarch64||arm||mips||mipsel) +kmod-nft-queue +kmod-nfnetlink-queue +kmod-nf-conntrack-netlink"
+    );
+    assert_eq!(line("CONFFILES"), "/etc/config/phonehome");
+    let prepare = line("PREPARE");
+    assert!(
+        prepare.contains(&format!("{}/Cargo.lock", root().display())),
+        "{prepare}"
+    );
+    let install = line("INSTALL");
+    for expected in [
+        "install -m0755 /build/phonehome/ipkg-install/bin/phonehome /root/usr/sbin/phonehome",
+        "install -m0755 ./files/phonehome.init /root/etc/init.d/phonehome",
+        "install -m0600 ./files/phonehome.config /root/etc/config/phonehome",
+        "install -m0644 ./files/phonehome.nft /root/usr/share/nftables.d/table-post/30-phonehome.nft",
+        "install -m0644 ./files/phonehome.capabilities.json /root/etc/capabilities/phonehome.json",
+    ] {
+        assert!(install.contains(expected), "install step lacks {expected:?}:\n{install}");
+    }
+    assert!(
+        !text.contains("missing separator") && !text.contains("***"),
+        "{text}"
+    );
+}
