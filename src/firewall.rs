@@ -212,37 +212,14 @@ pub fn render(opts: &Options) -> String {
     }
 }
 
-fn nft(input: &str) -> Result<(), String> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run nft: {e}"))?;
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(input.as_bytes())
-        .map_err(|e| format!("nft: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "nft refused the rules: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 const FW4_NOTE: &str = "on OpenWrt the fw4 include installs the rules (openwrt-package/); \
      use `firewall print --backend fw4` to see them";
 
-fn restore(tool: &str, input: &str) -> Result<(), String> {
+/// Runs `tool args...` with `input` on stdin (iptables-restore, nft -f -);
+/// its stderr becomes the error.
+fn feed(tool: &str, args: &[&str], input: &str) -> Result<(), String> {
     let mut child = Command::new(tool)
-        .args(["--noflush", "--wait"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -265,6 +242,14 @@ fn restore(tool: &str, input: &str) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+fn restore(tool: &str, input: &str) -> Result<(), String> {
+    feed(tool, &["--noflush", "--wait"], input)
+}
+
+fn nft(input: &str) -> Result<(), String> {
+    feed("nft", &["-f", "-"], input)
 }
 
 fn run_quiet(tool: &str, args: &[&str]) -> bool {

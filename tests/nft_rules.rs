@@ -151,3 +151,42 @@ fn config_file_sets_queue_and_fail_closed() {
     assert!(err.contains(":2:") && err.contains("fail_closed"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `firewall up/down --backend nft` against the kernel, in a throw-away
+/// network namespace: down is idempotent; up installs `table inet
+/// phonehome` where the kernel has nft `queue`, and otherwise fails with
+/// nft's own message (the transaction is atomic: nothing half-installed).
+#[test]
+fn nft_backend_up_and_down_in_a_namespace() {
+    let bin = env!("CARGO_BIN_EXE_phonehome");
+    let script = format!(
+        "set -e\n\
+         {bin} firewall down --backend nft\n\
+         {bin} firewall down --backend nft\n\
+         if {bin} firewall up --backend nft 2>err; then\n\
+           nft list table inet phonehome | grep -q 'ct original packets <= 12 queue'\n\
+           echo installed\n\
+         else\n\
+           grep -q 'nft refused the rules' err\n\
+           ! nft list table inet phonehome 2>/dev/null\n\
+           echo refused\n\
+         fi\n\
+         {bin} firewall down --backend nft\n\
+         ! nft list table inet phonehome 2>/dev/null\n"
+    );
+    let dir = std::env::temp_dir().join(format!("phonehome-nft-up-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("installed") || stdout.contains("refused"));
+}
