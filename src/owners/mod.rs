@@ -8,6 +8,8 @@
 //! Limits: domains only; IP/ASN ownership and imported lists come later
 //! (the compiled owner database).
 
+pub mod db;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -23,9 +25,34 @@ pub enum Category {
     Cdn,
     Cloud,
     Services,
+    /// No list names the destination.
+    Unknown,
 }
 
 impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::Advertising,
+        Category::Analytics,
+        Category::Telemetry,
+        Category::Social,
+        Category::Cdn,
+        Category::Cloud,
+        Category::Services,
+        Category::Unknown,
+    ];
+
+    /// Stable small number for the compiled database.
+    pub fn index(self) -> u8 {
+        Category::ALL.iter().position(|c| *c == self).unwrap_or(7) as u8
+    }
+
+    pub fn from_index(i: u8) -> Category {
+        Category::ALL
+            .get(i as usize)
+            .copied()
+            .unwrap_or(Category::Unknown)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Advertising => "advertising",
@@ -35,6 +62,7 @@ impl Category {
             Category::Cdn => "cdn",
             Category::Cloud => "cloud",
             Category::Services => "services",
+            Category::Unknown => "unknown",
         }
     }
 
@@ -47,6 +75,7 @@ impl Category {
             "cdn" => Category::Cdn,
             "cloud" => Category::Cloud,
             "services" => Category::Services,
+            "unknown" => Category::Unknown,
             _ => return None,
         })
     }

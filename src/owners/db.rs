@@ -1,0 +1,803 @@
+//! The compiled owner database: one file, built by `phonehome db compile`
+//! from the built-in table and imported lists, loaded by the daemon with a
+//! single read and used in place (no per-entry allocation).
+//!
+//! Why an FST (the `fst` crate): a minimal acyclic transducer shares both
+//! the common prefixes and the common suffixes of its keys, so a million
+//! tracker domains take a few bytes each (a `HashSet<String>` takes ~50),
+//! and it is read straight from the file bytes. Keys are the domains with
+//! their bytes reversed (`moc.elgoog`), so every registrable suffix of a
+//! name is a prefix of its reversed form: one walk down the transducer, one
+//! byte at a time, visits every suffix of the name and remembers the last
+//! (longest) one that ends on a label boundary. That is the whole lookup:
+//! no allocation, no hashing, one pass over the name. The output of a key
+//! packs (owner, source, category, flags) into 40 bits; owners, sources and
+//! AS organisations are interned strings.
+//!
+//! The Public Suffix List (ICANN section) is a second FST of the same shape,
+//! for registrable-domain grouping. IP prefixes are sorted range starts
+//! (merged where neighbours share an ASN) searched by bisection, pointing
+//! into an ASN table: ASN, AS organisation, hosting owner.
+//!
+//! File layout (little-endian): magic `PHOWNDB1`, then sections each
+//! prefixed by a u64 length: strings, owners, sources, domain FST, PSL FST,
+//! ASN table, IPv4 ranges, IPv6 ranges; then an FNV-1a 64 checksum of
+//! everything before it. A file that is short, of another version or fails
+//! the checksum is refused with an error saying so.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use fst::raw::{Fst, Output};
+
+use super::Category;
+
+const MAGIC: &[u8; 8] = b"PHOWNDB1";
+const NONE: u32 = u32::MAX;
+
+/// Entry flag: the name came from a CNAME-cloaking list (a first-party
+/// alias of the tracker).
+pub const FLAG_CNAME_CLOAK: u8 = 1;
+
+/// PSL rule kinds (FST outputs).
+const PSL_NORMAL: u64 = 1;
+const PSL_WILDCARD: u64 = 2;
+const PSL_EXCEPTION: u64 = 3;
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn reversed(name: &str) -> Vec<u8> {
+    name.bytes().rev().collect()
+}
+
+/// A domain-table value: owner index, source index, category, flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Packed {
+    owner: u32,
+    source: u8,
+    category: Category,
+    flags: u8,
+}
+
+impl Packed {
+    fn encode(self) -> u64 {
+        (self.owner as u64) << 24
+            | (self.source as u64) << 16
+            | (self.category.index() as u64) << 8
+            | self.flags as u64
+    }
+    fn decode(v: u64) -> Packed {
+        Packed {
+            owner: (v >> 24) as u32,
+            source: (v >> 16) as u8,
+            category: Category::from_index((v >> 8) as u8),
+            flags: v as u8,
+        }
+    }
+}
+
+/// What a domain lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainMatch<'a> {
+    pub owner: &'a str,
+    pub category: Category,
+    pub source: &'a str,
+    pub flags: u8,
+    /// The entry that matched: a suffix of the name looked up.
+    pub matched_len: usize,
+}
+
+/// What an address lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpMatch<'a> {
+    pub asn: u32,
+    pub as_org: &'a str,
+    /// The company whose network it is, when the ASN is a known hosting or
+    /// CDN network (AS45102 → "Alibaba Cloud").
+    pub host_owner: Option<&'a str>,
+}
+
+// ---------------------------------------------------------------- building
+
+/// Collects entries, then writes the file. The first source to name a
+/// domain wins (the built-in table goes first unless left out).
+#[derive(Default)]
+pub struct Builder {
+    strings: Vec<String>,
+    string_ids: HashMap<String, u32>,
+    owners: Vec<u32>,
+    owner_ids: HashMap<String, u32>,
+    sources: Vec<u32>,
+    domains: BTreeMap<Vec<u8>, u64>,
+    psl: BTreeMap<Vec<u8>, u64>,
+    asns: BTreeMap<u32, (u32, u32)>,
+    v4: Vec<(u32, u32, u32)>,
+    v6: Vec<(u128, u128, u32)>,
+    pub duplicates: usize,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.string_ids.get(s) {
+            return *id;
+        }
+        let id = self.strings.len() as u32;
+        self.strings.push(s.to_string());
+        self.string_ids.insert(s.to_string(), id);
+        id
+    }
+
+    fn owner_id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.owner_ids.get(name) {
+            return *id;
+        }
+        let sid = self.intern(name);
+        let id = self.owners.len() as u32;
+        self.owners.push(sid);
+        self.owner_ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// Registers a source (list) by name; at most 255.
+    pub fn source(&mut self, name: &str) -> Result<u8, String> {
+        let sid = self.intern(name);
+        if let Some(i) = self.sources.iter().position(|s| *s == sid) {
+            return Ok(i as u8);
+        }
+        if self.sources.len() >= 255 {
+            return Err("more than 255 sources".into());
+        }
+        self.sources.push(sid);
+        Ok((self.sources.len() - 1) as u8)
+    }
+
+    /// Adds `domain` (and everything under it). Returns false when an
+    /// earlier source already named it.
+    pub fn add_domain(
+        &mut self,
+        domain: &str,
+        owner: &str,
+        category: Category,
+        source: u8,
+        flags: u8,
+    ) -> bool {
+        let key = reversed(domain);
+        if self.domains.contains_key(&key) {
+            self.duplicates += 1;
+            return false;
+        }
+        let owner = self.owner_id(owner);
+        let packed = Packed {
+            owner,
+            source,
+            category,
+            flags,
+        };
+        self.domains.insert(key, packed.encode());
+        true
+    }
+
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// Names an ASN (first description wins) and, when known, its
+    /// hosting owner.
+    pub fn add_asn(&mut self, asn: u32, as_org: &str, host_owner: Option<&str>) {
+        if self.asns.contains_key(&asn) {
+            return;
+        }
+        let org = self.intern(as_org);
+        let host = match host_owner {
+            Some(h) => self.intern(h),
+            None => NONE,
+        };
+        self.asns.insert(asn, (org, host));
+    }
+
+    pub fn add_range(&mut self, first: IpAddr, last: IpAddr, asn: u32) -> Result<(), String> {
+        match (first, last) {
+            (IpAddr::V4(a), IpAddr::V4(b)) if u32::from(a) <= u32::from(b) => {
+                self.v4.push((a.into(), b.into(), asn))
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) if u128::from(a) <= u128::from(b) => {
+                self.v6.push((a.into(), b.into(), asn))
+            }
+            _ => return Err(format!("bad range {first} - {last}")),
+        }
+        Ok(())
+    }
+
+    pub fn range_count(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// Loads the Public Suffix List's ICANN section (the PRIVATE section is
+    /// left out on purpose: `s3.amazonaws.com` buckets group under Amazon).
+    pub fn set_psl(&mut self, text: &str) -> usize {
+        self.psl.clear();
+        let mut icann = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.contains("===BEGIN ICANN DOMAINS===") {
+                icann = true;
+            } else if line.contains("===END ICANN DOMAINS===") {
+                icann = false;
+            }
+            if !icann || line.is_empty() || line.starts_with("//") {
+                continue;
+            }
+            let rule = line.split_whitespace().next().unwrap_or("").to_lowercase();
+            let (name, kind) = if let Some(r) = rule.strip_prefix("*.") {
+                (r.to_string(), PSL_WILDCARD)
+            } else if let Some(r) = rule.strip_prefix('!') {
+                (r.to_string(), PSL_EXCEPTION)
+            } else {
+                (rule, PSL_NORMAL)
+            };
+            // A wildcard and a plain rule for the same name: keep both
+            // meanings by preferring the wildcard (it implies the plain).
+            let e = self.psl.entry(reversed(&name)).or_insert(kind);
+            if kind == PSL_WILDCARD {
+                *e = kind;
+            }
+        }
+        self.psl.len()
+    }
+
+    /// Writes the database file's bytes.
+    pub fn finish(mut self) -> Result<Vec<u8>, String> {
+        // Ranges: sort, then one start per change of ASN (gaps become
+        // "no ASN" entries), neighbours with the same ASN merged.
+        fn flatten<T: Copy + Ord + std::ops::Add<Output = T> + From<u8>>(
+            mut ranges: Vec<(T, T, u32)>,
+            max: T,
+            asn_index: &HashMap<u32, u32>,
+        ) -> Vec<(T, u32)> {
+            ranges.sort();
+            let mut out: Vec<(T, u32)> = Vec::new();
+            let mut covered_to: Option<T> = None; // last address covered
+            for (first, last, asn) in ranges {
+                let idx = asn_index.get(&asn).copied().unwrap_or(NONE);
+                let start = match covered_to {
+                    Some(end) if first <= end => {
+                        if last <= end {
+                            continue; // inside an earlier range
+                        }
+                        end + T::from(1)
+                    }
+                    Some(end) if end + T::from(1) < first => {
+                        out.push((end + T::from(1), NONE));
+                        first
+                    }
+                    _ => first,
+                };
+                if out.last().map(|l| l.1) != Some(idx) {
+                    out.push((start, idx));
+                }
+                covered_to = Some(last);
+                if last == max {
+                    break;
+                }
+            }
+            if let Some(end) = covered_to {
+                if end < max {
+                    out.push((end + T::from(1), NONE));
+                }
+            }
+            out
+        }
+        for asn in self
+            .v4
+            .iter()
+            .map(|r| r.2)
+            .chain(self.v6.iter().map(|r| r.2))
+            .collect::<Vec<_>>()
+        {
+            if !self.asns.contains_key(&asn) {
+                let name = format!("AS{asn}");
+                self.add_asn(asn, &name, None);
+            }
+        }
+        let asn_list: Vec<(u32, (u32, u32))> = self.asns.iter().map(|(a, v)| (*a, *v)).collect();
+        let asn_index: HashMap<u32, u32> = asn_list
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _))| (*a, i as u32))
+            .collect();
+        let v4 = flatten(std::mem::take(&mut self.v4), u32::MAX, &asn_index);
+        let v6 = flatten(std::mem::take(&mut self.v6), u128::MAX, &asn_index);
+
+        let mut out = MAGIC.to_vec();
+        let section = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        // strings: count, offsets (count + 1), blob
+        let mut strings = Vec::new();
+        strings.extend_from_slice(&(self.strings.len() as u32).to_le_bytes());
+        let mut at = 0u32;
+        strings.extend_from_slice(&at.to_le_bytes());
+        for s in &self.strings {
+            at += s.len() as u32;
+            strings.extend_from_slice(&at.to_le_bytes());
+        }
+        for s in &self.strings {
+            strings.extend_from_slice(s.as_bytes());
+        }
+        section(&mut out, &strings);
+        let ids = |v: &[u32]| v.iter().flat_map(|i| i.to_le_bytes()).collect::<Vec<u8>>();
+        section(&mut out, &ids(&self.owners));
+        section(&mut out, &ids(&self.sources));
+        let domains = fst::Map::from_iter(self.domains.iter().map(|(k, v)| (k, *v)))
+            .map_err(|e| format!("domain table: {e}"))?;
+        section(&mut out, domains.as_fst().as_bytes());
+        let psl = fst::Map::from_iter(self.psl.iter().map(|(k, v)| (k, *v)))
+            .map_err(|e| format!("public suffix list: {e}"))?;
+        section(&mut out, psl.as_fst().as_bytes());
+        let mut asns = Vec::with_capacity(asn_list.len() * 12);
+        for (asn, (org, host)) in &asn_list {
+            asns.extend_from_slice(&asn.to_le_bytes());
+            asns.extend_from_slice(&org.to_le_bytes());
+            asns.extend_from_slice(&host.to_le_bytes());
+        }
+        section(&mut out, &asns);
+        let mut r4 = Vec::with_capacity(v4.len() * 8);
+        for (start, idx) in &v4 {
+            r4.extend_from_slice(&start.to_le_bytes());
+            r4.extend_from_slice(&idx.to_le_bytes());
+        }
+        section(&mut out, &r4);
+        let mut r6 = Vec::with_capacity(v6.len() * 20);
+        for (start, idx) in &v6 {
+            r6.extend_from_slice(&start.to_le_bytes());
+            r6.extend_from_slice(&idx.to_le_bytes());
+        }
+        section(&mut out, &r6);
+        let sum = fnv1a(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------- reading
+
+/// A sub-slice of the shared file bytes, owned (what `fst` wants).
+#[derive(Clone)]
+struct Bytes {
+    file: Arc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.file[self.range.clone()]
+    }
+}
+
+/// A loaded database.
+pub struct OwnerDb {
+    file: Arc<Vec<u8>>,
+    string_offsets: Range<usize>,
+    string_blob: Range<usize>,
+    string_count: usize,
+    owners: Range<usize>,
+    sources: Range<usize>,
+    domains: Fst<Bytes>,
+    psl: Fst<Bytes>,
+    asns: Range<usize>,
+    v4: Range<usize>,
+    v6: Range<usize>,
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+impl OwnerDb {
+    pub fn load(path: &Path) -> Result<OwnerDb, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        OwnerDb::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<OwnerDb, String> {
+        if bytes.len() < MAGIC.len() + 8 || &bytes[..7] != b"PHOWNDB" {
+            return Err("not a phonehome owner database".into());
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(format!(
+                "owner database format {} is not supported (this build reads {})",
+                bytes[7] as char, MAGIC[7] as char
+            ));
+        }
+        let body = bytes.len() - 8;
+        let sum = u64::from_le_bytes(bytes[body..].try_into().expect("8 bytes"));
+        if fnv1a(&bytes[..body]) != sum {
+            return Err("checksum mismatch (truncated or corrupt file)".into());
+        }
+        let mut sections = Vec::new();
+        let mut at = MAGIC.len();
+        for _ in 0..8 {
+            if at + 8 > body {
+                return Err("truncated section table".into());
+            }
+            let len = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")) as usize;
+            at += 8;
+            if len > body - at {
+                return Err("section runs past the end".into());
+            }
+            sections.push(at..at + len);
+            at += len;
+        }
+        let file = Arc::new(bytes);
+        let strings = sections[0].clone();
+        if strings.len() < 4 {
+            return Err("bad string table".into());
+        }
+        let count = u32_at(&file, strings.start) as usize;
+        let offsets_start = strings.start + 4;
+        let offsets_end = offsets_start
+            .checked_add((count + 1) * 4)
+            .filter(|e| *e <= strings.end)
+            .ok_or("bad string table")?;
+        let blob = offsets_end..strings.end;
+        for i in 0..=count {
+            let off = u32_at(&file, offsets_start + i * 4) as usize;
+            if off > blob.len()
+                || (i > 0 && off < u32_at(&file, offsets_start + (i - 1) * 4) as usize)
+            {
+                return Err("bad string offsets".into());
+            }
+        }
+        if std::str::from_utf8(&file[blob.clone()]).is_err() {
+            return Err("string table is not UTF-8".into());
+        }
+        let fst_of = |r: &Range<usize>, what: &str| {
+            Fst::new(Bytes {
+                file: file.clone(),
+                range: r.clone(),
+            })
+            .map_err(|e| format!("{what}: {e}"))
+        };
+        let domains = fst_of(&sections[3], "domain table")?;
+        let psl = fst_of(&sections[4], "public suffix table")?;
+        let check_records = |r: &Range<usize>, size: usize, what: &str| {
+            if r.len() % size == 0 {
+                Ok(())
+            } else {
+                Err(format!("{what}: bad length"))
+            }
+        };
+        check_records(&sections[1], 4, "owners")?;
+        check_records(&sections[2], 4, "sources")?;
+        check_records(&sections[5], 12, "ASN table")?;
+        check_records(&sections[6], 8, "IPv4 ranges")?;
+        check_records(&sections[7], 20, "IPv6 ranges")?;
+        let db = OwnerDb {
+            string_offsets: offsets_start..offsets_end,
+            string_blob: blob,
+            string_count: count,
+            owners: sections[1].clone(),
+            sources: sections[2].clone(),
+            domains,
+            psl,
+            asns: sections[5].clone(),
+            v4: sections[6].clone(),
+            v6: sections[7].clone(),
+            file,
+        };
+        // Every index stored in the tables must point inside them.
+        let ids_ok = |r: &Range<usize>, stride: usize, field: usize, max: usize| {
+            (r.start..r.end)
+                .step_by(stride)
+                .all(|at| matches!(u32_at(&db.file, at + field), v if (v as usize) < max || v == NONE))
+        };
+        if !ids_ok(&db.owners, 4, 0, count)
+            || !ids_ok(&db.sources, 4, 0, count)
+            || !ids_ok(&db.asns, 12, 4, count)
+            || !ids_ok(&db.asns, 12, 8, count)
+        {
+            return Err("string index out of range".into());
+        }
+        let asn_count = db.asns.len() / 12;
+        if !ids_ok(&db.v4, 8, 4, asn_count) || !ids_ok(&db.v6, 20, 16, asn_count) {
+            return Err("ASN index out of range".into());
+        }
+        Ok(db)
+    }
+
+    fn string(&self, id: u32) -> &str {
+        let id = id as usize;
+        if id >= self.string_count {
+            return "";
+        }
+        let off = |i: usize| u32_at(&self.file, self.string_offsets.start + i * 4) as usize;
+        let (a, b) = (off(id), off(id + 1));
+        let blob = &self.file[self.string_blob.clone()];
+        // Checked UTF-8 and monotonic offsets at load; a boundary inside a
+        // character would still be refused here rather than panic.
+        std::str::from_utf8(&blob[a..b]).unwrap_or("")
+    }
+
+    fn owner_name(&self, owner: u32) -> &str {
+        let at = self.owners.start + owner as usize * 4;
+        if at + 4 > self.owners.end {
+            return "";
+        }
+        self.string(u32_at(&self.file, at))
+    }
+
+    fn source_name(&self, source: u8) -> &str {
+        let at = self.sources.start + source as usize * 4;
+        if at + 4 > self.sources.end {
+            return "";
+        }
+        self.string(u32_at(&self.file, at))
+    }
+
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
+    }
+
+    pub fn psl_rule_count(&self) -> usize {
+        self.psl.len()
+    }
+
+    pub fn range_count(&self) -> (usize, usize) {
+        (self.v4.len() / 8, self.v6.len() / 20)
+    }
+
+    pub fn file_size(&self) -> usize {
+        self.file.len()
+    }
+
+    /// The longest entry that is `name` or a label-aligned suffix of it.
+    /// `name` is lowercase ASCII without a trailing dot.
+    pub fn lookup_domain(&self, name: &str) -> Option<DomainMatch<'_>> {
+        let bytes = name.as_bytes();
+        let fst = &self.domains;
+        let mut node = fst.root();
+        let mut out = Output::zero();
+        let mut best: Option<(u64, usize)> = None;
+        for (i, b) in bytes.iter().rev().enumerate() {
+            let t = node.transition(node.find_input(*b)?);
+            out = out.cat(t.out);
+            node = fst.node(t.addr);
+            let consumed = i + 1;
+            let at_boundary = consumed == bytes.len() || bytes[bytes.len() - consumed - 1] == b'.';
+            if node.is_final() && at_boundary {
+                best = Some((out.cat(node.final_output()).value(), consumed));
+            }
+            if best.is_some() && node.is_empty() {
+                break;
+            }
+        }
+        let (value, matched_len) = best?;
+        let p = Packed::decode(value);
+        Some(DomainMatch {
+            owner: self.owner_name(p.owner),
+            category: p.category,
+            source: self.source_name(p.source),
+            flags: p.flags,
+            matched_len,
+        })
+    }
+
+    /// The registrable domain of `name` by the PSL's ICANN rules (the
+    /// public suffix plus one label), or None when the name is itself a
+    /// public suffix or no PSL was compiled in.
+    pub fn registrable_domain<'n>(&self, name: &'n str) -> Option<&'n str> {
+        if self.psl.is_empty() || name.is_empty() {
+            return None;
+        }
+        let bytes = name.as_bytes();
+        let mut node = self.psl.root();
+        let mut out = Output::zero();
+        // Length (in bytes from the end) of the public suffix found so far:
+        // by default the last label ("*" rule).
+        let last_label = bytes.len() - bytes.iter().rposition(|b| *b == b'.').map_or(0, |p| p + 1);
+        let mut suffix_len = last_label;
+        for (i, b) in bytes.iter().rev().enumerate() {
+            let Some(idx) = node.find_input(*b) else {
+                break;
+            };
+            let t = node.transition(idx);
+            out = out.cat(t.out);
+            node = self.psl.node(t.addr);
+            let consumed = i + 1;
+            let at_boundary = consumed == bytes.len() || bytes[bytes.len() - consumed - 1] == b'.';
+            if !(node.is_final() && at_boundary) {
+                continue;
+            }
+            match out.cat(node.final_output()).value() {
+                PSL_NORMAL => suffix_len = suffix_len.max(consumed),
+                PSL_WILDCARD => {
+                    // *.rule: one more label is public too.
+                    let rest = &bytes[..bytes.len() - consumed];
+                    let more = match rest.strip_suffix(b".") {
+                        Some(r) => r.len() - r.iter().rposition(|b| *b == b'.').map_or(0, |p| p + 1),
+                        None => 0,
+                    };
+                    if more > 0 {
+                        suffix_len = suffix_len.max(consumed + 1 + more);
+                    } else {
+                        suffix_len = suffix_len.max(consumed);
+                    }
+                }
+                PSL_EXCEPTION => {
+                    // !rule: the rule's name is registrable; its suffix is
+                    // the rule minus its first label.
+                    let rule = &name[bytes.len() - consumed..];
+                    return Some(rule);
+                }
+                _ => {}
+            }
+        }
+        if suffix_len >= bytes.len() {
+            return None;
+        }
+        let head = &name[..bytes.len() - suffix_len - 1];
+        let start = head.rfind('.').map_or(0, |p| p + 1);
+        Some(&name[start..])
+    }
+
+    fn asn_entry(&self, idx: u32) -> Option<IpMatch<'_>> {
+        if idx == NONE {
+            return None;
+        }
+        let at = self.asns.start + idx as usize * 12;
+        if at + 12 > self.asns.end {
+            return None;
+        }
+        let host = u32_at(&self.file, at + 8);
+        Some(IpMatch {
+            asn: u32_at(&self.file, at),
+            as_org: self.string(u32_at(&self.file, at + 4)),
+            host_owner: (host != NONE).then(|| self.string(host)),
+        })
+    }
+
+    /// The network an address belongs to.
+    pub fn lookup_ip(&self, ip: IpAddr) -> Option<IpMatch<'_>> {
+        let (range, stride, key): (&Range<usize>, usize, u128) = match ip {
+            IpAddr::V4(v4) => (&self.v4, 8, u32::from(v4) as u128),
+            IpAddr::V6(v6) => (&self.v6, 20, u128::from(v6)),
+        };
+        let records = &self.file[range.clone()];
+        let n = records.len() / stride;
+        let start_of = |i: usize| -> u128 {
+            let r = &records[i * stride..];
+            if stride == 8 {
+                u32_at(r, 0) as u128
+            } else {
+                u128::from_le_bytes(r[..16].try_into().expect("16 bytes"))
+            }
+        };
+        // The last record whose start is <= key.
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if start_of(mid) <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let i = lo.checked_sub(1)?;
+        self.asn_entry(u32_at(&records[i * stride..], stride - 4))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> OwnerDb {
+        let mut b = Builder::new();
+        let s = b.source("test").unwrap();
+        b.add_domain("google-analytics.com", "Google", Category::Analytics, s, 0);
+        b.add_domain("xiaomi.com", "Xiaomi", Category::Services, s, 0);
+        b.add_domain("mistat.xiaomi.com", "Xiaomi", Category::Telemetry, s, 0);
+        b.add_domain("amazonaws.com", "Amazon", Category::Cloud, s, 0);
+        assert!(!b.add_domain("xiaomi.com", "Other", Category::Advertising, s, 0));
+        b.add_asn(45102, "ALIBABA-CN-NET Alibaba US Technology Co., Ltd.", Some("Alibaba Cloud"));
+        b.add_range("47.74.0.0".parse().unwrap(), "47.74.255.255".parse().unwrap(), 45102)
+            .unwrap();
+        b.add_range("47.75.0.0".parse().unwrap(), "47.75.255.255".parse().unwrap(), 45102)
+            .unwrap();
+        b.add_range("8.8.8.0".parse().unwrap(), "8.8.8.255".parse().unwrap(), 15169)
+            .unwrap();
+        b.add_range("2001:db8::".parse().unwrap(), "2001:db8::ffff".parse().unwrap(), 45102)
+            .unwrap();
+        b.set_psl(
+            "// ===BEGIN ICANN DOMAINS===\ncom\nuk\nco.uk\n*.ck\n!www.ck\n// ===END ICANN DOMAINS===\n\
+             // ===BEGIN PRIVATE DOMAINS===\ns3.amazonaws.com\n// ===END PRIVATE DOMAINS===\n",
+        );
+        OwnerDb::from_bytes(b.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn longest_label_aligned_suffix_wins() {
+        let db = sample();
+        let m = db.lookup_domain("data.mistat.xiaomi.com").unwrap();
+        assert_eq!((m.owner, m.category, m.matched_len), ("Xiaomi", Category::Telemetry, 17));
+        assert_eq!(db.lookup_domain("xiaomi.com").unwrap().category, Category::Services);
+        assert_eq!(db.lookup_domain("www.google-analytics.com").unwrap().owner, "Google");
+        assert_eq!(db.lookup_domain("google-analytics.com").unwrap().source, "test");
+        assert!(db.lookup_domain("notxiaomi.com").is_none(), "label boundary");
+        assert!(db.lookup_domain("com").is_none());
+        assert!(db.lookup_domain("").is_none());
+        assert_eq!(db.domain_count(), 4);
+    }
+
+    #[test]
+    fn ip_ranges_merge_and_name_the_host() {
+        let db = sample();
+        let m = db.lookup_ip("47.75.1.2".parse().unwrap()).unwrap();
+        assert_eq!((m.asn, m.host_owner), (45102, Some("Alibaba Cloud")));
+        assert!(m.as_org.starts_with("ALIBABA-CN-NET"));
+        let g = db.lookup_ip("8.8.8.8".parse().unwrap()).unwrap();
+        assert_eq!((g.asn, g.as_org, g.host_owner), (15169, "AS15169", None));
+        assert!(db.lookup_ip("8.8.9.1".parse().unwrap()).is_none());
+        assert!(db.lookup_ip("1.1.1.1".parse().unwrap()).is_none());
+        assert!(db.lookup_ip("255.255.255.255".parse().unwrap()).is_none());
+        assert_eq!(db.lookup_ip("2001:db8::1".parse().unwrap()).unwrap().asn, 45102);
+        assert!(db.lookup_ip("2001:db9::1".parse().unwrap()).is_none());
+        // 8.8.8/24, the gap after it, 47.74/16 and 47.75/16 merged, the
+        // gap after them.
+        assert_eq!(db.range_count().0, 4);
+    }
+
+    #[test]
+    fn registrable_domain_by_icann_rules() {
+        let db = sample();
+        let r = |n: &'static str| db.registrable_domain(n);
+        assert_eq!(r("www.example.co.uk"), Some("example.co.uk"));
+        assert_eq!(r("example.com"), Some("example.com"));
+        assert_eq!(r("a.b.example.com"), Some("example.com"));
+        assert_eq!(r("co.uk"), None);
+        assert_eq!(r("com"), None);
+        // Private section left out: S3 buckets group under amazonaws.com.
+        assert_eq!(r("bucket.s3.amazonaws.com"), Some("amazonaws.com"));
+        // *.ck and !www.ck
+        assert_eq!(r("a.b.foo.ck"), Some("b.foo.ck"));
+        assert_eq!(r("www.ck"), Some("www.ck"));
+        // Unknown TLD: the default "*" rule.
+        assert_eq!(r("x.example.zz"), Some("example.zz"));
+    }
+
+    #[test]
+    fn damaged_files_are_refused_not_trusted() {
+        let mut b = Builder::new();
+        let s = b.source("t").unwrap();
+        b.add_domain("a.example", "A", Category::Cdn, s, 0);
+        let good = b.finish().unwrap();
+        assert!(OwnerDb::from_bytes(good.clone()).is_ok());
+        for cut in 0..good.len() {
+            assert!(OwnerDb::from_bytes(good[..cut].to_vec()).is_err());
+        }
+        for i in (0..good.len()).step_by(7) {
+            let mut bad = good.clone();
+            bad[i] ^= 0x40;
+            assert!(OwnerDb::from_bytes(bad).is_err(), "flip at {i}");
+        }
+        let mut other = good.clone();
+        other[7] = b'9';
+        let e = OwnerDb::from_bytes(other).err().unwrap();
+        assert!(e.contains("format 9"), "{e}");
+    }
+}
