@@ -21,6 +21,8 @@ USAGE:
     phonehome [--socket PATH] reload
     phonehome firewall up|down|print [--backend iptables|nft|fw4] [-c FILE]
                                      [--queue N] [--fail-closed]
+    phonehome db compile --out FILE [--psl FILE] [--no-builtin] SOURCE...
+    phonehome db lookup --db FILE NAME_OR_IP [--json]
     phonehome --version | --help
 
 COMMANDS:
@@ -30,6 +32,10 @@ COMMANDS:
     owners     per destination owner: category, flows, blocked, bytes, domains
     flows      recent and active connections with their verdict and rule
     reload     re-read the config; a bad config is refused, the old policy stays
+    db         compile the owner database from lists (SOURCE is KIND:PATH[,owner=NAME]
+               [,category=CAT]; kinds: hosts domains abp whotracksme trackerdb tds
+               tracker-radar disconnect disconnect-entities iptoasn), or look a
+               name or address up in one
     firewall   install, remove or print the kernel rules the daemon needs
                (queue number and fail_closed from -c FILE, else the flags)
 
@@ -62,6 +68,10 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
     let mut backend = Backend::Iptables;
     let mut queue: u16 = 0;
     let mut fail_closed = false;
+    let mut out: Option<PathBuf> = None;
+    let mut db: Option<PathBuf> = None;
+    let mut psl: Option<PathBuf> = None;
+    let mut builtin = true;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("socket") => socket = parser.value()?.into(),
@@ -82,6 +92,10 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             }
             Long("queue") => queue = parser.value()?.parse()?,
             Long("fail-closed") => fail_closed = true,
+            Long("out") => out = Some(parser.value()?.into()),
+            Long("db") => db = Some(parser.value()?.into()),
+            Long("psl") => psl = Some(parser.value()?.into()),
+            Long("no-builtin") => builtin = false,
             Long("version") | Short('V') => {
                 println!("phonehome {}", env!("CARGO_PKG_VERSION"));
                 return Ok(());
@@ -133,6 +147,26 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             }
             other => unexpected(other),
         },
+        "db" => match positional.first().map(String::as_str) {
+            Some("compile") => {
+                let out =
+                    out.ok_or_else(|| UsageOr::Usage("db compile needs --out FILE".into()))?;
+                let specs = positional[1..]
+                    .iter()
+                    .map(|a| crate::owners::import::SourceSpec::parse(a))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(UsageOr::Usage)?;
+                db_compile(&out, psl.as_deref(), builtin, &specs).map_err(failed)
+            }
+            Some("lookup") => {
+                let db = db.ok_or_else(|| UsageOr::Usage("db lookup needs --db FILE".into()))?;
+                let query = positional
+                    .get(1)
+                    .ok_or_else(|| UsageOr::Usage("db lookup needs a NAME or IP".into()))?;
+                db_lookup(&db, query, json)
+            }
+            _ => Err(UsageOr::Usage("db needs 'compile' or 'lookup'".into())),
+        },
         "firewall" => {
             let mut opts = firewall::Options {
                 backend,
@@ -160,6 +194,138 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             "unknown command '{other}' (try --help)"
         ))),
     }
+}
+
+fn db_compile(
+    out: &std::path::Path,
+    psl: Option<&std::path::Path>,
+    builtin: bool,
+    specs: &[crate::owners::import::SourceSpec],
+) -> Result<(), String> {
+    use crate::owners::{self, db::Builder, import};
+    let mut builder = Builder::new();
+    if builtin {
+        let n = owners::add_builtin(&mut builder)?;
+        eprintln!("builtin: {n} domains");
+    }
+    for spec in specs {
+        let count = import::import(spec, &mut builder)?;
+        eprintln!(
+            "{}: {} domains, {} address ranges",
+            spec.source_name(),
+            count.domains,
+            count.ranges
+        );
+    }
+    if let Some(psl) = psl {
+        let text = std::fs::read_to_string(psl).map_err(|e| format!("{}: {e}", psl.display()))?;
+        let rules = builder.set_psl(&text);
+        if rules == 0 {
+            return Err(format!(
+                "{}: no ICANN section (not the Public Suffix List?)",
+                psl.display()
+            ));
+        }
+        eprintln!("public suffix list: {rules} ICANN rules");
+    }
+    let (domains, duplicates) = (builder.domain_count(), builder.duplicates);
+    let bytes = builder.finish()?;
+    // Write next to the target, then rename: a reader never sees half a file.
+    let tmp = out.with_extension("tmp");
+    std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!(
+        "{}: {domains} domains ({duplicates} already listed by an earlier source), {} bytes",
+        out.display(),
+        bytes.len()
+    );
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct DomainAnswer<'a> {
+    query: &'a str,
+    owner: Option<&'a str>,
+    category: Option<&'a str>,
+    source: Option<&'a str>,
+    rule: Option<&'a str>,
+    cname_cloak: bool,
+    registrable_domain: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct AddressAnswer<'a> {
+    query: &'a str,
+    asn: Option<u32>,
+    as_org: Option<&'a str>,
+    host_owner: Option<&'a str>,
+}
+
+fn db_lookup(path: &std::path::Path, query: &str, json: bool) -> Result<(), UsageOr> {
+    use crate::owners::db::{OwnerDb, FLAG_CNAME_CLOAK};
+    let db = OwnerDb::load(path).map_err(UsageOr::Failed)?;
+    if let Ok(ip) = query.parse::<std::net::IpAddr>() {
+        let m = db.lookup_ip(ip);
+        let answer = AddressAnswer {
+            query,
+            asn: m.map(|m| m.asn),
+            as_org: m.map(|m| m.as_org),
+            host_owner: m.and_then(|m| m.host_owner),
+        };
+        if json {
+            return print_json(&answer);
+        }
+        match m {
+            Some(m) => println!(
+                "{query}: AS{} {}{}",
+                m.asn,
+                m.as_org,
+                m.host_owner
+                    .map(|h| format!(" (host: {h})"))
+                    .unwrap_or_default()
+            ),
+            None => println!("{query}: no network known"),
+        }
+        return Ok(());
+    }
+    let name = crate::owners::import::normalize_domain(query).ok_or_else(|| {
+        UsageOr::Usage(format!("'{query}' is neither a domain name nor an address"))
+    })?;
+    let m = db.lookup_domain(&name);
+    let answer = DomainAnswer {
+        query: &name,
+        owner: m.map(|m| m.owner),
+        category: m.map(|m| m.category.as_str()),
+        source: m.map(|m| m.source),
+        rule: m.map(|m| &name[name.len() - m.matched_len..]),
+        cname_cloak: m.is_some_and(|m| m.flags & FLAG_CNAME_CLOAK != 0),
+        registrable_domain: db.registrable_domain(&name),
+    };
+    if json {
+        return print_json(&answer);
+    }
+    match m {
+        Some(_) => println!(
+            "{name}: {} ({}), source {}, rule {}{}",
+            answer.owner.unwrap_or(""),
+            answer.category.unwrap_or(""),
+            answer.source.unwrap_or(""),
+            answer.rule.unwrap_or(""),
+            if answer.cname_cloak {
+                ", CNAME-cloaked tracker"
+            } else {
+                ""
+            }
+        ),
+        None => println!(
+            "{name}: not listed{}",
+            answer
+                .registrable_domain
+                .map(|r| format!("; registrable domain {r}"))
+                .unwrap_or_default()
+        ),
+    }
+    Ok(())
 }
 
 fn unexpected(reply: Reply) -> Result<(), UsageOr> {

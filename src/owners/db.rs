@@ -502,9 +502,9 @@ impl OwnerDb {
         };
         // Every index stored in the tables must point inside them.
         let ids_ok = |r: &Range<usize>, stride: usize, field: usize, max: usize| {
-            (r.start..r.end)
-                .step_by(stride)
-                .all(|at| matches!(u32_at(&db.file, at + field), v if (v as usize) < max || v == NONE))
+            (r.start..r.end).step_by(stride).all(
+                |at| matches!(u32_at(&db.file, at + field), v if (v as usize) < max || v == NONE),
+            )
         };
         if !ids_ok(&db.owners, 4, 0, count)
             || !ids_ok(&db.sources, 4, 0, count)
@@ -574,7 +574,10 @@ impl OwnerDb {
         let mut out = Output::zero();
         let mut best: Option<(u64, usize)> = None;
         for (i, b) in bytes.iter().rev().enumerate() {
-            let t = node.transition(node.find_input(*b)?);
+            let Some(next) = node.find_input(*b) else {
+                break;
+            };
+            let t = node.transition(next);
             out = out.cat(t.out);
             node = fst.node(t.addr);
             let consumed = i + 1;
@@ -629,7 +632,9 @@ impl OwnerDb {
                     // *.rule: one more label is public too.
                     let rest = &bytes[..bytes.len() - consumed];
                     let more = match rest.strip_suffix(b".") {
-                        Some(r) => r.len() - r.iter().rposition(|b| *b == b'.').map_or(0, |p| p + 1),
+                        Some(r) => {
+                            r.len() - r.iter().rposition(|b| *b == b'.').map_or(0, |p| p + 1)
+                        }
                         None => 0,
                     };
                     if more > 0 {
@@ -714,15 +719,35 @@ mod tests {
         b.add_domain("mistat.xiaomi.com", "Xiaomi", Category::Telemetry, s, 0);
         b.add_domain("amazonaws.com", "Amazon", Category::Cloud, s, 0);
         assert!(!b.add_domain("xiaomi.com", "Other", Category::Advertising, s, 0));
-        b.add_asn(45102, "ALIBABA-CN-NET Alibaba US Technology Co., Ltd.", Some("Alibaba Cloud"));
-        b.add_range("47.74.0.0".parse().unwrap(), "47.74.255.255".parse().unwrap(), 45102)
-            .unwrap();
-        b.add_range("47.75.0.0".parse().unwrap(), "47.75.255.255".parse().unwrap(), 45102)
-            .unwrap();
-        b.add_range("8.8.8.0".parse().unwrap(), "8.8.8.255".parse().unwrap(), 15169)
-            .unwrap();
-        b.add_range("2001:db8::".parse().unwrap(), "2001:db8::ffff".parse().unwrap(), 45102)
-            .unwrap();
+        b.add_asn(
+            45102,
+            "ALIBABA-CN-NET Alibaba US Technology Co., Ltd.",
+            Some("Alibaba Cloud"),
+        );
+        b.add_range(
+            "47.74.0.0".parse().unwrap(),
+            "47.74.255.255".parse().unwrap(),
+            45102,
+        )
+        .unwrap();
+        b.add_range(
+            "47.75.0.0".parse().unwrap(),
+            "47.75.255.255".parse().unwrap(),
+            45102,
+        )
+        .unwrap();
+        b.add_range(
+            "8.8.8.0".parse().unwrap(),
+            "8.8.8.255".parse().unwrap(),
+            15169,
+        )
+        .unwrap();
+        b.add_range(
+            "2001:db8::".parse().unwrap(),
+            "2001:db8::ffff".parse().unwrap(),
+            45102,
+        )
+        .unwrap();
         b.set_psl(
             "// ===BEGIN ICANN DOMAINS===\ncom\nuk\nco.uk\n*.ck\n!www.ck\n// ===END ICANN DOMAINS===\n\
              // ===BEGIN PRIVATE DOMAINS===\ns3.amazonaws.com\n// ===END PRIVATE DOMAINS===\n",
@@ -734,11 +759,38 @@ mod tests {
     fn longest_label_aligned_suffix_wins() {
         let db = sample();
         let m = db.lookup_domain("data.mistat.xiaomi.com").unwrap();
-        assert_eq!((m.owner, m.category, m.matched_len), ("Xiaomi", Category::Telemetry, 17));
-        assert_eq!(db.lookup_domain("xiaomi.com").unwrap().category, Category::Services);
-        assert_eq!(db.lookup_domain("www.google-analytics.com").unwrap().owner, "Google");
-        assert_eq!(db.lookup_domain("google-analytics.com").unwrap().source, "test");
-        assert!(db.lookup_domain("notxiaomi.com").is_none(), "label boundary");
+        assert_eq!(
+            (m.owner, m.category, m.matched_len),
+            ("Xiaomi", Category::Telemetry, 17)
+        );
+        assert_eq!(
+            db.lookup_domain("xiaomi.com").unwrap().category,
+            Category::Services
+        );
+        assert_eq!(
+            db.lookup_domain("www.google-analytics.com").unwrap().owner,
+            "Google"
+        );
+        assert_eq!(
+            db.lookup_domain("google-analytics.com").unwrap().source,
+            "test"
+        );
+        assert!(
+            db.lookup_domain("notxiaomi.com").is_none(),
+            "label boundary"
+        );
+        // Deeper than any entry: the walk leaves the transducer, the last
+        // match found on the way stands.
+        let m = db
+            .lookup_domain("bucket.s3.ap-southeast-1.amazonaws.com")
+            .unwrap();
+        assert_eq!((m.owner, m.matched_len), ("Amazon", 13));
+        assert_eq!(
+            db.lookup_domain("x.y.www.google-analytics.com")
+                .unwrap()
+                .owner,
+            "Google"
+        );
         assert!(db.lookup_domain("com").is_none());
         assert!(db.lookup_domain("").is_none());
         assert_eq!(db.domain_count(), 4);
@@ -755,7 +807,10 @@ mod tests {
         assert!(db.lookup_ip("8.8.9.1".parse().unwrap()).is_none());
         assert!(db.lookup_ip("1.1.1.1".parse().unwrap()).is_none());
         assert!(db.lookup_ip("255.255.255.255".parse().unwrap()).is_none());
-        assert_eq!(db.lookup_ip("2001:db8::1".parse().unwrap()).unwrap().asn, 45102);
+        assert_eq!(
+            db.lookup_ip("2001:db8::1".parse().unwrap()).unwrap().asn,
+            45102
+        );
         assert!(db.lookup_ip("2001:db9::1".parse().unwrap()).is_none());
         // 8.8.8/24, the gap after it, 47.74/16 and 47.75/16 merged, the
         // gap after them.

@@ -5,10 +5,17 @@
 //! first, so `data.mistat.xiaomi.com` hits the telemetry entry before the
 //! generic `xiaomi.com` one.
 //!
-//! Limits: domains only; IP/ASN ownership and imported lists come later
-//! (the compiled owner database).
+//! With a compiled owner database installed (`db`, built by `phonehome db
+//! compile` from this table and imported lists; config `option db`), lookups
+//! go to it instead, and addresses get their network (ASN, AS organisation,
+//! hosting owner). Attribution order: the name's longest listed suffix →
+//! along its CNAME chain → its registrable domain (PSL) as an unlisted
+//! owner → the address's hosting owner → unknown (`attribute`).
+//!
+//! Limits: one database per daemon run (changing it needs a restart).
 
 pub mod db;
+pub mod import;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -81,13 +88,78 @@ impl Category {
     }
 }
 
-/// The owner of one domain suffix.
+/// The owner of a destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owner {
     pub name: &'static str,
     pub category: Category,
-    /// The table entry that matched (for `flows` and explanations).
-    pub suffix: &'static str,
+    /// Where the answer came from: `builtin`, a database source such as
+    /// `whotracksme:trackerdb.sql`, `psl` (registrable domain of an
+    /// unlisted name) or `asn` (the address's network).
+    pub source: &'static str,
+}
+
+/// The source name of the self-written table in databases.
+pub const BUILTIN_SOURCE: &str = "builtin";
+
+/// Hosting and CDN networks by AS number: the company whose servers they
+/// are, as named in this table (self-written from the operators' own
+/// published AS numbers).
+const HOSTING_ASNS: &[(u32, &str)] = &[
+    (45102, "Alibaba Cloud"),
+    (37963, "Alibaba Cloud"),
+    (15169, "Google"),
+    (19527, "Google"),
+    (396982, "Google"),
+    (16509, "Amazon AWS"),
+    (14618, "Amazon AWS"),
+    (8075, "Microsoft"),
+    (13335, "Cloudflare"),
+    (54113, "Fastly"),
+    (20940, "Akamai"),
+    (16625, "Akamai"),
+    (63949, "Akamai"),
+    (32934, "Meta"),
+    (45090, "Tencent Cloud"),
+    (132203, "Tencent Cloud"),
+    (55990, "Huawei Cloud"),
+    (136907, "Huawei Cloud"),
+    (396986, "ByteDance"),
+    (14061, "DigitalOcean"),
+    (24940, "Hetzner"),
+    (16276, "OVHcloud"),
+    (20473, "Vultr"),
+    (31898, "Oracle Cloud"),
+];
+
+/// The hosting owner of an AS number, when it is a known cloud or CDN.
+pub fn hosting_owner(asn: u32) -> Option<&'static str> {
+    HOSTING_ASNS
+        .iter()
+        .find(|(a, _)| *a == asn)
+        .map(|(_, o)| *o)
+}
+
+/// Adds the self-written table to a database being compiled.
+pub fn add_builtin(builder: &mut db::Builder) -> Result<usize, String> {
+    let source = builder.source(BUILTIN_SOURCE)?;
+    let mut n = 0;
+    for (domain, owner, category) in TABLE {
+        n += builder.add_domain(domain, owner, *category, source, 0) as usize;
+    }
+    Ok(n)
+}
+
+static DATABASE: OnceLock<db::OwnerDb> = OnceLock::new();
+
+/// Makes `database` the owner source for the rest of the process (the
+/// daemon does this once at start). Returns false if one was installed.
+pub fn install_database(database: db::OwnerDb) -> bool {
+    DATABASE.set(database).is_ok()
+}
+
+pub fn database() -> Option<&'static db::OwnerDb> {
+    DATABASE.get()
 }
 
 use Category::*;
@@ -372,16 +444,29 @@ fn index() -> &'static HashMap<&'static str, (&'static str, Category)> {
     INDEX.get_or_init(|| TABLE.iter().map(|(d, o, c)| (*d, (*o, *c))).collect())
 }
 
-/// The owner of `name` (lowercase, no trailing dot), by longest suffix.
+/// The owner of `name` (lowercase, no trailing dot), by longest suffix:
+/// in the installed database, else in the built-in table.
 pub fn lookup(name: &str) -> Option<Owner> {
+    if let Some(database) = database() {
+        return database.lookup_domain(name).map(|m| Owner {
+            name: m.owner,
+            category: m.category,
+            source: m.source,
+        });
+    }
+    lookup_builtin(name)
+}
+
+/// The owner of `name` in the built-in table only.
+pub fn lookup_builtin(name: &str) -> Option<Owner> {
     let index = index();
     let mut at = name;
     loop {
-        if let Some((suffix, (owner, category))) = index.get_key_value(at) {
+        if let Some((owner, category)) = index.get(at) {
             return Some(Owner {
                 name: owner,
                 category: *category,
-                suffix,
+                source: BUILTIN_SOURCE,
             });
         }
         match at.find('.') {
@@ -408,6 +493,73 @@ pub fn lookup_chain(chain: &[String]) -> Option<(Owner, &str)> {
         }
     }
     first
+}
+
+/// Who a destination belongs to, in the attribution order: listed names
+/// (and their CNAME chain), then the registrable domain of an unlisted name
+/// (needs a database with the PSL), then the hosting owner of the address.
+/// Also returns the address's hosting owner (a flow to Xiaomi on Alibaba
+/// Cloud: owner Xiaomi, host Alibaba Cloud).
+pub fn attribute(
+    chain: &[String],
+    addr: std::net::IpAddr,
+) -> (Option<Owner>, Option<&'static str>) {
+    let database = database();
+    let host = database
+        .and_then(|d| d.lookup_ip(addr))
+        .and_then(|m| m.host_owner);
+    if let Some((owner, _)) = lookup_chain(chain) {
+        return (Some(owner), host);
+    }
+    if let (Some(d), Some(name)) = (database, chain.first()) {
+        if let Some(reg) = d.registrable_domain(name) {
+            // Unlisted: grouped under its registrable domain, interned
+            // (bounded) so it can live in flows and stats like listed names.
+            return (
+                Some(Owner {
+                    name: intern_unlisted(reg),
+                    category: Category::Unknown,
+                    source: "psl",
+                }),
+                host,
+            );
+        }
+    }
+    if let Some(h) = host {
+        return (
+            Some(Owner {
+                name: h,
+                category: Category::Cloud,
+                source: "asn",
+            }),
+            host,
+        );
+    }
+    (None, host)
+}
+
+/// Registrable domains of unlisted names, kept for the process lifetime
+/// and bounded: past `UNLISTED_MAX` distinct names they all report as
+/// "unlisted" (memory stays bounded on a router).
+const UNLISTED_MAX: usize = 4096;
+
+fn intern_unlisted(name: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    if names.len() >= UNLISTED_MAX {
+        return "unlisted";
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.insert(leaked);
+    leaked
 }
 
 /// All owner names in the table (for config validation hints).
