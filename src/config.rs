@@ -244,6 +244,9 @@ pub struct Config {
     /// Bytes copied per queued packet (enough for a ClientHello segment).
     pub copy_range: u32,
     pub leases: PathBuf,
+    /// Compiled owner database (`phonehome db compile`); None: the
+    /// built-in table.
+    pub db: Option<PathBuf>,
     pub max_flows: usize,
     pub dns_cache_size: usize,
     pub devices: Vec<DeviceConfig>,
@@ -277,6 +280,7 @@ impl Config {
             mode: Mode::Enforce,
             copy_range: 4096,
             leases: "/tmp/dhcp.leases".into(),
+            db: None,
             max_flows: 16384,
             dns_cache_size: 8192,
             devices: Vec::new(),
@@ -328,6 +332,7 @@ impl Config {
                                 }
                             }
                             "leases" => cfg.leases = v.into(),
+                            "db" => cfg.db = Some(v.into()),
                             "max_flows" => cfg.max_flows = num(10_000_000)?.max(64) as usize,
                             "dns_cache_size" => cfg.dns_cache_size = num(10_000_000)? as usize,
                             _ => {

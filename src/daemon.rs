@@ -70,6 +70,19 @@ async fn dump_conntrack(ct: &mut Conntrack, engine: &mut Engine, clock: &Clock) 
 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut cfg = Config::load(config_path).map_err(|e| e.to_string())?;
+    if let Some(path) = &cfg.db {
+        let db = crate::owners::db::OwnerDb::load(path)
+            .map_err(|e| format!("owner database refused: {e}"))?;
+        eprintln!(
+            "phonehome: owner database {}: {} domains, {} + {} address ranges, {} bytes",
+            path.display(),
+            db.domain_count(),
+            db.range_count().0,
+            db.range_count().1,
+            db.file_size()
+        );
+        crate::owners::install_database(db);
+    }
     if let Err(e) = conntrack::enable_accounting() {
         eprintln!(
             "phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0"
@@ -217,8 +230,11 @@ fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
             if new.queue != cfg.queue
                 || new.socket != cfg.socket
                 || new.copy_range != cfg.copy_range
+                || new.db != cfg.db
             {
-                eprintln!("phonehome: queue, socket and copy_range changes take effect on restart");
+                eprintln!(
+                    "phonehome: queue, socket, copy_range and db changes take effect on restart"
+                );
             }
             engine.reload(&new);
             let rules = engine.policy.rule_count() as u64;
@@ -227,6 +243,7 @@ fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
                 queue: cfg.queue,
                 socket: cfg.socket.clone(),
                 copy_range: cfg.copy_range,
+                db: cfg.db.clone(),
                 ..new
             };
             Reply::Reloaded { rules }

@@ -58,14 +58,21 @@ pub struct Engine {
     dump_gen: u64,
 }
 
-fn owner_of(names: &Option<NameChain>) -> (Option<Owner>, Vec<Owner>) {
-    match names {
-        Some(chain) => {
-            let all: Vec<Owner> = chain.iter().filter_map(|n| owners::lookup(n)).collect();
-            (owners::lookup_chain(chain).map(|(o, _)| o), all)
+/// The flow's owner (attribution order in `owners::attribute`), its
+/// hosting owner, and every owner along the name chain for the policy.
+fn owner_of(
+    names: &Option<NameChain>,
+    dst: std::net::IpAddr,
+) -> (Option<Owner>, Option<&'static str>, Vec<Owner>) {
+    let chain: &[String] = names.as_deref().unwrap_or(&[]);
+    let mut all: Vec<Owner> = chain.iter().filter_map(|n| owners::lookup(n)).collect();
+    let (owner, host) = owners::attribute(chain, dst);
+    if let Some(o) = owner {
+        if !all.iter().any(|a| a.name == o.name) {
+            all.push(o);
         }
-        None => (None, Vec::new()),
     }
+    (owner, host, all)
 }
 
 impl Engine {
@@ -177,7 +184,7 @@ impl Engine {
                 enforced: true,
             };
         };
-        let (owner, all_owners) = owner_of(&flow.names);
+        let (owner, host, all_owners) = owner_of(&flow.names, flow.tuple.dst);
         let names: &[String] = flow.names.as_deref().unwrap_or(&[]);
         let decision = self.policy.decide(&FlowFacts {
             mac: flow.mac,
@@ -185,6 +192,7 @@ impl Engine {
             owners: &all_owners,
         });
         flow.owner = owner;
+        flow.host = host;
         flow.pending = Default::default();
         for rule in &decision.logged {
             eprintln!(
@@ -303,6 +311,7 @@ impl Engine {
             domain: f.domain().map(str::to_string),
             name_source: f.name_source.map(|s| s.as_str().to_string()),
             owner: f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
+            host: f.host.map(str::to_string),
             category: f
                 .owner
                 .map_or(UNKNOWN_OWNER, |o| o.category.as_str())

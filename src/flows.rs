@@ -49,6 +49,9 @@ pub struct Flow {
     pub names: Option<NameChain>,
     pub name_source: Option<NameSource>,
     pub owner: Option<Owner>,
+    /// The company whose network the destination address is in (from the
+    /// owner database's IP ranges), e.g. "Alibaba Cloud".
+    pub host: Option<&'static str>,
     pub decision: Option<Decision>,
     pub pending: Pending,
     /// Packets of this flow that reached user space.
@@ -71,6 +74,7 @@ impl Flow {
             names: None,
             name_source: None,
             owner: None,
+            host: None,
             decision: None,
             pending: Pending::default(),
             queued: 0,

@@ -229,6 +229,10 @@ pub struct FlowRow {
     /// dns | sni | http, when the domain is known.
     pub name_source: Option<String>,
     pub owner: String,
+    /// Hosting owner of the destination address, when the owner database
+    /// knows its network (a flow to Xiaomi on Alibaba Cloud: owner Xiaomi,
+    /// host Alibaba Cloud).
+    pub host: Option<String>,
     pub category: String,
     /// allow | block (policy verdict; see `enforced`), `pending` if undecided.
     pub verdict: String,

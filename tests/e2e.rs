@@ -314,3 +314,58 @@ fn garbage_on_the_socket_closes_only_that_client() {
     }
     assert!(net.cli_json(&["status"])["uptime_s"].is_u64());
 }
+
+/// With a compiled owner database: a listed name keeps its owner and gains
+/// the hosting network of its address (Xiaomi on Alibaba Cloud); an
+/// unlisted name is grouped under its registrable domain (PSL) before the
+/// address's network would be used.
+#[test]
+fn owner_database_names_hosts_and_groups_unlisted_domains() {
+    if !can_run() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("phonehome-e2e-db-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The test network's documentation addresses, written as iptoasn rows:
+    // the "Xiaomi" server on Alibaba Cloud's AS45102, the next block Google's.
+    let tsv = dir.join("test-net-ip2asn.tsv");
+    std::fs::write(
+        &tsv,
+        "203.0.113.0\t203.0.113.15\t45102\tCN\tALIBABA-CN-NET Alibaba US Technology Co., Ltd.\n\
+         203.0.113.16\t203.0.113.31\t15169\tUS\tGOOGLE - Google LLC\n",
+    )
+    .unwrap();
+    let db = dir.join("owners.db");
+    let out = std::process::Command::new(bin())
+        .args(["db", "compile", "--out"])
+        .arg(&db)
+        .args(["--psl", "/usr/share/publicsuffix/public_suffix_list.dat"])
+        .arg(format!("iptoasn:{}", tsv.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_daemon(
+        &format!("config phonehome 'db'\n\toption db '{}'\n", db.display()),
+        false,
+    );
+    net.dig(WAN_DNS, "api.ad.xiaomi.com");
+    assert!(net.curl("https://api.ad.xiaomi.com/", XIAOMI_IP, 5.0));
+    net.dig(WAN_DNS, "files.example.org");
+    assert!(net.curl("http://files.example.org/", NEUTRAL_IP, 5.0));
+    let flows = net.cli_json(&["flows"]);
+    let x = flow_for(&flows, "api.ad.xiaomi.com");
+    assert_eq!(
+        (x["owner"].as_str(), x["host"].as_str()),
+        (Some("Xiaomi"), Some("Alibaba Cloud"))
+    );
+    let f = flow_for(&flows, "files.example.org");
+    assert_eq!(
+        (f["owner"].as_str(), f["category"].as_str(), f["host"].as_str()),
+        (Some("example.org"), Some("unknown"), Some("Google"))
+    );
+    assert!(net.log("daemon").contains("owner database"), "{}", net.log("daemon"));
+    std::fs::remove_dir_all(&dir).ok();
+}
