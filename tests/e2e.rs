@@ -343,7 +343,11 @@ fn owner_database_names_hosts_and_groups_unlisted_domains() {
         .arg(format!("iptoasn:{}", tsv.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut net = Net::new();
     net.start_wan_services();
@@ -363,9 +367,17 @@ fn owner_database_names_hosts_and_groups_unlisted_domains() {
     );
     let f = flow_for(&flows, "files.example.org");
     assert_eq!(
-        (f["owner"].as_str(), f["category"].as_str(), f["host"].as_str()),
+        (
+            f["owner"].as_str(),
+            f["category"].as_str(),
+            f["host"].as_str()
+        ),
         (Some("example.org"), Some("unknown"), Some("Google"))
     );
-    assert!(net.log("daemon").contains("owner database"), "{}", net.log("daemon"));
+    assert!(
+        net.log("daemon").contains("owner database"),
+        "{}",
+        net.log("daemon")
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

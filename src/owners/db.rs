@@ -11,8 +11,9 @@
 //! byte at a time, visits every suffix of the name and remembers the last
 //! (longest) one that ends on a label boundary. That is the whole lookup:
 //! no allocation, no hashing, one pass over the name. The output of a key
-//! packs (owner, source, category, flags) into 40 bits; owners, sources and
-//! AS organisations are interned strings.
+//! is an index into a table of distinct (owner, source, category, flags)
+//! values (small numbers are short in the FST); owners, sources and AS
+//! organisations are interned strings.
 //!
 //! The Public Suffix List (ICANN section) is a second FST of the same shape,
 //! for registrable-domain grouping. IP prefixes are sorted range starts
@@ -20,8 +21,8 @@
 //! into an ASN table: ASN, AS organisation, hosting owner.
 //!
 //! File layout (little-endian): magic `PHOWNDB1`, then sections each
-//! prefixed by a u64 length: strings, owners, sources, domain FST, PSL FST,
-//! ASN table, IPv4 ranges, IPv6 ranges; then an FNV-1a 64 checksum of
+//! prefixed by a u64 length: strings, owners, sources, values, domain FST,
+//! PSL FST, ASN table, IPv4 ranges, IPv6 ranges; then an FNV-1a 64 checksum of
 //! everything before it. A file that is short, of another version or fails
 //! the checksum is refused with an error saying so.
 
@@ -37,6 +38,7 @@ use super::Category;
 
 const MAGIC: &[u8; 8] = b"PHOWNDB1";
 const NONE: u32 = u32::MAX;
+const SECTIONS: usize = 9;
 
 /// Entry flag: the name came from a CNAME-cloaking list (a first-party
 /// alias of the tracker).
@@ -119,6 +121,10 @@ pub struct Builder {
     owner_ids: HashMap<String, u32>,
     sources: Vec<u32>,
     domains: BTreeMap<Vec<u8>, u64>,
+    /// Distinct packed values; the FST outputs index into them (small
+    /// indexes are shorter varints than the packed values themselves).
+    values: Vec<u64>,
+    value_ids: HashMap<u64, u64>,
     psl: BTreeMap<Vec<u8>, u64>,
     asns: BTreeMap<u32, (u32, u32)>,
     v4: Vec<(u32, u32, u32)>,
@@ -187,7 +193,13 @@ impl Builder {
             category,
             flags,
         };
-        self.domains.insert(key, packed.encode());
+        let encoded = packed.encode();
+        let next = self.values.len() as u64;
+        let id = *self.value_ids.entry(encoded).or_insert(next);
+        if id == next {
+            self.values.push(encoded);
+        }
+        self.domains.insert(key, id);
         true
     }
 
@@ -343,6 +355,8 @@ impl Builder {
         let ids = |v: &[u32]| v.iter().flat_map(|i| i.to_le_bytes()).collect::<Vec<u8>>();
         section(&mut out, &ids(&self.owners));
         section(&mut out, &ids(&self.sources));
+        let values: Vec<u8> = self.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        section(&mut out, &values);
         let domains = fst::Map::from_iter(self.domains.iter().map(|(k, v)| (k, *v)))
             .map_err(|e| format!("domain table: {e}"))?;
         section(&mut out, domains.as_fst().as_bytes());
@@ -397,6 +411,7 @@ pub struct OwnerDb {
     string_count: usize,
     owners: Range<usize>,
     sources: Range<usize>,
+    values: Range<usize>,
     domains: Fst<Bytes>,
     psl: Fst<Bytes>,
     asns: Range<usize>,
@@ -431,7 +446,7 @@ impl OwnerDb {
         }
         let mut sections = Vec::new();
         let mut at = MAGIC.len();
-        for _ in 0..8 {
+        for _ in 0..SECTIONS {
             if at + 8 > body {
                 return Err("truncated section table".into());
             }
@@ -473,8 +488,8 @@ impl OwnerDb {
             })
             .map_err(|e| format!("{what}: {e}"))
         };
-        let domains = fst_of(&sections[3], "domain table")?;
-        let psl = fst_of(&sections[4], "public suffix table")?;
+        let domains = fst_of(&sections[4], "domain table")?;
+        let psl = fst_of(&sections[5], "public suffix table")?;
         let check_records = |r: &Range<usize>, size: usize, what: &str| {
             if r.len() % size == 0 {
                 Ok(())
@@ -484,20 +499,22 @@ impl OwnerDb {
         };
         check_records(&sections[1], 4, "owners")?;
         check_records(&sections[2], 4, "sources")?;
-        check_records(&sections[5], 12, "ASN table")?;
-        check_records(&sections[6], 8, "IPv4 ranges")?;
-        check_records(&sections[7], 20, "IPv6 ranges")?;
+        check_records(&sections[3], 8, "values")?;
+        check_records(&sections[6], 12, "ASN table")?;
+        check_records(&sections[7], 8, "IPv4 ranges")?;
+        check_records(&sections[8], 20, "IPv6 ranges")?;
         let db = OwnerDb {
             string_offsets: offsets_start..offsets_end,
             string_blob: blob,
             string_count: count,
             owners: sections[1].clone(),
             sources: sections[2].clone(),
+            values: sections[3].clone(),
             domains,
             psl,
-            asns: sections[5].clone(),
-            v4: sections[6].clone(),
-            v6: sections[7].clone(),
+            asns: sections[6].clone(),
+            v4: sections[7].clone(),
+            v6: sections[8].clone(),
             file,
         };
         // Every index stored in the tables must point inside them.
@@ -589,7 +606,12 @@ impl OwnerDb {
                 break;
             }
         }
-        let (value, matched_len) = best?;
+        let (value_id, matched_len) = best?;
+        let at = self.values.start + (value_id as usize).checked_mul(8)?;
+        if at + 8 > self.values.end {
+            return None;
+        }
+        let value = u64::from_le_bytes(self.file[at..at + 8].try_into().ok()?);
         let p = Packed::decode(value);
         Some(DomainMatch {
             owner: self.owner_name(p.owner),
