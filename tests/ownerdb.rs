@@ -20,7 +20,27 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
-const WHOTRACKSME: &str = "../shared/data/whotracksme-trackerdb-2022-08.sql";
+/// The real WhoTracks.me dump: `../shared/data/` beside the checkout (as
+/// DESIGN.md places it), `/work/shared/data/`, or `$PHONEHOME_SHARED_DATA`.
+fn whotracksme() -> String {
+    const FILE: &str = "whotracksme-trackerdb-2022-08.sql";
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("PHONEHOME_SHARED_DATA") {
+        candidates.push(PathBuf::from(dir).join(FILE));
+    }
+    candidates.push(root().join("../shared/data").join(FILE));
+    candidates.push(PathBuf::from("/work/shared/data").join(FILE));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "the WhoTracks.me dump is not at any of {candidates:?} (set PHONEHOME_SHARED_DATA)"
+            )
+        })
+        .display()
+        .to_string()
+}
 const PSL: &str = "/usr/share/publicsuffix/public_suffix_list.dat";
 
 fn phonehome(args: &[&str]) -> Output {
@@ -51,7 +71,7 @@ fn temp(name: &str) -> PathBuf {
 /// Compiles the full test database once per test (it takes ~0.1 s).
 fn compile_all(out: &Path) -> String {
     let sources = [
-        format!("whotracksme:{WHOTRACKSME}"),
+        format!("whotracksme:{}", whotracksme()),
         format!("iptoasn:{}", fixture("ip2asn-v4-excerpt.tsv")),
         format!("tds:{}", fixture("tds.json")),
         format!("tracker-radar:{}", fixture("tracker-radar")),
