@@ -148,6 +148,19 @@ fn read_json(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| err_at(path, e.line(), e))
 }
 
+/// The top-level object `key` of a JSON list, or an error saying the file
+/// is not the expected kind (`what`).
+fn top_object<'a>(
+    json: &'a Value,
+    key: &str,
+    path: &Path,
+    what: &str,
+) -> Result<&'a serde_json::Map<String, Value>, String> {
+    json.get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("{}: no \"{key}\" object (not {what}?)", path.display()))
+}
+
 /// Imports one source into the builder.
 pub fn import(spec: &SourceSpec, builder: &mut Builder) -> Result<ImportCount, String> {
     let source = builder.source(&spec.source_name())?;
@@ -547,15 +560,7 @@ fn add_checked(
 /// `category` and `domains`) and `organizations` (id → name).
 fn trackerdb_json(path: &Path, builder: &mut Builder, source: u8) -> Result<(), String> {
     let json = read_json(path)?;
-    let patterns = json
-        .get("patterns")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            format!(
-                "{}: no \"patterns\" object (not a TrackerDB export?)",
-                path.display()
-            )
-        })?;
+    let patterns = top_object(&json, "patterns", path, "a TrackerDB export")?;
     let orgs = json.get("organizations").and_then(Value::as_object);
     for (id, p) in patterns {
         let name = p.get("name").and_then(Value::as_str).unwrap_or(id);
@@ -584,15 +589,7 @@ fn display_name(owner: &Value) -> Option<&str> {
 /// `entities` (owner → domains), `cnames` (cloaked name → tracker).
 fn tds(path: &Path, builder: &mut Builder, source: u8) -> Result<(), String> {
     let json = read_json(path)?;
-    let trackers = json
-        .get("trackers")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            format!(
-                "{}: no \"trackers\" object (not a TDS file?)",
-                path.display()
-            )
-        })?;
+    let trackers = top_object(&json, "trackers", path, "a TDS file")?;
     let mut tracker_owner: HashMap<String, (String, Category)> = HashMap::new();
     for (domain, t) in trackers {
         let owner = t.get("owner").and_then(display_name).unwrap_or(domain);
@@ -700,15 +697,7 @@ fn tracker_radar(dir: &Path, builder: &mut Builder, source: u8) -> Result<(), St
 /// Disconnect `services.json`: categories → [{company: {url: [domains]}}].
 fn disconnect_services(path: &Path, builder: &mut Builder, source: u8) -> Result<(), String> {
     let json = read_json(path)?;
-    let categories = json
-        .get("categories")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            format!(
-                "{}: no \"categories\" object (not services.json?)",
-                path.display()
-            )
-        })?;
+    let categories = top_object(&json, "categories", path, "services.json")?;
     for (cat, entries) in categories {
         let category = disconnect_category(cat);
         for entry in entries.as_array().into_iter().flatten() {
@@ -735,15 +724,7 @@ fn disconnect_entities(
     spec: &SourceSpec,
 ) -> Result<(), String> {
     let json = read_json(path)?;
-    let entities = json
-        .get("entities")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            format!(
-                "{}: no \"entities\" object (not entities.json?)",
-                path.display()
-            )
-        })?;
+    let entities = top_object(&json, "entities", path, "entities.json")?;
     let category = spec.category.unwrap_or(Category::Services);
     for (company, e) in entities {
         for key in ["resources", "properties"] {
