@@ -230,14 +230,19 @@ fn db_compile(
     }
     let (domains, duplicates) = (builder.domain_count(), builder.duplicates);
     let bytes = builder.finish()?;
+    // Read it back before it replaces anything: what is written loads.
+    let check = crate::owners::db::OwnerDb::from_bytes(bytes.clone())
+        .map_err(|e| format!("compiled database does not load back: {e}"))?;
     // Write next to the target, then rename: a reader never sees half a file.
     let tmp = out.with_extension("tmp");
     std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))?;
     println!(
-        "{}: {domains} domains ({duplicates} already listed by an earlier source), {} bytes",
+        "{}: {domains} domains ({duplicates} already listed by an earlier source), {} bytes, \
+         {}-bit fingerprints",
         out.display(),
-        bytes.len()
+        bytes.len(),
+        check.fingerprint_bits()
     );
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! Limits: one database per daemon run (changing it needs a restart).
 
 pub mod db;
+pub mod domain_table;
 pub mod import;
 
 use std::collections::HashMap;
