@@ -315,3 +315,118 @@ fn corrupt_database_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"));
     std::fs::remove_file(&db).ok();
 }
+
+/// Compiles `sources` alone (no built-in table) into a fresh file.
+#[cfg(any(feature = "mmdb", feature = "sqlite"))]
+fn compile_only(name: &str, sources: &[String]) -> PathBuf {
+    let db = temp(name);
+    let mut args = vec![
+        "db",
+        "compile",
+        "--no-builtin",
+        "--out",
+        db.to_str().unwrap(),
+    ];
+    args.extend(sources.iter().map(String::as_str));
+    ok(&args);
+    db
+}
+
+#[cfg(feature = "mmdb")]
+#[test]
+fn mmdb_files_in_maxmind_and_ipinfo_schemas() {
+    // Written by mmdb-writer (make-asn-mmdb.py) from real iptoasn rows.
+    for schema in ["maxmind", "ipinfo"] {
+        let db = compile_only(
+            &format!("{schema}.db"),
+            &[format!(
+                "mmdb:{}",
+                fixture(&format!("asn-{schema}-schema.mmdb"))
+            )],
+        );
+        let g = lookup(&db, "8.8.8.8");
+        assert_eq!(
+            (
+                g["asn"].as_u64(),
+                g["as_org"].as_str(),
+                g["host_owner"].as_str()
+            ),
+            (Some(15169), Some("Google LLC"), Some("Google")),
+            "{schema}"
+        );
+        assert_eq!(lookup(&db, "1.1.1.1")["asn"], 7497, "{schema}");
+        assert_eq!(lookup(&db, "1.1.1.200")["host_owner"], "Cloudflare");
+        assert_eq!(lookup(&db, "34.67.255.255")["asn"], 15169);
+        assert_eq!(lookup(&db, "2001:4860:4860::8888")["asn"], 15169);
+        assert_eq!(lookup(&db, "2606:4700::1111")["asn"], 13335);
+        assert_eq!(lookup(&db, "8.8.9.1")["asn"], serde_json::Value::Null);
+        assert_eq!(lookup(&db, "2001:db8::1")["asn"], serde_json::Value::Null);
+        std::fs::remove_file(&db).ok();
+    }
+    // Not an MMDB: the file is named, nothing is written.
+    let out_db = temp("never-mmdb.db");
+    let out = phonehome(&[
+        "db",
+        "compile",
+        "--out",
+        out_db.to_str().unwrap(),
+        &format!("mmdb:{}", fixture("hosts.txt")),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&fixture("hosts.txt")), "{err}");
+    assert!(!out_db.exists());
+}
+
+/// `trackerdb.db`: the real dump loaded into SQLite by Debian's sqlite3.
+#[cfg(feature = "sqlite")]
+fn trackerdb_sqlite_file() -> PathBuf {
+    let db = temp("trackerdb.db");
+    std::fs::remove_file(&db).ok();
+    let dump = std::fs::File::open(whotracksme()).unwrap();
+    let status = Command::new("sqlite3")
+        .arg(&db)
+        .stdin(dump)
+        .status()
+        .expect("sqlite3 (Debian package sqlite3)");
+    assert!(status.success());
+    db
+}
+
+/// Every tracker domain of the real dump, as its INSERT rows name them.
+#[cfg(feature = "sqlite")]
+fn dump_domains() -> Vec<String> {
+    let text = std::fs::read_to_string(whotracksme()).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("INSERT INTO \"tracker_domains\" VALUES('"))
+        .filter_map(|rest| rest.split("','").nth(1)?.split('\'').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn trackerdb_sqlite_file_reads_like_its_sql_dump() {
+    use phonehome::owners::db::OwnerDb;
+    let sqlite = trackerdb_sqlite_file();
+    let from_sqlite = compile_only(
+        "from-sqlite.db",
+        &[format!("trackerdb:{}", sqlite.display())],
+    );
+    let from_dump = compile_only("from-dump.db", &[format!("whotracksme:{}", whotracksme())]);
+    let (a, b) = (
+        OwnerDb::load(&from_sqlite).unwrap(),
+        OwnerDb::load(&from_dump).unwrap(),
+    );
+    let domains = dump_domains();
+    assert!(domains.len() > 4000);
+    assert_eq!(a.domain_count(), b.domain_count());
+    for d in &domains {
+        let (x, y) = (a.lookup_domain(d).unwrap(), b.lookup_domain(d).unwrap());
+        assert_eq!((x.owner, x.category), (y.owner, y.category), "{d}");
+    }
+    assert_eq!(lookup(&from_sqlite, "mmtro.com")["owner"], "1000mercis");
+    for f in [sqlite, from_sqlite, from_dump] {
+        std::fs::remove_file(f).ok();
+    }
+}

@@ -16,11 +16,15 @@
 //! | `disconnect` | Disconnect `services.json` |
 //! | `disconnect-entities` | Disconnect `entities.json` |
 //! | `iptoasn` | iptoasn.com `ip2asn-v4.tsv` / `ip2asn-v6.tsv` / `ip2asn-combined.tsv` |
+//! | `mmdb` | any ASN MaxMind DB: GeoLite2-ASN, DB-IP ASN Lite, IPinfo ASN / Lite (host-side feature `mmdb`) |
+//!
+//! `whotracksme:` and `trackerdb:` also take the SQLite file itself
+//! (`trackerdb.db`, recognised by its header) when built with the host-side
+//! feature `sqlite`; without it the error says how to dump it to SQL.
 //!
 //! Malformed input stops the import with `FILE:LINE: what is wrong` (JSON
-//! errors carry serde_json's line). Limits: JSON sources are read whole into
-//! memory (they are tens of MB at most); MaxMind MMDB and TrackerDB's SQLite
-//! file are not read (see the README).
+//! errors carry serde_json's line, SQLite errors the table and row). Limits:
+//! JSON sources are read whole into memory (they are tens of MB at most).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -51,6 +55,7 @@ pub const KINDS: &[&str] = &[
     "disconnect",
     "disconnect-entities",
     "iptoasn",
+    "mmdb",
 ];
 
 impl SourceSpec {
@@ -181,8 +186,12 @@ pub fn import(spec: &SourceSpec, builder: &mut Builder) -> Result<ImportCount, S
                 }
             }
         }
+        "whotracksme" | "trackerdb" if is_sqlite(&spec.path) => {
+            trackerdb_sqlite(&spec.path, builder, source)?
+        }
         "whotracksme" => whotracksme(&spec.path, builder, source)?,
         "trackerdb" => trackerdb_json(&spec.path, builder, source)?,
+        "mmdb" => mmdb(&spec.path, builder)?,
         "tds" => tds(&spec.path, builder, source)?,
         "tracker-radar" => tracker_radar(&spec.path, builder, source)?,
         "disconnect" => disconnect_services(&spec.path, builder, source)?,
@@ -442,20 +451,54 @@ fn sql_inserts(text: &str, path: &Path) -> Result<Vec<(usize, String, Vec<SqlVal
     Ok(out)
 }
 
+/// Where a row of the tracker database came from, for error messages.
+#[derive(Debug, Clone, Copy)]
+enum RowAt {
+    /// Line of an SQL dump.
+    Line(usize),
+    /// Row number (from 1) of a table in an SQLite file.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Row(usize),
+}
+
+fn row_err(path: &Path, at: RowAt, table: &str, msg: impl std::fmt::Display) -> String {
+    match at {
+        RowAt::Line(line) => err_at(path, line, msg),
+        RowAt::Row(row) => format!("{}: table {table}, row {row}: {msg}", path.display()),
+    }
+}
+
+/// WhoTracks.me / Ghostery tracker database as an SQL dump (what
+/// `sqlite3 trackerdb.db .dump` prints).
 fn whotracksme(path: &Path, builder: &mut Builder, source: u8) -> Result<(), String> {
     let text = read_text(path)?;
-    let inserts = sql_inserts(&text, path)?;
+    let inserts = sql_inserts(&text, path)?
+        .into_iter()
+        .map(|(line, table, values)| (RowAt::Line(line), table, values))
+        .collect::<Vec<_>>();
+    tracker_rows(path, &inserts, builder, source)
+}
+
+/// The tracker database's tables (`categories`, `companies`, `trackers`,
+/// `tracker_domains`; columns in their CREATE TABLE order), from either
+/// reader.
+fn tracker_rows(
+    path: &Path,
+    inserts: &[(RowAt, String, Vec<SqlValue>)],
+    builder: &mut Builder,
+    source: u8,
+) -> Result<(), String> {
     let mut categories: HashMap<i64, String> = HashMap::new();
     let mut companies: HashMap<String, String> = HashMap::new();
     // tracker id -> (name, category id, company id)
     let mut trackers: HashMap<String, (String, Option<i64>, Option<String>)> = HashMap::new();
-    let mut domains: Vec<(usize, String, String)> = Vec::new();
-    let field = |v: &[SqlValue], i: usize, line: usize, what: &str| -> Result<SqlValue, String> {
+    let mut domains: Vec<(RowAt, String, String)> = Vec::new();
+    let field = |v: &[SqlValue], i: usize, at: RowAt, what: &str| -> Result<SqlValue, String> {
         v.get(i)
             .cloned()
-            .ok_or_else(|| err_at(path, line, format!("{what}: too few columns")))
+            .ok_or_else(|| row_err(path, at, what, format!("{what}: too few columns")))
     };
-    for (line, table, v) in &inserts {
+    for (line, table, v) in inserts {
         match table.as_str() {
             "categories" => {
                 if let (SqlValue::Int(id), SqlValue::Text(name)) = (
@@ -481,7 +524,12 @@ fn whotracksme(path: &Path, builder: &mut Builder, source: u8) -> Result<(), Str
                 };
                 let company = field(v, 4, *line, "trackers")?.text().map(str::to_string);
                 let (Some(id), Some(name)) = (id.text(), name.text()) else {
-                    return Err(err_at(path, *line, "trackers: id and name must be text"));
+                    return Err(row_err(
+                        path,
+                        *line,
+                        table,
+                        "trackers: id and name must be text",
+                    ));
                 };
                 trackers.insert(id.to_string(), (name.to_string(), cat, company));
             }
@@ -489,9 +537,10 @@ fn whotracksme(path: &Path, builder: &mut Builder, source: u8) -> Result<(), Str
                 let tracker = field(v, 0, *line, "tracker_domains")?;
                 let domain = field(v, 1, *line, "tracker_domains")?;
                 let (Some(t), Some(d)) = (tracker.text(), domain.text()) else {
-                    return Err(err_at(
+                    return Err(row_err(
                         path,
                         *line,
+                        table,
                         "tracker_domains: tracker and domain must be text",
                     ));
                 };
@@ -508,9 +557,10 @@ fn whotracksme(path: &Path, builder: &mut Builder, source: u8) -> Result<(), Str
     }
     for (line, tracker, domain) in domains {
         let Some((name, cat, company)) = trackers.get(&tracker) else {
-            return Err(err_at(
+            return Err(row_err(
                 path,
                 line,
+                "tracker_domains",
                 format!("tracker_domains names unknown tracker '{tracker}'"),
             ));
         };
@@ -522,15 +572,69 @@ fn whotracksme(path: &Path, builder: &mut Builder, source: u8) -> Result<(), Str
             .and_then(|c| categories.get(&c))
             .map_or(Category::Services, |c| ghostery_category(c));
         let Some(domain) = normalize_domain(&domain) else {
-            return Err(err_at(
+            return Err(row_err(
                 path,
                 line,
+                "tracker_domains",
                 format!("'{domain}' is not a domain name"),
             ));
         };
         builder.add_domain(&domain, owner, category, source, 0);
     }
     Ok(())
+}
+
+/// SQLite files start with this header.
+fn is_sqlite(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"SQLite format 3\0"
+}
+
+/// The tracker database as the SQLite file itself (`trackerdb.db`): the
+/// same four tables, read with rusqlite.
+#[cfg(feature = "sqlite")]
+fn trackerdb_sqlite(path: &Path, builder: &mut Builder, source: u8) -> Result<(), String> {
+    use rusqlite::types::ValueRef;
+    let fail = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    let db =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(fail)?;
+    let mut rows = Vec::new();
+    for table in ["categories", "companies", "trackers", "tracker_domains"] {
+        let mut stmt = db
+            .prepare(&format!("SELECT * FROM \"{table}\""))
+            .map_err(|e| format!("{}: table {table}: {e}", path.display()))?;
+        let columns = stmt.column_count();
+        let mut result = stmt.query([]).map_err(fail)?;
+        let mut n = 0;
+        while let Some(row) = result.next().map_err(fail)? {
+            n += 1;
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(match row.get_ref(i).map_err(fail)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(v) => SqlValue::Int(v),
+                    ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Real(_) | ValueRef::Blob(_) => SqlValue::Null,
+                });
+            }
+            rows.push((RowAt::Row(n), table.to_string(), values));
+        }
+    }
+    tracker_rows(path, &rows, builder, source)
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn trackerdb_sqlite(path: &Path, _: &mut Builder, _: u8) -> Result<(), String> {
+    Err(format!(
+        "{}: an SQLite file, and this phonehome was built without the `sqlite` feature; \
+         dump it (`sqlite3 {0} .dump > trackerdb.sql`) and import whotracksme:trackerdb.sql",
+        path.display()
+    ))
 }
 
 // ------------------------------------------------------------ JSON lists
@@ -769,6 +873,101 @@ fn iptoasn(path: &Path, builder: &mut Builder) -> Result<(), String> {
     Ok(())
 }
 
+/// One network's record in an ASN MaxMind DB. MaxMind's GeoLite2-ASN and
+/// DB-IP's ASN Lite use `autonomous_system_*`; IPinfo's ASN and Lite
+/// databases use `asn` ("AS15169") with `name` or `as_name`. Other fields
+/// are ignored.
+#[cfg(feature = "mmdb")]
+#[derive(serde::Deserialize)]
+struct AsnRecord {
+    autonomous_system_number: Option<u32>,
+    autonomous_system_organization: Option<String>,
+    asn: Option<String>,
+    name: Option<String>,
+    as_name: Option<String>,
+}
+
+/// The first and last address of `ip/prefix`.
+#[cfg(feature = "mmdb")]
+fn prefix_range(ip: IpAddr, prefix: u8) -> (IpAddr, IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+            let start = u32::from(v4) & !host;
+            (
+                std::net::Ipv4Addr::from(start).into(),
+                std::net::Ipv4Addr::from(start | host).into(),
+            )
+        }
+        IpAddr::V6(v6) => {
+            let host = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+            let start = u128::from(v6) & !host;
+            (
+                std::net::Ipv6Addr::from(start).into(),
+                std::net::Ipv6Addr::from(start | host).into(),
+            )
+        }
+    }
+}
+
+/// Any ASN MaxMind DB: every network with an AS number becomes a range.
+#[cfg(feature = "mmdb")]
+fn mmdb(path: &Path, builder: &mut Builder) -> Result<(), String> {
+    let fail = |e: maxminddb::MaxMindDbError| format!("{}: {e}", path.display());
+    let reader = maxminddb::Reader::open_readfile(path).map_err(fail)?;
+    let kind = reader.metadata().database_type.clone();
+    let mut seen_asn = false;
+    for network in reader.networks(Default::default()).map_err(fail)? {
+        let network = network.map_err(fail)?;
+        let net = network.network().map_err(fail)?;
+        let Some(record) = network
+            .decode::<AsnRecord>()
+            .map_err(|e| format!("{}: {net}: not an ASN record ({e})", path.display()))?
+        else {
+            continue;
+        };
+        let asn = match (record.autonomous_system_number, &record.asn) {
+            (Some(n), _) => n,
+            (None, Some(text)) => text
+                .strip_prefix("AS")
+                .unwrap_or(text)
+                .parse()
+                .map_err(|_| format!("{}: {net}: '{text}' is not an AS number", path.display()))?,
+            (None, None) => continue,
+        };
+        if asn == 0 {
+            continue;
+        }
+        seen_asn = true;
+        let org = record
+            .autonomous_system_organization
+            .or(record.name)
+            .or(record.as_name)
+            .unwrap_or_else(|| format!("AS{asn}"));
+        builder.add_asn(asn, &org, super::hosting_owner(asn));
+        let (first, last) = prefix_range(net.ip(), net.prefix());
+        builder
+            .add_range(first, last, asn)
+            .map_err(|e| format!("{}: {net}: {e}", path.display()))?;
+    }
+    if !seen_asn {
+        return Err(format!(
+            "{}: no network carries an AS number (a {kind} database, not an ASN one?)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "mmdb"))]
+fn mmdb(path: &Path, _: &mut Builder) -> Result<(), String> {
+    Err(format!(
+        "{}: this phonehome was built without the `mmdb` feature \
+         (cargo build --release --features mmdb)",
+        path.display()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,6 +1026,35 @@ mod tests {
         assert_eq!(e, "x.sql:1: unterminated string");
         let e = sql_inserts("\nINSERT INTO \"t\" VALUES(1 2);\n", Path::new("x.sql")).unwrap_err();
         assert!(e.starts_with("x.sql:2: "), "{e}");
+    }
+
+    #[test]
+    fn host_side_formats_say_which_feature_reads_them() {
+        let dir = std::env::temp_dir().join(format!("phonehome-import-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("trackerdb.db");
+        std::fs::write(&file, b"SQLite format 3\0 and then pages").unwrap();
+        assert!(is_sqlite(&file));
+        let mut b = Builder::new();
+        let spec = SourceSpec::parse(&format!("trackerdb:{}", file.display())).unwrap();
+        let err = import(&spec, &mut b).err().unwrap_or_default();
+        if cfg!(feature = "sqlite") {
+            assert!(!err.contains("feature"), "{err}");
+        } else {
+            assert!(
+                err.contains("`sqlite` feature") && err.contains(".dump"),
+                "{err}"
+            );
+        }
+        let spec = SourceSpec::parse(&format!("mmdb:{}", file.display())).unwrap();
+        let err = import(&spec, &mut b).err().unwrap_or_default();
+        assert!(err.starts_with(&file.display().to_string()), "{err}");
+        assert_eq!(
+            err.contains("`mmdb` feature"),
+            !cfg!(feature = "mmdb"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
