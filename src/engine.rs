@@ -65,14 +65,8 @@ fn owner_of(
     dst: std::net::IpAddr,
 ) -> (Option<Owner>, Option<&'static str>, Vec<Owner>) {
     let chain: &[String] = names.as_deref().unwrap_or(&[]);
-    let mut all: Vec<Owner> = chain.iter().filter_map(|n| owners::lookup(n)).collect();
-    let (owner, host) = owners::attribute(chain, dst);
-    if let Some(o) = owner {
-        if !all.iter().any(|a| a.name == o.name) {
-            all.push(o);
-        }
-    }
-    (owner, host, all)
+    let a = owners::attribute(chain, dst);
+    (a.owner, a.host, a.owners)
 }
 
 impl Engine {

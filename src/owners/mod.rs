@@ -482,61 +482,87 @@ pub fn lookup_builtin(name: &str) -> Option<Owner> {
 /// tracker, unless the name the client asked for is itself known.
 /// Returns the owner and the name that matched.
 pub fn lookup_chain(chain: &[String]) -> Option<(Owner, &str)> {
-    // Prefer the most specific (non-Services) answer along the chain:
-    // `shop.example` CNAME `t.tracker.example` is the tracker's traffic.
-    let mut first: Option<(Owner, &str)> = None;
-    for name in chain {
-        if let Some(owner) = lookup(name) {
-            if owner.category != Category::Services && owner.category != Category::Cdn {
-                return Some((owner, name));
-            }
-            first.get_or_insert((owner, name));
-        }
-    }
-    first
+    let listed: Vec<(Owner, &str)> = chain
+        .iter()
+        .filter_map(|n| lookup(n).map(|o| (o, n.as_str())))
+        .collect();
+    chain_owner(&listed)
+}
+
+/// Picks the chain's owner from its listed names (in chain order): the
+/// most specific (non-Services, non-CDN) answer along the chain wins, since
+/// `shop.example` CNAME `t.tracker.example` is the tracker's traffic.
+fn chain_owner<'n>(listed: &[(Owner, &'n str)]) -> Option<(Owner, &'n str)> {
+    listed
+        .iter()
+        .find(|(o, _)| o.category != Category::Services && o.category != Category::Cdn)
+        .or_else(|| listed.first())
+        .copied()
+}
+
+/// What `attribute` found for a destination.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// The flow's owner, in the attribution order.
+    pub owner: Option<Owner>,
+    /// The hosting owner of the address (Alibaba Cloud for AS45102).
+    pub host: Option<&'static str>,
+    /// Every distinct owner along the name chain, and the flow's owner:
+    /// what owner rules of the policy are matched against.
+    pub owners: Vec<Owner>,
 }
 
 /// Who a destination belongs to, in the attribution order: listed names
 /// (and their CNAME chain), then the registrable domain of an unlisted name
 /// (needs a database with the PSL), then the hosting owner of the address.
 /// Also returns the address's hosting owner (a flow to Xiaomi on Alibaba
-/// Cloud: owner Xiaomi, host Alibaba Cloud).
-pub fn attribute(
-    chain: &[String],
-    addr: std::net::IpAddr,
-) -> (Option<Owner>, Option<&'static str>) {
+/// Cloud: owner Xiaomi, host Alibaba Cloud). Each name of the chain is
+/// looked up once.
+pub fn attribute(chain: &[String], addr: std::net::IpAddr) -> Attribution {
     let database = database();
     let host = database
         .and_then(|d| d.lookup_ip(addr))
         .and_then(|m| m.host_owner);
-    if let Some((owner, _)) = lookup_chain(chain) {
-        return (Some(owner), host);
-    }
-    if let (Some(d), Some(name)) = (database, chain.first()) {
-        if let Some(reg) = d.registrable_domain(name) {
-            // Unlisted: grouped under its registrable domain, interned
-            // (bounded) so it can live in flows and stats like listed names.
-            return (
-                Some(Owner {
-                    name: intern_unlisted(reg),
-                    category: Category::Unknown,
-                    source: "psl",
-                }),
-                host,
-            );
+    let listed: Vec<(Owner, &str)> = chain
+        .iter()
+        .filter_map(|n| lookup(n).map(|o| (o, n.as_str())))
+        .collect();
+    let mut owners: Vec<Owner> = Vec::with_capacity(listed.len() + 1);
+    for (o, _) in &listed {
+        if !owners.iter().any(|a| a.name == o.name) {
+            owners.push(*o);
         }
     }
-    if let Some(h) = host {
-        return (
-            Some(Owner {
+    let owner = chain_owner(&listed).map(|(o, _)| o).or_else(|| {
+        // Unlisted: grouped under its registrable domain, interned
+        // (bounded) so it can live in flows and stats like listed names.
+        let registrable = database
+            .zip(chain.first())
+            .and_then(|(d, name)| d.registrable_domain(name));
+        match (registrable, host) {
+            (Some(reg), _) => Some(Owner {
+                name: intern_unlisted(reg),
+                category: Category::Unknown,
+                source: "psl",
+            }),
+            (None, Some(h)) => Some(Owner {
                 name: h,
                 category: Category::Cloud,
                 source: "asn",
             }),
-            host,
-        );
+            (None, None) => None,
+        }
+    });
+    if let Some(o) = owner {
+        if !owners.iter().any(|a| a.name == o.name) {
+            owners.push(o);
+        }
     }
-    (None, host)
+    Attribution {
+        owner,
+        host,
+        owners,
+    }
 }
 
 /// Registrable domains of unlisted names, kept for the process lifetime
@@ -598,6 +624,19 @@ mod tests {
         ];
         let (o, matched) = lookup_chain(&chain).unwrap();
         assert_eq!((o.name, matched), ("Xiaomi", "tracking.miui.com"));
+        // A services name first, the tracker behind it: the tracker owns
+        // the flow, and the policy sees both owners, each once.
+        let chain = vec![
+            "www.google.com".to_string(),
+            "tracking.miui.com".to_string(),
+            "data.mistat.xiaomi.com".to_string(),
+        ];
+        let a = attribute(&chain, "192.0.2.1".parse().unwrap());
+        assert_eq!(a.owner.map(|o| o.name), Some("Xiaomi"));
+        let names: Vec<&str> = a.owners.iter().map(|o| o.name).collect();
+        assert_eq!(names, ["Google", "Xiaomi"]);
+        assert_eq!(a.host, None);
+        assert_eq!(attribute(&[], "192.0.2.1".parse().unwrap()), Attribution::default());
     }
 
     #[test]
