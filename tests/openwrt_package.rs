@@ -268,6 +268,7 @@ fn make_reads_the_recipe_with_sdk_stand_ins() {
         "install -m0600 ./files/phonehome.config /root/etc/config/phonehome",
         "install -m0644 ./files/phonehome.nft /root/usr/share/nftables.d/table-post/30-phonehome.nft",
         "install -m0644 ./files/phonehome.capabilities.json /root/etc/capabilities/phonehome.json",
+        "install -m0644 ./files/DATA-SOURCES /root/usr/share/phonehome/DATA-SOURCES",
     ] {
         assert!(install.contains(expected), "install step lacks {expected:?}:\n{install}");
     }
