@@ -636,7 +636,10 @@ mod tests {
         let names: Vec<&str> = a.owners.iter().map(|o| o.name).collect();
         assert_eq!(names, ["Google", "Xiaomi"]);
         assert_eq!(a.host, None);
-        assert_eq!(attribute(&[], "192.0.2.1".parse().unwrap()), Attribution::default());
+        assert_eq!(
+            attribute(&[], "192.0.2.1".parse().unwrap()),
+            Attribution::default()
+        );
     }
 
     #[test]
