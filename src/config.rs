@@ -163,8 +163,8 @@ pub enum Mode {
 pub enum Action {
     Allow,
     Block,
-    /// Counted as a block; the kernel reject rule comes with the firewall
-    /// work of a later release, until then it drops like `block`.
+    /// Blocks and tells the app at once: the kernel answers with a TCP
+    /// reset (other protocols: ICMP port unreachable).
     Reject,
     /// Records and goes on to the next rule (like iptables LOG).
     Log,

@@ -16,7 +16,7 @@ use crate::attribution::{self, NameCache, NameChain, Sniffed};
 use crate::config::{format_mac, Action, Config, Mac};
 use crate::conntrack::CtEntry;
 use crate::devices::DeviceBook;
-use crate::firewall::{MARK_ALLOW, MARK_BLOCK};
+use crate::firewall::{MARK_ALLOW, MARK_BLOCK, MARK_REJECT};
 use crate::flows::{Flow, FlowTable, NameSource};
 use crate::owners::{self, Owner};
 use crate::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
@@ -311,7 +311,7 @@ impl Engine {
                 .map_or(UNKNOWN_OWNER, |o| o.category.as_str())
                 .to_string(),
             verdict: match &f.decision {
-                Some(d) if d.blocks() => "block",
+                Some(d) if d.blocks() => d.action.as_str(),
                 Some(_) => "allow",
                 None => "pending",
             }
@@ -350,7 +350,10 @@ fn is_dns(t: &FiveTuple) -> bool {
 /// their answers keep coming through the queue.
 fn verdict_for(d: &Decision, dns: bool) -> Verdict {
     if d.blocks() && d.enforced {
-        Verdict::DropMark { bits: MARK_BLOCK }
+        match d.action {
+            Action::Reject => Verdict::RejectMark { bits: MARK_REJECT },
+            _ => Verdict::DropMark { bits: MARK_BLOCK },
+        }
     } else if dns {
         Verdict::Accept
     } else {

@@ -3,11 +3,19 @@
 //! with `iptables-restore --noflush` (IPv4 and IPv6):
 //!
 //! 1. a packet mark set by a repeat verdict is saved into the ct mark;
-//! 2. connections marked "block" are dropped in the kernel;
-//! 3. DNS answers always go to the queue (names are learned from them);
+//! 2. connections marked "block" are dropped in the kernel, connections
+//!    marked "reject" are refused (TCP reset, else ICMP port unreachable)
+//!    so apps fail at once instead of timing out;
+//! 3. DNS answers always go to the queue (names are learned from them, and
+//!    blocked names are sinkholed in them);
 //! 4. connections marked "allow" leave the chain in the kernel;
 //! 5. only the first packets of undecided connections (connbytes) are
 //!    queued, with `--queue-bypass` (fail-open) unless `--fail-closed`.
+//!
+//! iptables allows REJECT only in the filter table, so there the reject
+//! rule is a second chain, `phonehome_reject` in filter FORWARD, and the
+//! mangle chain lets reject-marked connections pass on to it; nft rejects
+//! in the same chain.
 //!
 //! The rule model (`Rule`) is rendered three ways from one list:
 //! `iptables` (iptables-restore input, the backend the test network uses),
@@ -28,10 +36,13 @@ use std::process::{Command, Stdio};
 pub const MARK_MASK: u32 = 0x3000_0000;
 pub const MARK_ALLOW: u32 = 0x1000_0000;
 pub const MARK_BLOCK: u32 = 0x2000_0000;
+pub const MARK_REJECT: u32 = 0x3000_0000;
 /// Connections are queued up to this many packets (both directions); the
 /// daemon decides well before (`engine::DECIDE_BY`).
 pub const FIRST_PACKETS: u32 = 12;
 pub const CHAIN: &str = "phonehome";
+/// The iptables filter-table chain that refuses reject-marked connections.
+pub const REJECT_CHAIN: &str = "phonehome_reject";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -58,6 +69,7 @@ pub struct Options {
 pub enum Rule {
     SaveMark { bits: u32 },
     DropIfConnMarked { bits: u32 },
+    RejectIfConnMarked { bits: u32 },
     QueueDnsAnswers,
     ReturnIfConnMarked { bits: u32 },
     QueueFirstPackets { packets: u32 },
@@ -67,7 +79,9 @@ pub fn rules() -> Vec<Rule> {
     vec![
         Rule::SaveMark { bits: MARK_ALLOW },
         Rule::SaveMark { bits: MARK_BLOCK },
+        Rule::SaveMark { bits: MARK_REJECT },
         Rule::DropIfConnMarked { bits: MARK_BLOCK },
+        Rule::RejectIfConnMarked { bits: MARK_REJECT },
         Rule::QueueDnsAnswers,
         Rule::ReturnIfConnMarked { bits: MARK_ALLOW },
         Rule::QueueFirstPackets {
@@ -108,6 +122,10 @@ pub fn iptables_restore_up(opts: &Options) -> String {
                 "-m mark --mark {bits:#x}/{m} -j CONNMARK --save-mark --nfmask {m} --ctmask {m}"
             ),
             Rule::DropIfConnMarked { bits } => format!("-m connmark --mark {bits:#x}/{m} -j DROP"),
+            // On to filter FORWARD, where `REJECT_CHAIN` refuses it.
+            Rule::RejectIfConnMarked { bits } => {
+                format!("-m connmark --mark {bits:#x}/{m} -j RETURN")
+            }
             Rule::QueueDnsAnswers => format!("-p udp --sport 53 {queue}"),
             Rule::ReturnIfConnMarked { bits } => {
                 format!("-m connmark --mark {bits:#x}/{m} -j RETURN")
@@ -124,7 +142,18 @@ pub fn iptables_restore_up(opts: &Options) -> String {
             hook.to_ascii_uppercase()
         ));
     }
-    out.push_str("COMMIT\n");
+    out.push_str("COMMIT\n*filter\n");
+    out.push_str(&format!(":{REJECT_CHAIN} - [0:0]\n"));
+    for rule in rules() {
+        if let Rule::RejectIfConnMarked { bits } = rule {
+            let mark = format!("-m connmark --mark {bits:#x}/{m}");
+            out.push_str(&format!(
+                "-A {REJECT_CHAIN} {mark} -p tcp -j REJECT --reject-with tcp-reset\n\
+                 -A {REJECT_CHAIN} {mark} -j REJECT\n"
+            ));
+        }
+    }
+    out.push_str(&format!("-I FORWARD 1 -j {REJECT_CHAIN}\nCOMMIT\n"));
     out
 }
 
@@ -151,6 +180,10 @@ pub fn nft_chains(opts: &Options) -> String {
                 "meta mark & {m} == {bits:#010x} ct mark set ct mark & {keep} | {bits:#010x}"
             ),
             Rule::DropIfConnMarked { bits } => format!("ct mark & {m} == {bits:#010x} drop"),
+            Rule::RejectIfConnMarked { bits } => format!(
+                "ct mark & {m} == {bits:#010x} meta l4proto tcp reject with tcp reset\n\t\
+                 ct mark & {m} == {bits:#010x} reject"
+            ),
             Rule::QueueDnsAnswers => format!("udp sport 53 {queue}"),
             Rule::ReturnIfConnMarked { bits } => format!("ct mark & {m} == {bits:#010x} return"),
             Rule::QueueFirstPackets { packets } => {
@@ -319,6 +352,20 @@ pub fn down(opts: &Options) -> Result<(), String> {
                 break;
             }
         }
+        for _ in 0..64 {
+            let args = ["-w", "-t", "filter", "-D", "FORWARD", "-j", REJECT_CHAIN];
+            if !run_quiet(tool, &args) {
+                break;
+            }
+        }
+        if run_quiet(tool, &["-w", "-t", "filter", "-n", "-L", REJECT_CHAIN]) {
+            run_quiet(tool, &["-w", "-t", "filter", "-F", REJECT_CHAIN]);
+            if !run_quiet(tool, &["-w", "-t", "filter", "-X", REJECT_CHAIN]) {
+                return Err(format!(
+                    "{tool}: cannot delete chain {REJECT_CHAIN} (still referenced?)"
+                ));
+            }
+        }
         if run_quiet(tool, &["-w", "-t", "mangle", "-n", "-L", CHAIN]) {
             run_quiet(tool, &["-w", "-t", "mangle", "-F", CHAIN]);
             if !run_quiet(tool, &["-w", "-t", "mangle", "-X", CHAIN]) {
@@ -375,26 +422,40 @@ mod tests {
                 fail_closed,
                 ..defaults()
             };
-            let ipt: Vec<String> = iptables_restore_up(&opts)
+            let ipt_text = iptables_restore_up(&opts);
+            let ipt: Vec<String> = ipt_text
                 .lines()
                 .filter(|l| l.starts_with(&format!("-A {CHAIN} ")))
                 .map(String::from)
                 .collect();
             let chains = nft_chains(&opts);
-            let nft: Vec<&str> = chains
-                .split("\n}\n")
-                .next()
-                .unwrap()
-                .lines()
-                .skip(1)
-                .map(str::trim)
-                .collect();
+            let mut nft: Vec<String> = Vec::new();
+            for line in chains.split("\n}\n").next().unwrap().lines().skip(1) {
+                // The reject rule is two nft lines (TCP reset, then ICMP).
+                match nft.last_mut() {
+                    Some(last) if last.ends_with(" reject with tcp reset") => {
+                        last.push_str(" / ");
+                        last.push_str(line.trim());
+                    }
+                    _ => nft.push(line.trim().to_string()),
+                }
+            }
             assert_eq!(ipt.len(), rules().len());
             assert_eq!(nft.len(), rules().len());
             for ((rule, i), n) in rules().iter().zip(&ipt).zip(&nft) {
                 let (ipt_verdict, nft_verdict) = match rule {
                     Rule::SaveMark { .. } => ("CONNMARK --save-mark", "ct mark set"),
                     Rule::DropIfConnMarked { .. } => ("-j DROP", " drop"),
+                    Rule::RejectIfConnMarked { .. } => {
+                        // iptables: on to the filter table's reject chain.
+                        assert!(ipt_text.contains(&format!(
+                            "-A {REJECT_CHAIN} -m connmark --mark 0x30000000/0x30000000 -p tcp -j REJECT --reject-with tcp-reset\n\
+                             -A {REJECT_CHAIN} -m connmark --mark 0x30000000/0x30000000 -j REJECT\n\
+                             -I FORWARD 1 -j {REJECT_CHAIN}\nCOMMIT\n"
+                        )));
+                        assert!(n.ends_with(" reject"), "{n}");
+                        ("-j RETURN", " reject with tcp reset")
+                    }
                     Rule::ReturnIfConnMarked { .. } => ("-j RETURN", " return"),
                     Rule::QueueDnsAnswers | Rule::QueueFirstPackets { .. } => {
                         ("--queue-num 7", "queue ")
@@ -408,8 +469,8 @@ mod tests {
                     assert!(n.ends_with("to 7"));
                 }
             }
-            assert!(nft[5].starts_with("ct original packets <= 12 "));
-            assert!(ipt[5].contains("--connbytes 0:12 --connbytes-dir original"));
+            assert!(nft[7].starts_with("ct original packets <= 12 "));
+            assert!(ipt[7].contains("--connbytes 0:12 --connbytes-dir original"));
         }
     }
 

@@ -15,7 +15,10 @@
 //! Either way, later packets of the connection match the ct mark in the
 //! kernel and never reach user space.
 //!
-//! Limits: one queue per engine; no `NFQA_EXP` or payload rewriting yet.
+//! A verdict can also replace the packet's bytes (`NFQA_PAYLOAD`): the DNS
+//! sinkhole rewrites answers that way.
+//!
+//! Limits: one queue per engine; no `NFQA_EXP`.
 
 use std::io;
 
@@ -189,7 +192,7 @@ pub enum MarkMode {
 }
 
 /// What the daemon decided for one packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Let this packet through; the connection stays undecided.
     Accept,
@@ -197,6 +200,12 @@ pub enum Verdict {
     AcceptMark { bits: u32 },
     /// Drop it and mark the connection with `bits`.
     DropMark { bits: u32 },
+    /// Mark the connection with `bits` and let the packet go on to the
+    /// kernel rule that refuses such connections (TCP reset / ICMP).
+    RejectMark { bits: u32 },
+    /// Let it through with its bytes replaced (a rewritten DNS answer;
+    /// checksums already fixed by the caller).
+    AcceptPayload { payload: Vec<u8> },
 }
 
 /// Builds one send buffer of verdicts: packets that need a mark or a drop
@@ -248,6 +257,26 @@ impl Verdicts {
             Verdict::DropMark { bits } => {
                 self.dropped += 1;
                 self.write_marked(id, mark, bits, NF_DROP);
+            }
+            // Accepted into the chain that rejects it (repeat mode: the
+            // repeated packet meets that rule after its mark is saved).
+            Verdict::RejectMark { bits } => {
+                self.dropped += 1;
+                self.write_marked(id, mark, bits, NF_ACCEPT);
+            }
+            Verdict::AcceptPayload { payload } => {
+                self.accepted += 1;
+                let mut w = MessageWriter::nfnl(
+                    &mut self.buf,
+                    msg_type(NFQNL_MSG_VERDICT),
+                    NLM_F_REQUEST,
+                    0,
+                    0,
+                    self.queue,
+                );
+                w.attr(NFQA_VERDICT_HDR, &verdict_hdr(NF_ACCEPT, id))
+                    .attr(NFQA_PAYLOAD, &payload);
+                w.finish();
             }
         }
     }
