@@ -23,6 +23,8 @@ USAGE:
                                      [--queue N] [--fail-closed]
     phonehome db compile --out FILE [--psl FILE] [--no-builtin] SOURCE...
     phonehome db lookup --db FILE NAME_OR_IP [--json]
+    phonehome policy check -c FILE --device MAC|NAME [--name DOMAIN] [--ip ADDR]
+                           [--proto tcp|udp] [--port N] [--time 'DAY HH:MM'] [--db FILE] [--json]
     phonehome --version | --help
 
 COMMANDS:
@@ -34,10 +36,13 @@ COMMANDS:
     reload     re-read the config; a bad config is refused, the old policy stays
     db         compile the owner database from lists (SOURCE is KIND:PATH[,owner=NAME]
                [,category=CAT]; kinds: hosts domains abp whotracksme trackerdb tds
-               tracker-radar disconnect disconnect-entities iptoasn), or look a
+               tracker-radar disconnect disconnect-entities iptoasn mmdb), or look a
                name or address up in one
     firewall   install, remove or print the kernel rules the daemon needs
                (queue number and fail_closed from -c FILE, else the flags)
+    policy     check: which rule a device's connection to a name/address hits
+               (and whether its DNS answer would be sinkholed), with the config
+               and owner database the daemon would use; --time defaults to now
 
 OPTIONS:
     --socket PATH   daemon socket [default: /var/run/phonehome.sock]
@@ -72,6 +77,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
     let mut db: Option<PathBuf> = None;
     let mut psl: Option<PathBuf> = None;
     let mut builtin = true;
+    let mut check = PolicyQuery::default();
     while let Some(arg) = parser.next()? {
         match arg {
             Long("socket") => socket = parser.value()?.into(),
@@ -96,6 +102,17 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             Long("db") => db = Some(parser.value()?.into()),
             Long("psl") => psl = Some(parser.value()?.into()),
             Long("no-builtin") => builtin = false,
+            Long("name") => check.name = Some(parser.value()?.string()?),
+            Long("ip") => {
+                let v = parser.value()?.string()?;
+                check.ip = Some(
+                    v.parse()
+                        .map_err(|_| UsageOr::Usage(format!("--ip: '{v}' is not an address")))?,
+                )
+            }
+            Long("port") => check.port = parser.value()?.parse()?,
+            Long("proto") => check.proto = parser.value()?.string()?,
+            Long("time") => check.time = Some(parser.value()?.string()?),
             Long("version") | Short('V') => {
                 println!("phonehome {}", env!("CARGO_PKG_VERSION"));
                 return Ok(());
@@ -167,6 +184,15 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             }
             _ => Err(UsageOr::Usage("db needs 'compile' or 'lookup'".into())),
         },
+        "policy" => match positional.first().map(String::as_str) {
+            Some("check") => {
+                let config =
+                    config.ok_or_else(|| UsageOr::Usage("policy check needs -c FILE".into()))?;
+                check.device = device;
+                policy_check(&config, db.as_deref(), &check, json)
+            }
+            _ => Err(UsageOr::Usage("policy needs 'check'".into())),
+        },
         "firewall" => {
             let mut opts = firewall::Options {
                 backend,
@@ -194,6 +220,197 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             "unknown command '{other}' (try --help)"
         ))),
     }
+}
+
+/// What `policy check` asks about.
+#[derive(Default)]
+struct PolicyQuery {
+    device: Option<String>,
+    name: Option<String>,
+    ip: Option<std::net::IpAddr>,
+    port: u16,
+    proto: String,
+    time: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct PolicyAnswer {
+    device: String,
+    names: Vec<String>,
+    owner: Option<String>,
+    category: Option<String>,
+    source: Option<String>,
+    host: Option<String>,
+    asn: Option<u32>,
+    action: String,
+    rule: Option<String>,
+    rule_line: Option<usize>,
+    logged: Vec<String>,
+    enforced: bool,
+    dns_sinkholed: bool,
+}
+
+/// `DAY HH:MM` (e.g. `Mon 23:00`) or `HH:MM` (today).
+fn parse_check_time(s: &str, now: crate::config::LocalTime) -> Option<crate::config::LocalTime> {
+    let (day, clock) = match s.split_once(' ') {
+        Some((d, c)) => (Some(d), c),
+        None => (None, s),
+    };
+    let minute = crate::config::parse_clock(clock)?;
+    let weekday = match day {
+        Some(d) => crate::config::parse_weekday(d)?,
+        None => now.weekday,
+    };
+    Some(crate::config::LocalTime {
+        minute_of_day: minute,
+        weekday,
+    })
+}
+
+fn policy_check(
+    config: &std::path::Path,
+    db: Option<&std::path::Path>,
+    q: &PolicyQuery,
+    json: bool,
+) -> Result<(), UsageOr> {
+    use crate::config::{parse_mac, Config};
+    use crate::policy::{FlowFacts, Policy};
+    let failed = UsageOr::Failed;
+    let cfg = Config::load(config).map_err(|e| failed(e.to_string()))?;
+    if let Some(path) = db.or(cfg.db.as_deref()) {
+        let database = crate::owners::db::OwnerDb::load(path).map_err(failed)?;
+        crate::owners::install_database(database);
+    }
+    let device = q
+        .device
+        .as_deref()
+        .ok_or_else(|| UsageOr::Usage("policy check needs --device MAC|NAME".into()))?;
+    let mac = parse_mac(device)
+        .or_else(|| {
+            cfg.devices
+                .iter()
+                .find(|d| {
+                    d.name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(device))
+                })
+                .map(|d| d.mac)
+        })
+        .ok_or_else(|| {
+            UsageOr::Usage(format!(
+                "--device: no device named '{device}' in the config"
+            ))
+        })?;
+    if q.name.is_none() && q.ip.is_none() {
+        return Err(UsageOr::Usage(
+            "policy check needs --name DOMAIN or --ip ADDR".into(),
+        ));
+    }
+    let names: Vec<String> = q
+        .name
+        .iter()
+        .filter_map(|n| crate::owners::import::normalize_domain(n))
+        .collect();
+    let proto = match q.proto.as_str() {
+        "" | "tcp" => crate::packet::PROTO_TCP,
+        "udp" => crate::packet::PROTO_UDP,
+        other => return Err(UsageOr::Usage(format!("--proto: '{other}' (tcp or udp)"))),
+    };
+    let port = if q.port == 0 { 443 } else { q.port };
+    let now = crate::daemon::local_time_now();
+    let time = match &q.time {
+        Some(t) => parse_check_time(t, now).ok_or_else(|| {
+            UsageOr::Usage(format!("--time: '{t}' (expected 'Mon 23:00' or '23:00')"))
+        })?,
+        None => now,
+    };
+    let ip = q.ip.unwrap_or(std::net::IpAddr::from([0u8, 0, 0, 0]));
+    let a = crate::owners::attribute(&names, ip);
+    let policy = Policy::from_config(&cfg);
+    let facts = FlowFacts {
+        mac: Some(mac),
+        names: &names,
+        owners: &a.owners,
+        asn: a.asn,
+        proto,
+        dport: port,
+        time,
+        dns: port == 53,
+        gave_up: false,
+    };
+    let d = policy.decide(&facts);
+    let sinkholed = cfg.sinkhole != crate::sinkhole::SinkholeMode::Off
+        && policy.decide_name(&facts).is_some_and(|d| d.enforced);
+    let rule_line = d
+        .rule
+        .as_ref()
+        .and_then(|r| cfg.rules.iter().find(|c| &c.name == r))
+        .map(|c| c.line);
+    let answer = PolicyAnswer {
+        device: crate::config::format_mac(&mac),
+        names: names.clone(),
+        owner: a.owner.map(|o| o.name.to_string()),
+        category: a.owner.map(|o| o.category.as_str().to_string()),
+        source: a.owner.map(|o| o.source.to_string()),
+        host: a.host.map(str::to_string),
+        asn: a.asn,
+        action: d.action.as_str().to_string(),
+        rule: d.rule.clone(),
+        rule_line,
+        logged: d.logged.clone(),
+        enforced: d.enforced,
+        dns_sinkholed: sinkholed,
+    };
+    if json {
+        return print_json(&answer);
+    }
+    let what = names.first().cloned().unwrap_or_else(|| ip.to_string());
+    println!(
+        "{} -> {what} ({} {port}): {}{}",
+        answer.device,
+        crate::packet::proto_name(proto),
+        answer.action,
+        if d.enforced {
+            ""
+        } else {
+            " (observe mode: not enforced)"
+        }
+    );
+    match (answer.rule.as_deref(), rule_line) {
+        (Some(r), Some(line)) => println!("  rule '{r}' at {}:{line}", config.display()),
+        (Some(r), None) => match r.strip_prefix("default:") {
+            Some(from) => println!("  no rule matched: the default of '{from}'"),
+            None if r == "default" => println!("  no rule matched: the global default"),
+            None => println!("  built-in rule '{r}' (option {r})"),
+        },
+        (None, _) => println!("  no rule matched: allowed by default"),
+    }
+    println!(
+        "  owner {} ({}, source {}){}{}",
+        answer.owner.as_deref().unwrap_or("unknown"),
+        answer.category.as_deref().unwrap_or("unknown"),
+        answer.source.as_deref().unwrap_or("-"),
+        answer
+            .host
+            .as_deref()
+            .map(|h| format!(", host {h}"))
+            .unwrap_or_default(),
+        answer.asn.map(|a| format!(", AS{a}")).unwrap_or_default()
+    );
+    for l in &answer.logged {
+        println!("  logged by rule '{l}'");
+    }
+    if !names.is_empty() {
+        println!(
+            "  DNS answer for it: {}",
+            if sinkholed {
+                "sinkholed"
+            } else {
+                "passed as is"
+            }
+        );
+    }
+    Ok(())
 }
 
 fn db_compile(
@@ -403,6 +620,10 @@ fn print_status(s: &StatusRow, json: bool) -> Result<(), UsageOr> {
     println!(
         "flows active {}  evicted {}  dns names {}  rules {}",
         s.flows_active, s.flows_evicted, s.dns_names, s.rules
+    );
+    println!(
+        "dns sinkholed {}  decided without a name {}  re-judged at reload {}",
+        s.dns_sinkholed, s.gave_up, s.rejudged
     );
     println!("memory {}", human_bytes(s.rss_bytes));
     Ok(())

@@ -217,6 +217,93 @@ pub struct DeviceConfig {
     pub mac: Mac,
     pub name: Option<String>,
     pub groups: Vec<String>,
+    /// What this device gets when no rule matches (`option default`).
+    pub default: Option<Action>,
+}
+
+/// `config group 'NAME'`: settings shared by the devices that list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConfig {
+    pub name: String,
+    pub default: Option<Action>,
+}
+
+/// When a rule applies, in the router's local time (fw4's `start_time`,
+/// `stop_time` and `weekdays`). A window whose stop is before its start
+/// runs over midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Minutes after midnight; None = from midnight.
+    pub start: Option<u16>,
+    /// Minutes after midnight, exclusive; None = until midnight.
+    pub stop: Option<u16>,
+    /// Bit 0 = Monday .. bit 6 = Sunday; 0 = every day.
+    pub weekdays: u8,
+}
+
+/// Local time as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LocalTime {
+    pub minute_of_day: u16,
+    /// 0 = Monday .. 6 = Sunday.
+    pub weekday: u8,
+}
+
+impl Schedule {
+    pub fn contains(&self, t: LocalTime) -> bool {
+        if self.weekdays != 0 && self.weekdays & (1 << t.weekday) == 0 {
+            return false;
+        }
+        let m = t.minute_of_day;
+        match (self.start, self.stop) {
+            (None, None) => true,
+            (Some(a), None) => m >= a,
+            (None, Some(b)) => m < b,
+            (Some(a), Some(b)) if a <= b => m >= a && m < b,
+            (Some(a), Some(b)) => m >= a || m < b,
+        }
+    }
+}
+
+/// `HH:MM[:SS]` as minutes after midnight.
+pub fn parse_clock(s: &str) -> Option<u16> {
+    let mut parts = s.split(':');
+    let h: u16 = parts.next()?.parse().ok()?;
+    let m: u16 = parts.next()?.parse().ok()?;
+    if let Some(sec) = parts.next() {
+        sec.parse::<u8>().ok().filter(|s| *s < 60)?;
+    }
+    (parts.next().is_none() && h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// `Mon`..`Sun` (any case, full names too) as 0..6.
+pub fn parse_weekday(s: &str) -> Option<u8> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let l = s.to_ascii_lowercase();
+    DAYS.iter()
+        .position(|d| l.starts_with(d) && d.len() <= l.len())
+        .map(|i| i as u8)
+}
+
+/// A port or `FIRST-LAST` range.
+fn parse_port_range(s: &str) -> Option<(u16, u16)> {
+    match s.split_once(['-', ':']) {
+        Some((a, b)) => {
+            let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+            (a <= b).then_some((a, b))
+        }
+        None => s.parse().ok().map(|p| (p, p)),
+    }
+}
+
+fn parse_action(v: &str) -> Option<Action> {
+    match v {
+        "allow" | "accept" => Some(Action::Allow),
+        "block" | "drop" => Some(Action::Block),
+        "reject" => Some(Action::Reject),
+        "log" => Some(Action::Log),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +316,13 @@ pub struct RuleConfig {
     pub owners: Vec<String>,
     pub categories: Vec<Category>,
     pub domains: Vec<String>,
+    /// Destination networks (AS numbers, from the owner database).
+    pub asns: Vec<u32>,
+    /// IP protocol number (`option proto tcp|udp|icmp`); None = any.
+    pub proto: Option<u8>,
+    /// Destination port ranges; empty = any.
+    pub ports: Vec<(u16, u16)>,
+    pub schedule: Option<Schedule>,
     pub action: Action,
 }
 
@@ -249,7 +343,26 @@ pub struct Config {
     pub db: Option<PathBuf>,
     pub max_flows: usize,
     pub dns_cache_size: usize,
+    /// How a DNS answer for a blocked name is rewritten.
+    pub sinkhole: crate::sinkhole::SinkholeMode,
+    /// What a device gets when no rule matches and neither it nor a group
+    /// of it says otherwise (`option default`, allow unless set).
+    pub default: Action,
+    /// Refuse DNS over TLS/QUIC (port 853) so names stay visible.
+    pub block_dot: bool,
+    /// Refuse the well-known DNS-over-HTTPS endpoints (by name).
+    pub block_doh: bool,
+    /// Refuse QUIC (UDP 443) so apps fall back to TCP + TLS, whose SNI is
+    /// read.
+    pub block_quic: bool,
+    /// A connection still without a name is decided at its n-th queued
+    /// packet (1..=10; the kernel stops queueing at 12).
+    pub decide_by: u32,
+    /// What such a connection gets when no rule decides it: allow (fail
+    /// open) or block (fail closed).
+    pub undecided: Action,
     pub devices: Vec<DeviceConfig>,
+    pub groups: Vec<GroupConfig>,
     pub rules: Vec<RuleConfig>,
 }
 
@@ -283,10 +396,28 @@ impl Config {
             db: None,
             max_flows: 16384,
             dns_cache_size: 8192,
+            sinkhole: crate::sinkhole::SinkholeMode::Zero,
+            default: Action::Allow,
+            block_dot: false,
+            block_doh: false,
+            block_quic: false,
+            decide_by: 8,
+            undecided: Action::Allow,
             devices: Vec::new(),
+            groups: Vec::new(),
             rules: Vec::new(),
         };
         let mut rule_no = 0;
+        let default_action = |v: &str, line: usize| {
+            parse_action(v)
+                .filter(|a| *a != Action::Log)
+                .ok_or_else(|| {
+                    err(
+                        line,
+                        format!("default: '{v}' (expected allow, block or reject)"),
+                    )
+                })
+        };
         for s in &sections {
             match s.kind.as_str() {
                 "phonehome" => {
@@ -305,10 +436,48 @@ impl Config {
                                     err(*line, format!("enabled: '{v}' (expected 0 or 1)"))
                                 })?;
                             }
-                            "fail_closed" => {
-                                cfg.fail_closed = parse_bool(v).ok_or_else(|| {
-                                    err(*line, format!("fail_closed: '{v}' (expected 0 or 1)"))
-                                })?
+                            "fail_closed" | "block_dot" | "block_doh" | "block_quic" => {
+                                let b = parse_bool(v).ok_or_else(|| {
+                                    err(*line, format!("{k}: '{v}' (expected 0 or 1)"))
+                                })?;
+                                match k.as_str() {
+                                    "fail_closed" => cfg.fail_closed = b,
+                                    "block_dot" => cfg.block_dot = b,
+                                    "block_doh" => cfg.block_doh = b,
+                                    _ => cfg.block_quic = b,
+                                }
+                            }
+                            "sinkhole" => {
+                                cfg.sinkhole = crate::sinkhole::SinkholeMode::parse(v)
+                                    .ok_or_else(|| {
+                                        err(
+                                            *line,
+                                            format!(
+                                                "sinkhole: '{v}' (expected zero, nxdomain or off)"
+                                            ),
+                                        )
+                                    })?
+                            }
+                            "default" | "undecided" => {
+                                let a = parse_action(v)
+                                    .filter(|a| *a != Action::Log)
+                                    .ok_or_else(|| {
+                                        err(
+                                            *line,
+                                            format!("{k}: '{v}' (expected allow, block or reject)"),
+                                        )
+                                    })?;
+                                if k == "default" {
+                                    cfg.default = a;
+                                } else {
+                                    cfg.undecided = a;
+                                }
+                            }
+                            "decide_by" => {
+                                cfg.decide_by = num(10)? as u32;
+                                if cfg.decide_by == 0 {
+                                    return Err(err(*line, "decide_by: 1 to 10 packets".into()));
+                                }
                             }
                             "mode" => {
                                 cfg.mode = match v.as_str() {
@@ -348,8 +517,10 @@ impl Config {
                     let mut mac = None;
                     let mut dev_name = None;
                     let mut groups = Vec::new();
+                    let mut default = None;
                     for (k, v, line) in &s.options {
                         match k.as_str() {
+                            "default" => default = Some(default_action(v, *line)?),
                             "mac" => {
                                 mac = Some(parse_mac(v).ok_or_else(|| {
                                     err(*line, format!("mac: '{v}' is not a MAC address"))
@@ -371,7 +542,26 @@ impl Config {
                         mac,
                         name: dev_name.or_else(|| s.name.clone()),
                         groups,
+                        default,
                     });
+                }
+                "group" => {
+                    let name = s.name.clone().ok_or_else(|| {
+                        err(s.line, "group section without a name (config group 'NAME')".into())
+                    })?;
+                    let mut default = None;
+                    for (k, v, line) in &s.options {
+                        match k.as_str() {
+                            "default" => default = Some(default_action(v, *line)?),
+                            _ => {
+                                return Err(err(
+                                    *line,
+                                    format!("unknown option '{k}' in group section"),
+                                ))
+                            }
+                        }
+                    }
+                    cfg.groups.push(GroupConfig { name, default });
                 }
                 "rule" => {
                     rule_no += 1;
@@ -382,9 +572,19 @@ impl Config {
                         owners: Vec::new(),
                         categories: Vec::new(),
                         domains: Vec::new(),
+                        asns: Vec::new(),
+                        proto: None,
+                        ports: Vec::new(),
+                        schedule: None,
                         action: Action::Allow,
                     };
                     let mut action = None;
+                    let mut schedule = Schedule {
+                        start: None,
+                        stop: None,
+                        weekdays: 0,
+                    };
+                    let mut scheduled = false;
                     for (k, v, line) in &s.options {
                         match k.as_str() {
                             "name" => rule.name = v.clone(),
@@ -401,26 +601,59 @@ impl Config {
                                 rule.domains.push(d)
                             }
                             "action" | "target" => {
-                                action = Some(match v.as_str() {
-                                    "allow" | "accept" => Action::Allow,
-                                    "block" | "drop" => Action::Block,
-                                    "reject" => Action::Reject,
-                                    "log" => Action::Log,
-                                    _ => return Err(err(*line, format!("action: '{v}' (expected allow, block, reject or log)"))),
-                                })
+                                action = Some(parse_action(v).ok_or_else(|| err(*line, format!("action: '{v}' (expected allow, block, reject or log)")))?)
+                            }
+                            "asn" => {
+                                for a in v.split_whitespace() {
+                                    let n = a.strip_prefix("AS").or_else(|| a.strip_prefix("as")).unwrap_or(a);
+                                    rule.asns.push(n.parse().map_err(|_| err(*line, format!("asn: '{a}' is not an AS number")))?);
+                                }
+                            }
+                            "proto" => {
+                                rule.proto = match v.to_ascii_lowercase().as_str() {
+                                    "tcp" => Some(6),
+                                    "udp" => Some(17),
+                                    "icmp" => Some(1),
+                                    "icmpv6" | "ipv6-icmp" => Some(58),
+                                    "any" | "all" => None,
+                                    _ => return Err(err(*line, format!("proto: '{v}' (expected tcp, udp, icmp or any)"))),
+                                }
+                            }
+                            "port" | "dest_port" => {
+                                for p in v.split_whitespace() {
+                                    rule.ports.push(parse_port_range(p).ok_or_else(|| err(*line, format!("{k}: '{p}' is not a port or FIRST-LAST range")))?);
+                                }
+                            }
+                            "start_time" | "stop_time" => {
+                                let m = parse_clock(v).ok_or_else(|| err(*line, format!("{k}: '{v}' (expected HH:MM)")))?;
+                                scheduled = true;
+                                if k == "start_time" { schedule.start = Some(m) } else { schedule.stop = Some(m) }
+                            }
+                            "weekdays" => {
+                                for d in v.split_whitespace() {
+                                    let i = parse_weekday(d).ok_or_else(|| err(*line, format!("weekdays: '{d}' (expected Mon..Sun)")))?;
+                                    schedule.weekdays |= 1 << i;
+                                    scheduled = true;
+                                }
                             }
                             _ => return Err(err(*line, format!("unknown option '{k}' in rule section"))),
                         }
                     }
                     rule.action =
                         action.ok_or_else(|| err(s.line, "rule without 'option action'".into()))?;
+                    if scheduled {
+                        rule.schedule = Some(schedule);
+                    }
+                    if !rule.ports.is_empty() && !matches!(rule.proto, None | Some(6) | Some(17)) {
+                        return Err(err(s.line, format!("rule '{}': ports need proto tcp, udp or any", rule.name)));
+                    }
                     cfg.rules.push(rule);
                 }
                 other => {
                     return Err(err(
                         s.line,
                         format!(
-                            "unknown section type '{other}' (expected phonehome, device or rule)"
+                            "unknown section type '{other}' (expected phonehome, device, group or rule)"
                         ),
                     ))
                 }
@@ -430,6 +663,7 @@ impl Config {
         for rule in &cfg.rules {
             for d in &rule.devices {
                 let known = parse_mac(d).is_some()
+                    || cfg.groups.iter().any(|g| &g.name == d)
                     || cfg.devices.iter().any(|dev| {
                         dev.name.as_deref() == Some(d.as_str()) || dev.groups.iter().any(|g| g == d)
                     });
@@ -504,6 +738,97 @@ config rule
         )
         .unwrap_err();
         assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn enforcement_options_and_their_errors() {
+        let cfg = Config::parse(
+            "config phonehome\n\toption sinkhole nxdomain\n\toption default block\n             \toption block_dot 1\n\toption block_quic yes\n\toption decide_by 4\n\toption undecided block\n             config group 'lockdown'\n\toption default reject\n             config device\n\toption mac '02:00:00:00:77:02'\n\toption default allow\n\tlist group lockdown\n             config rule\n\toption device lockdown\n\tlist asn 'AS45102 4134'\n\toption proto udp\n\tlist port '443'\n\tlist port '8000-8100'\n             \toption start_time '22:30'\n\toption stop_time '06:00:00'\n\toption weekdays 'Sat Sun'\n\toption action reject\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        assert_eq!(cfg.sinkhole, crate::sinkhole::SinkholeMode::NxDomain);
+        assert_eq!(
+            (cfg.default, cfg.undecided, cfg.decide_by),
+            (Action::Block, Action::Block, 4)
+        );
+        assert!(cfg.block_dot && cfg.block_quic && !cfg.block_doh);
+        assert_eq!(cfg.groups[0].default, Some(Action::Reject));
+        assert_eq!(cfg.devices[0].default, Some(Action::Allow));
+        let r = &cfg.rules[0];
+        assert_eq!(r.asns, vec![45102, 4134]);
+        assert_eq!(
+            (r.proto, r.ports.clone()),
+            (Some(17), vec![(443, 443), (8000, 8100)])
+        );
+        let s = r.schedule.unwrap();
+        assert_eq!(
+            (s.start, s.stop, s.weekdays),
+            (Some(22 * 60 + 30), Some(6 * 60), 0b110_0000)
+        );
+        assert!(s.contains(LocalTime {
+            minute_of_day: 23 * 60,
+            weekday: 5
+        }));
+        assert!(!s.contains(LocalTime {
+            minute_of_day: 23 * 60,
+            weekday: 4
+        }));
+        assert!(!s.contains(LocalTime {
+            minute_of_day: 12 * 60,
+            weekday: 6
+        }));
+        for (bad, line, msg) in [
+            (
+                "config phonehome\n\toption sinkhole maybe\n",
+                2,
+                "sinkhole: 'maybe'",
+            ),
+            (
+                "config phonehome\n\n\toption decide_by 11\n",
+                3,
+                "decide_by",
+            ),
+            (
+                "config rule\n\toption port 70000\n\toption action block\n",
+                2,
+                "port: '70000'",
+            ),
+            (
+                "config rule\n\toption start_time 25:00\n\toption action block\n",
+                2,
+                "start_time",
+            ),
+            (
+                "config rule\n\toption weekdays Funday\n\toption action block\n",
+                2,
+                "weekdays: 'Funday'",
+            ),
+            (
+                "config rule\n\toption asn ASX\n\toption action block\n",
+                2,
+                "asn: 'ASX'",
+            ),
+            (
+                "config rule\n\toption proto icmp\n\toption port 1\n\toption action block\n",
+                1,
+                "ports need",
+            ),
+            (
+                "config group\n\toption default block\n",
+                1,
+                "group section without a name",
+            ),
+            (
+                "config device\n\toption mac '02:00:00:00:77:02'\n\toption default log\n",
+                3,
+                "default: 'log'",
+            ),
+        ] {
+            let e = Config::parse(bad, Path::new("f")).unwrap_err();
+            assert_eq!(e.line, line, "{bad}: {e}");
+            assert!(e.message.contains(msg), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::netlink::{self, Attr, MessageWriter, NLM_F_DUMP, NLM_F_REQUEST};
+use crate::netlink::{self, Attr, MessageWriter, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use crate::packet::FiveTuple;
 
 pub const NFNL_SUBSYS_CTNETLINK: u16 = 1;
@@ -160,6 +160,49 @@ pub fn write_dump_request(buf: &mut Vec<u8>, seq: u32) {
     w.finish();
 }
 
+/// Writes a request that changes the mark of the existing connection
+/// `orig` (original direction): only the bits in `mask` become `bits`
+/// (IPCTNL_MSG_CT_NEW without NLM_F_CREATE updates; CTA_MARK_MASK keeps
+/// other users' bits).
+pub fn write_mark_request(buf: &mut Vec<u8>, seq: u32, orig: &FiveTuple, bits: u32, mask: u32) {
+    let family = match orig.src {
+        IpAddr::V4(_) => libc::AF_INET as u8,
+        IpAddr::V6(_) => libc::AF_INET6 as u8,
+    };
+    let mut w = MessageWriter::nfnl(
+        buf,
+        (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW,
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        family,
+        0,
+    );
+    w.begin_nested(CTA_TUPLE_ORIG).begin_nested(CTA_TUPLE_IP);
+    match (orig.src, orig.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            w.attr(CTA_IP_V4_SRC, &s.octets())
+                .attr(CTA_IP_V4_DST, &d.octets());
+        }
+        (s, d) => {
+            let v6 = |a: IpAddr| match a {
+                IpAddr::V6(a) => a.octets(),
+                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            };
+            w.attr(CTA_IP_V6_SRC, &v6(s)).attr(CTA_IP_V6_DST, &v6(d));
+        }
+    }
+    w.end_nested()
+        .begin_nested(CTA_TUPLE_PROTO)
+        .attr(CTA_PROTO_NUM, &[orig.proto])
+        .attr(CTA_PROTO_SRC_PORT, &orig.sport.to_be_bytes())
+        .attr(CTA_PROTO_DST_PORT, &orig.dport.to_be_bytes())
+        .end_nested()
+        .end_nested()
+        .attr_be32(CTA_MARK, bits & mask)
+        .attr_be32(CTA_MARK_MASK, mask);
+    w.finish();
+}
+
 /// Two sockets: one for table dumps, one subscribed to destroy events.
 pub struct Conntrack {
     dump: netlink::Socket,
@@ -193,6 +236,17 @@ impl Conntrack {
             }
         })
         .await
+    }
+}
+
+impl Conntrack {
+    /// Sets the ct mark bits of a live connection (see `write_mark_request`).
+    pub async fn set_mark(&mut self, orig: &FiveTuple, bits: u32, mask: u32) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut req = Vec::new();
+        write_mark_request(&mut req, self.seq, orig, bits, mask);
+        let Conntrack { dump, buf, seq, .. } = self;
+        dump.request(&req, *seq, buf, |_| {}).await
     }
 }
 
@@ -246,6 +300,30 @@ mod tests {
         assert_eq!(e.orig_counters.unwrap().bytes, 1234);
         assert_eq!(e.mark, Some(0x1000_0000));
         assert_eq!(e.id, Some(99));
+    }
+
+    #[test]
+    fn mark_update_names_the_connection_and_only_our_bits() {
+        let t = FiveTuple {
+            proto: 6,
+            src: "192.168.77.2".parse().unwrap(),
+            dst: "203.0.113.10".parse().unwrap(),
+            sport: 40000,
+            dport: 443,
+        };
+        let mut buf = Vec::new();
+        write_mark_request(&mut buf, 7, &t, 0x2000_0000, 0x3000_0000);
+        let msg = netlink::messages(&buf).next().unwrap();
+        assert_eq!(msg.flags, NLM_F_REQUEST | NLM_F_ACK, "update, never create");
+        let (kind, body) = entry_of(&msg).unwrap();
+        assert_eq!(kind, IPCTNL_MSG_CT_NEW);
+        let e = parse_entry(body);
+        assert_eq!(e.orig, Some(t));
+        assert_eq!(e.mark, Some(0x2000_0000));
+        let mask = netlink::attrs(body)
+            .find(|a| a.kind == CTA_MARK_MASK)
+            .and_then(|a| a.be_u32());
+        assert_eq!(mask, Some(0x3000_0000));
     }
 
     #[test]

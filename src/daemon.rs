@@ -14,7 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::api::{self, Query, Reply};
-use crate::config::{Config, Mode};
+use crate::config::{Config, LocalTime, Mode};
 use crate::conntrack::{self, Conntrack, IPCTNL_MSG_CT_DELETE};
 use crate::devices;
 use crate::engine::{Engine, Now};
@@ -29,13 +29,46 @@ struct Clock {
 
 impl Clock {
     fn now(&self) -> Now {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         Now {
             // +1 so that 0 can mean "never" in tables.
             mono: self.start.elapsed().as_secs() + 1,
-            unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            unix,
+            local: local_time(unix),
         }
+    }
+}
+
+/// The router's local time now.
+pub fn local_time_now() -> LocalTime {
+    local_time(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+/// The router's local time (TZ / /etc/localtime, as the C library reads
+/// them; OpenWrt's musl reads /etc/TZ) for rule schedules.
+fn local_time(unix: u64) -> LocalTime {
+    let t = unix as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which outlives the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        let day = unix / 86_400;
+        return LocalTime {
+            minute_of_day: ((unix % 86_400) / 60) as u16,
+            // 1970-01-01 was a Thursday (3 with Monday = 0).
+            weekday: ((day + 3) % 7) as u8,
+        };
+    }
+    LocalTime {
+        minute_of_day: (tm.tm_hour * 60 + tm.tm_min) as u16,
+        // tm_wday: 0 = Sunday.
+        weekday: ((tm.tm_wday + 6) % 7) as u8,
     }
 }
 
@@ -117,6 +150,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut int = sig(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut events_buf = vec![0u8; 64 * 1024];
+    let mut rejudged = 0u64;
+    let mut neighbour_tries: std::collections::HashMap<std::net::IpAddr, Instant> =
+        std::collections::HashMap::new();
 
     eprintln!(
         "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
@@ -138,6 +174,22 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 }
                 match parsed {
                     Ok(pkt) => {
+                        if let Some(client) = engine.dns_client_unknown(&pkt) {
+                            // At most once a second per client address.
+                            let now = Instant::now();
+                            let due = neighbour_tries
+                                .get(&client)
+                                .is_none_or(|t| now.duration_since(*t) > Duration::from_secs(1));
+                            if due {
+                                if neighbour_tries.len() > 1024 {
+                                    neighbour_tries.clear();
+                                }
+                                neighbour_tries.insert(client, now);
+                                if let Ok(entries) = devices::dump_neighbours_now() {
+                                    engine.learn_neighbours(entries);
+                                }
+                            }
+                        }
                         let verdict = engine.on_packet(&pkt, v.mode(), clock.now());
                         v.push(pkt.id, pkt.mark, verdict);
                     }
@@ -189,13 +241,22 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         flows_active: engine.flows.len() as u64,
                         flows_evicted: engine.flows.evicted,
                         dns_names: engine.names.len() as u64,
+                        dns_sinkholed: engine.counters.sinkholed,
+                        gave_up: engine.counters.gave_up,
+                        rejudged,
                         rules: engine.policy.rule_count() as u64,
                         rss_bytes: rss_bytes(),
                     }),
                     Query::Devices { device } => Reply::Devices(engine.device_rows(device.as_deref())),
                     Query::Owners { device } => Reply::Owners(engine.owner_rows(device.as_deref())),
                     Query::Flows { device } => Reply::Flows(engine.flow_rows(device.as_deref())),
-                    Query::Reload => reload(&mut cfg, &mut engine),
+                    Query::Reload => {
+                        let reply = reload(&mut cfg, &mut engine);
+                        if matches!(reply, Reply::Reloaded { .. }) {
+                            rejudged += rejudge(&mut engine, &mut ct, &clock).await;
+                        }
+                        reply
+                    }
                 };
                 let _ = reply_to.send(reply);
             }
@@ -210,8 +271,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 }
             }
             _ = hup.recv() => {
-                if let Reply::Error { message } = reload(&mut cfg, &mut engine) {
-                    eprintln!("phonehome: {message}");
+                match reload(&mut cfg, &mut engine) {
+                    Reply::Error { message } => eprintln!("phonehome: {message}"),
+                    _ => rejudged += rejudge(&mut engine, &mut ct, &clock).await,
                 }
             }
             _ = term.recv() => break,
@@ -221,6 +283,26 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let _ = std::fs::remove_file(&cfg.socket);
     eprintln!("phonehome: stopped");
     Ok(())
+}
+
+/// After a reload: live connections whose verdict changed get their new
+/// ct mark, so the kernel enforces it from their next packet. Returns how
+/// many changed.
+async fn rejudge(engine: &mut Engine, ct: &mut Conntrack, clock: &Clock) -> u64 {
+    let changed = engine.rejudge(clock.now());
+    let mut n = 0;
+    for (tuple, bits) in &changed {
+        match ct.set_mark(tuple, *bits, MARK_MASK).await {
+            Ok(()) => n += 1,
+            // Gone meanwhile (ENOENT) is fine; anything else is worth a line.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => eprintln!("phonehome: cannot re-mark {tuple}: {e}"),
+        }
+    }
+    if n > 0 {
+        eprintln!("phonehome: {n} live connections re-judged under the new policy");
+    }
+    n
 }
 
 /// Re-reads the config; a bad one is refused and the running policy stays.

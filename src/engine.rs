@@ -7,25 +7,32 @@
 //! already named the address (or it is not TCP); else TCP waits for the
 //! client's first bytes (TLS ClientHello SNI or HTTP Host, reassembled over
 //! a few segments) and decides on them, or with what it has after
-//! `DECIDE_BY` queued packets. DNS flows are judged but never marked, so
-//! every answer keeps reaching the queue.
+//! `decide_by` queued packets (config; then `undecided` applies when no rule
+//! does). DNS flows are judged but never marked, so every answer keeps
+//! reaching the queue, and an answer whose names the policy blocks for the
+//! asking device is sinkholed in line (`sinkhole`).
+//!
+//! A reload re-judges every live decided connection (`rejudge`): the ones
+//! whose verdict changed are returned so the daemon rewrites their ct
+//! marks, and the kernel enforces the new verdict from their next packet.
 
 use std::net::IpAddr;
 
 use crate::attribution::{self, NameCache, NameChain, Sniffed};
-use crate::config::{format_mac, Action, Config, Mac};
+use crate::config::{format_mac, Action, Config, LocalTime, Mac};
 use crate::conntrack::CtEntry;
 use crate::devices::DeviceBook;
 use crate::firewall::{MARK_ALLOW, MARK_BLOCK, MARK_REJECT};
 use crate::flows::{Flow, FlowTable, NameSource};
-use crate::owners::{self, Owner};
+use crate::owners;
 use crate::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, FlowFacts, Policy};
 use crate::queue::{MarkMode, QueuedPacket, Verdict, HOOK_FORWARD};
 use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, UNKNOWN_OWNER};
 
 /// A TCP flow with no name yet is decided by its n-th queued packet, well
-/// before the firewall stops queueing it (`firewall::FIRST_PACKETS`).
+/// before the firewall stops queueing it (`firewall::FIRST_PACKETS`);
+/// `option decide_by` changes it.
 pub const DECIDE_BY: u32 = 8;
 
 /// Time as the engine sees it: monotonic seconds for expiry, Unix seconds
@@ -34,12 +41,18 @@ pub const DECIDE_BY: u32 = 8;
 pub struct Now {
     pub mono: u64,
     pub unix: u64,
+    /// The router's local time, for rule schedules.
+    pub local: LocalTime,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PacketCounters {
     pub packets: u64,
     pub malformed: u64,
+    /// DNS answers rewritten by the sinkhole.
+    pub sinkholed: u64,
+    /// Connections decided without a name after `decide_by` packets.
+    pub gave_up: u64,
 }
 
 pub struct Engine {
@@ -56,17 +69,8 @@ pub struct Engine {
     /// queued packets); the caller switches its verdicts to repeat mode.
     pub want_repeat_mode: bool,
     dump_gen: u64,
-}
-
-/// The flow's owner (attribution order in `owners::attribute`), its
-/// hosting owner, and every owner along the name chain for the policy.
-fn owner_of(
-    names: &Option<NameChain>,
-    dst: std::net::IpAddr,
-) -> (Option<Owner>, Option<&'static str>, Vec<Owner>) {
-    let chain: &[String] = names.as_deref().unwrap_or(&[]);
-    let a = owners::attribute(chain, dst);
-    (a.owner, a.host, a.owners)
+    decide_by: u32,
+    sinkhole: crate::sinkhole::SinkholeMode,
 }
 
 impl Engine {
@@ -81,14 +85,61 @@ impl Engine {
             want_neighbours: false,
             want_repeat_mode: false,
             dump_gen: 0,
+            decide_by: cfg.decide_by,
+            sinkhole: cfg.sinkhole,
         }
     }
 
-    /// Swaps in a new config. Decided flows keep their verdicts.
+    /// Swaps in a new config; then `rejudge` brings live connections in
+    /// line with it.
     pub fn reload(&mut self, cfg: &Config) {
         self.policy = Policy::from_config(cfg);
         self.devices.set_leases_path(&cfg.leases);
         self.flows.set_capacity(cfg.max_flows);
+        self.decide_by = cfg.decide_by;
+        self.sinkhole = cfg.sinkhole;
+    }
+
+    /// Judges every live decided connection again under the current policy.
+    /// Returns the ones whose kernel verdict changed, with their new ct
+    /// mark bits (allow, block or reject; 0 = none) for the daemon to
+    /// write. Statistics keep counting each connection once.
+    pub fn rejudge(&mut self, now: Now) -> Vec<(FiveTuple, u32)> {
+        let tuples: Vec<FiveTuple> = self
+            .flows
+            .active()
+            .filter(|f| f.decision.is_some())
+            .map(|f| f.tuple)
+            .collect();
+        let mut changed = Vec::new();
+        for t in tuples {
+            let Some(flow) = self.flows.get_mut(&t) else {
+                continue;
+            };
+            let old = flow.decision.clone();
+            let gave_up = flow.names.is_none() && flow.queued >= self.decide_by;
+            let decision = self.judge(&t, gave_up, now);
+            let Some(old) = old else { continue };
+            let dns = is_dns(&t);
+            if mark_of(&old, dns) != mark_of(&decision, dns) {
+                // 0: our bits cleared (an unblocked DNS flow is queued again).
+                changed.push((t, mark_of(&decision, dns).unwrap_or(0)));
+            }
+        }
+        changed
+    }
+
+    /// Whether `pkt` is a DNS answer to a client whose device is not known
+    /// yet: the caller should learn the neighbour table first, so device
+    /// rules can sinkhole it.
+    pub fn dns_client_unknown(&self, pkt: &QueuedPacket<'_>) -> Option<IpAddr> {
+        if self.sinkhole == crate::sinkhole::SinkholeMode::Off {
+            return None;
+        }
+        let view = packet::parse(pkt.payload).ok()?;
+        let t = view.tuple;
+        (t.proto == PROTO_UDP && t.sport == 53 && self.devices.mac_of(&t.dst).is_none())
+            .then_some(t.dst)
     }
 
     /// Decides one queued packet. Never fails: anything unreadable is
@@ -104,10 +155,15 @@ impl Engine {
         };
         let t = view.tuple;
 
-        // DNS answers teach names to the client they are addressed to.
+        // DNS answers teach names to the client they are addressed to, and
+        // are sinkholed when the policy blocks their names for it.
         if t.proto == PROTO_UDP && t.sport == 53 {
             if let Some(answer) = attribution::parse_dns_response(view.payload) {
                 self.names.learn(t.dst, &answer, now.mono);
+                if let Some(rewritten) = self.sinkhole_answer(pkt.payload, &answer, t.dst, now) {
+                    self.counters.sinkholed += 1;
+                    return Verdict::AcceptPayload { payload: rewritten };
+                }
             }
             // A blocked DNS flow is dropped in the kernel before the queue.
             return Verdict::Accept;
@@ -160,16 +216,61 @@ impl Engine {
                     _ => false,
                 }
             }
-            || flow.queued >= DECIDE_BY;
+            || flow.queued >= self.decide_by;
         if !ready {
             return Verdict::Accept;
         }
-        let decision = self.decide(&orig, now);
+        let gave_up = flow.names.is_none() && flow.queued >= self.decide_by;
+        if gave_up && orig.proto == PROTO_TCP {
+            self.counters.gave_up += 1;
+        }
+        let decision = self.decide(&orig, gave_up, now);
         verdict_for(&decision, is_dns(&orig))
     }
 
+    /// The DNS answer `packet` (to `client`) rewritten by the sinkhole when
+    /// the policy blocks its names for that device; None to pass it as is.
+    fn sinkhole_answer(
+        &mut self,
+        packet: &[u8],
+        answer: &attribution::DnsAnswer,
+        client: IpAddr,
+        now: Now,
+    ) -> Option<Vec<u8>> {
+        if self.sinkhole == crate::sinkhole::SinkholeMode::Off || answer.answers.is_empty() {
+            return None;
+        }
+        let mac = self.devices.mac_of(&client);
+        let mut chains: Vec<&NameChain> = answer.answers.iter().map(|a| &a.1).collect();
+        chains.dedup();
+        let blocked = chains.into_iter().find_map(|chain| {
+            let owners = owners::attribute(chain, IpAddr::from([0u8, 0, 0, 0])).owners;
+            self.policy
+                .decide_name(&FlowFacts {
+                    mac,
+                    names: chain,
+                    owners: &owners,
+                    time: now.local,
+                    ..Default::default()
+                })
+                .filter(|d| d.enforced)
+        })?;
+        let out = crate::sinkhole::rewrite_packet(packet, self.sinkhole)?;
+        eprintln!(
+            "phonehome: sinkholed {} for {} (rule {})",
+            answer.answers[0].1.first().map_or("?", String::as_str),
+            mac.map_or_else(|| client.to_string(), |m| format_mac(&m)),
+            blocked.rule.as_deref().unwrap_or("-")
+        );
+        Some(out)
+    }
+
     /// Judges the flow `orig` with what is known and records the outcome.
-    fn decide(&mut self, orig: &FiveTuple, now: Now) -> Decision {
+    fn decide(&mut self, orig: &FiveTuple, gave_up: bool, now: Now) -> Decision {
+        self.judge(orig, gave_up, now)
+    }
+
+    fn judge(&mut self, orig: &FiveTuple, gave_up: bool, now: Now) -> Decision {
         let Some(flow) = self.flows.get_mut(orig) else {
             return Decision {
                 action: Action::Allow,
@@ -178,23 +279,36 @@ impl Engine {
                 enforced: true,
             };
         };
-        let (owner, host, all_owners) = owner_of(&flow.names, flow.tuple.dst);
-        let names: &[String] = flow.names.as_deref().unwrap_or(&[]);
+        let chain: &[String] = flow.names.as_deref().unwrap_or(&[]);
+        let a = owners::attribute(chain, flow.tuple.dst);
+        let (owner, host) = (a.owner, a.host);
         let decision = self.policy.decide(&FlowFacts {
             mac: flow.mac,
-            names,
-            owners: &all_owners,
+            names: chain,
+            owners: &a.owners,
+            asn: a.asn,
+            proto: flow.tuple.proto,
+            dport: flow.tuple.dport,
+            time: now.local,
+            dns: is_dns(&flow.tuple),
+            gave_up,
         });
         flow.owner = owner;
         flow.host = host;
         flow.pending = Default::default();
-        for rule in &decision.logged {
+        let first = flow.decision.is_none();
+        for rule in decision.logged.iter().filter(|_| first) {
             eprintln!(
                 "phonehome: log rule '{rule}': {} {} ({})",
                 flow.device,
                 flow.tuple,
                 flow.domain().unwrap_or("no name")
             );
+        }
+        if !first {
+            // Re-judged after a reload: counted when first decided.
+            flow.decision = Some(decision.clone());
+            return decision;
         }
         let mac_str = flow.mac.map(|m| format_mac(&m));
         self.stats.on_decided(
@@ -261,7 +375,7 @@ impl Engine {
             .is_some_and(|f| f.decision.is_none());
         if undecided {
             // It ended (or escaped the queue) before a name appeared.
-            self.decide(orig, now);
+            self.decide(orig, false, now);
         }
         self.flows.finish(orig);
     }
@@ -358,6 +472,17 @@ fn verdict_for(d: &Decision, dns: bool) -> Verdict {
         Verdict::Accept
     } else {
         Verdict::AcceptMark { bits: MARK_ALLOW }
+    }
+}
+
+/// The ct mark bits a decision leaves on its connection (None: unmarked,
+/// as DNS flows that are allowed stay).
+fn mark_of(d: &Decision, dns: bool) -> Option<u32> {
+    match verdict_for(d, dns) {
+        Verdict::AcceptMark { bits }
+        | Verdict::DropMark { bits }
+        | Verdict::RejectMark { bits } => Some(bits),
+        _ => None,
     }
 }
 

@@ -19,4 +19,5 @@ pub mod owners;
 pub mod packet;
 pub mod policy;
 pub mod queue;
+pub mod sinkhole;
 pub mod stats;

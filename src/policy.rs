@@ -1,19 +1,58 @@
 //! Policy: which verdict a connection gets. A pure function of the compiled
-//! rules and the facts known about a flow (device, names, owners).
+//! rules and the facts known about a flow (device, names, owners, network,
+//! protocol and port, local time).
 //!
 //! Semantics: rules are tried in file order; `log` rules record a hit and
-//! go on; the first `allow`/`block`/`reject` rule that matches decides; no
-//! match means allow. Within a rule every given criterion must match (AND);
-//! a criterion with several values matches any of them (OR). Names are
-//! matched along the whole CNAME chain, so an alias of a blocked name is
-//! blocked. `mode observe` turns blocks into counted would-be blocks.
+//! go on; the first `allow`/`block`/`reject` rule that matches decides.
+//! Within a rule every given criterion must match (AND); a criterion with
+//! several values matches any of them (OR). Names are matched along the
+//! whole CNAME chain, so an alias of a blocked name is blocked. With no
+//! matching rule the device's default applies: its own `option default`,
+//! else the first of its groups that sets one, else the global `option
+//! default` (allow unless set) — a "lockdown" group with `default block`
+//! reaches only what rules allow. DNS flows are exempt from defaults (only
+//! rules stop them), so a locked-down phone can still resolve the names
+//! it is allowed. `mode observe` turns blocks into counted would-be blocks.
 //!
-//! Limits: no schedules, ports or ASNs yet.
+//! The encrypted-DNS options become rules ahead of the file's
+//! (`block_dot`: port 853; `block_doh`: the well-known DoH names;
+//! `block_quic`: UDP 443), all `reject` so apps fall back at once.
+//!
+//! At DNS time (`decide_name`) only names, owners, device and time are
+//! known: a rule that also needs a port, protocol or network cannot be
+//! judged then; an `allow` one stops the sinkhole (the connection may be
+//! allowed), a blocking one is passed over (the connection is judged when
+//! it comes).
 
 use std::collections::HashMap;
 
-use crate::config::{parse_mac, Action, Config, Mac, Mode};
+use crate::config::{parse_mac, Action, Config, LocalTime, Mac, Mode, Schedule};
 use crate::owners::{Category, Owner};
+
+/// DNS-over-HTTPS endpoints that phones and browsers use by default or
+/// offer as presets (Android, iOS, Chrome, Firefox).
+pub const DOH_NAMES: &[&str] = &[
+    "dns.google",
+    "dns.google.com",
+    "cloudflare-dns.com",
+    "mozilla.cloudflare-dns.com",
+    "chrome.cloudflare-dns.com",
+    "one.one.one.one",
+    "dns.quad9.net",
+    "dns9.quad9.net",
+    "dns10.quad9.net",
+    "dns11.quad9.net",
+    "doh.opendns.com",
+    "dns.adguard-dns.com",
+    "dns.adguard.com",
+    "dns.nextdns.io",
+    "doh.cleanbrowsing.org",
+    "doh.dns.sb",
+    "dns.alidns.com",
+    "doh.pub",
+    "dns.cloudflare.com",
+    "doh.mullvad.net",
+];
 
 #[derive(Debug, Clone)]
 struct Rule {
@@ -23,6 +62,10 @@ struct Rule {
     owners: Vec<String>,
     categories: Vec<Category>,
     domains: Vec<String>,
+    asns: Vec<u32>,
+    proto: Option<u8>,
+    ports: Vec<(u16, u16)>,
+    schedule: Option<Schedule>,
     action: Action,
 }
 
@@ -32,6 +75,10 @@ pub struct Policy {
     rules: Vec<Rule>,
     /// Configured device names.
     names: HashMap<Mac, String>,
+    /// Per-device defaults, with where they came from (device or group).
+    defaults: HashMap<Mac, (Action, String)>,
+    default: Action,
+    undecided: Action,
 }
 
 /// What is known about a flow when it is judged.
@@ -40,15 +87,27 @@ pub struct FlowFacts<'a> {
     pub mac: Option<Mac>,
     /// The CNAME chain (or the single SNI/Host name); empty when unknown.
     pub names: &'a [String],
-    /// Owner of each name that has one.
+    /// Owner of each name that has one (and the flow's owner).
     pub owners: &'a [Owner],
+    /// The destination's network, when the owner database knows it.
+    pub asn: Option<u32>,
+    /// IP protocol and destination port (0 for protocols without ports).
+    pub proto: u8,
+    pub dport: u16,
+    pub time: LocalTime,
+    /// A DNS query flow (exempt from device defaults).
+    pub dns: bool,
+    /// Judged without a name after `decide_by` packets: `undecided`
+    /// replaces the default.
+    pub gave_up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    /// The action that decided (`Allow` when no rule matched).
+    /// The action that decided (`Allow` when nothing blocked).
     pub action: Action,
-    /// The deciding rule's name, if any.
+    /// The deciding rule's name, or `default:<device or group>` /
+    /// `default` / `undecided` when no rule matched but a default blocked.
     pub rule: Option<String>,
     /// Names of `log` rules that matched on the way.
     pub logged: Vec<String>,
@@ -62,10 +121,20 @@ impl Decision {
     }
 }
 
+/// How a rule relates to what is known.
+#[derive(PartialEq, Eq)]
+enum Match {
+    No,
+    Yes,
+    /// Matches on everything known, but needs facts not known yet.
+    Undetermined,
+}
+
 impl Policy {
     pub fn from_config(cfg: &Config) -> Policy {
         let mut by_label: HashMap<&str, Vec<Mac>> = HashMap::new();
         let mut names = HashMap::new();
+        let mut defaults = HashMap::new();
         for d in &cfg.devices {
             if let Some(n) = &d.name {
                 by_label.entry(n).or_default().push(d.mac);
@@ -74,11 +143,59 @@ impl Policy {
             for g in &d.groups {
                 by_label.entry(g).or_default().push(d.mac);
             }
+            let own = d.default.map(|a| {
+                (
+                    a,
+                    d.name
+                        .clone()
+                        .unwrap_or_else(|| crate::config::format_mac(&d.mac)),
+                )
+            });
+            let group = d.groups.iter().find_map(|g| {
+                cfg.groups
+                    .iter()
+                    .find(|c| &c.name == g)
+                    .and_then(|c| c.default)
+                    .map(|a| (a, g.clone()))
+            });
+            if let Some(d_default) = own.or(group) {
+                defaults.insert(d.mac, d_default);
+            }
         }
-        let rules = cfg
-            .rules
-            .iter()
-            .map(|r| Rule {
+        let mut rules = Vec::new();
+        let builtin = |name: &str, action: Action| Rule {
+            name: name.to_string(),
+            macs: Vec::new(),
+            owners: Vec::new(),
+            categories: Vec::new(),
+            domains: Vec::new(),
+            asns: Vec::new(),
+            proto: None,
+            ports: Vec::new(),
+            schedule: None,
+            action,
+        };
+        if cfg.block_dot {
+            rules.push(Rule {
+                ports: vec![(853, 853)],
+                ..builtin("block_dot", Action::Reject)
+            });
+        }
+        if cfg.block_doh {
+            rules.push(Rule {
+                domains: DOH_NAMES.iter().map(|d| d.to_string()).collect(),
+                ..builtin("block_doh", Action::Reject)
+            });
+        }
+        if cfg.block_quic {
+            rules.push(Rule {
+                proto: Some(crate::packet::PROTO_UDP),
+                ports: vec![(443, 443)],
+                ..builtin("block_quic", Action::Reject)
+            });
+        }
+        rules.extend(cfg.rules.iter().map(|r| {
+            Rule {
                 name: r.name.clone(),
                 macs: r
                     .devices
@@ -91,13 +208,20 @@ impl Policy {
                 owners: r.owners.iter().map(|o| o.to_ascii_lowercase()).collect(),
                 categories: r.categories.clone(),
                 domains: r.domains.clone(),
+                asns: r.asns.clone(),
+                proto: r.proto,
+                ports: r.ports.clone(),
+                schedule: r.schedule,
                 action: r.action,
-            })
-            .collect();
+            }
+        }));
         Policy {
             mode: cfg.mode,
             rules,
             names,
+            defaults,
+            default: cfg.default,
+            undecided: cfg.undecided,
         }
     }
 
@@ -109,37 +233,83 @@ impl Policy {
         self.names.get(mac).map(String::as_str)
     }
 
+    fn decision(&self, action: Action, rule: Option<String>, logged: Vec<String>) -> Decision {
+        let enforced =
+            !matches!(action, Action::Block | Action::Reject) || self.mode == Mode::Enforce;
+        Decision {
+            action,
+            rule,
+            logged,
+            enforced,
+        }
+    }
+
+    /// What applies when no rule matched.
+    fn fallback(&self, f: &FlowFacts<'_>) -> (Action, Option<String>) {
+        if f.dns {
+            return (Action::Allow, None);
+        }
+        if f.gave_up && f.names.is_empty() && self.undecided != Action::Allow {
+            return (self.undecided, Some("undecided".into()));
+        }
+        match f.mac.and_then(|m| self.defaults.get(&m)) {
+            Some((Action::Allow, _)) => (Action::Allow, None),
+            Some((a, from)) => (*a, Some(format!("default:{from}"))),
+            None if self.default != Action::Allow => (self.default, Some("default".into())),
+            None => (Action::Allow, None),
+        }
+    }
+
     pub fn decide(&self, facts: &FlowFacts<'_>) -> Decision {
         let mut logged = Vec::new();
         for rule in &self.rules {
-            if !rule.matches(facts) {
+            if rule.matches(facts, false) != Match::Yes {
                 continue;
             }
             if rule.action == Action::Log {
                 logged.push(rule.name.clone());
                 continue;
             }
-            let enforced = self.mode == Mode::Enforce;
-            return Decision {
-                action: rule.action,
-                rule: Some(rule.name.clone()),
-                logged,
-                enforced,
-            };
+            return self.decision(rule.action, Some(rule.name.clone()), logged);
         }
-        Decision {
-            action: Action::Allow,
-            rule: None,
-            logged,
-            enforced: true,
+        let (action, rule) = self.fallback(facts);
+        self.decision(action, rule, logged)
+    }
+
+    /// At DNS time: the decision for a connection to these names, when the
+    /// names alone settle it as blocked (then the answer is sinkholed);
+    /// None when it is allowed or depends on what the connection will be.
+    pub fn decide_name(&self, facts: &FlowFacts<'_>) -> Option<Decision> {
+        if facts.names.is_empty() {
+            return None;
         }
+        let mut logged = Vec::new();
+        for rule in &self.rules {
+            match (rule.matches(facts, true), rule.action) {
+                (Match::No, _) | (Match::Undetermined, Action::Log) => {}
+                (Match::Yes, Action::Log) => logged.push(rule.name.clone()),
+                (_, Action::Allow) => return None,
+                (Match::Undetermined, _) => {}
+                (Match::Yes, action) => {
+                    return Some(self.decision(action, Some(rule.name.clone()), logged))
+                }
+            }
+        }
+        let (action, rule) = self.fallback(&FlowFacts {
+            dns: false,
+            ..facts.clone()
+        });
+        matches!(action, Action::Block | Action::Reject)
+            .then(|| self.decision(action, rule, logged))
     }
 }
 
 impl Rule {
-    fn matches(&self, f: &FlowFacts<'_>) -> bool {
+    /// Whether the rule matches; with `dns_time`, criteria that need the
+    /// connection (protocol, port, network) make it `Undetermined`.
+    fn matches(&self, f: &FlowFacts<'_>, dns_time: bool) -> Match {
         if !self.macs.is_empty() && !f.mac.is_some_and(|m| self.macs.contains(&m)) {
-            return false;
+            return Match::No;
         }
         if !self.owners.is_empty()
             && !f.owners.iter().any(|o| {
@@ -148,7 +318,7 @@ impl Rule {
                     .any(|want| o.name.eq_ignore_ascii_case(want))
             })
         {
-            return false;
+            return Match::No;
         }
         if !self.categories.is_empty()
             && !f
@@ -156,7 +326,7 @@ impl Rule {
                 .iter()
                 .any(|o| self.categories.contains(&o.category))
         {
-            return false;
+            return Match::No;
         }
         if !self.domains.is_empty()
             && !f
@@ -164,9 +334,30 @@ impl Rule {
                 .iter()
                 .any(|n| self.domains.iter().any(|d| domain_within(n, d)))
         {
-            return false;
+            return Match::No;
         }
-        true
+        if self.schedule.is_some_and(|s| !s.contains(f.time)) {
+            return Match::No;
+        }
+        let needs_connection =
+            !self.asns.is_empty() || self.proto.is_some() || !self.ports.is_empty();
+        if dns_time {
+            return if needs_connection {
+                Match::Undetermined
+            } else {
+                Match::Yes
+            };
+        }
+        if !self.asns.is_empty() && !f.asn.is_some_and(|a| self.asns.contains(&a)) {
+            return Match::No;
+        }
+        if self.proto.is_some_and(|p| p != f.proto) {
+            return Match::No;
+        }
+        if !self.ports.is_empty() && !self.ports.iter().any(|(a, b)| (*a..=*b).contains(&f.dport)) {
+            return Match::No;
+        }
+        Match::Yes
     }
 }
 
@@ -196,7 +387,153 @@ mod tests {
             mac: Some(mac),
             names,
             owners,
+            proto: 6,
+            dport: 443,
+            ..Default::default()
         }
+    }
+
+    fn owners_of(names: &[String]) -> Vec<Owner> {
+        crate::owners::attribute(names, "192.0.2.1".parse().unwrap()).owners
+    }
+
+    #[test]
+    fn ports_protocols_networks_and_schedules() {
+        let p = policy(
+            "config device\n\toption mac '02:00:00:00:77:02'\n\toption name 'phone'\n             config rule 'night'\n\toption device phone\n\toption start_time '22:00'\n\toption stop_time '07:00'\n\toption weekdays 'Mon Tue Wed Thu Sun'\n\toption action reject\n             config rule 'alibaba_net'\n\tlist asn 'AS45102'\n\toption action block\n             config rule 'no_quic'\n\toption proto udp\n\toption port '443 8443-8450'\n\toption action block\n",
+        );
+        let names = vec!["www.example.org".to_string()];
+        let mut f = facts(PHONE, &names, &[]);
+        let at = |h: u16, wd: u8| LocalTime {
+            minute_of_day: h * 60,
+            weekday: wd,
+        };
+        f.time = at(12, 0);
+        assert_eq!(p.decide(&f).action, Action::Allow);
+        f.time = at(23, 0); // Monday night
+        assert_eq!(p.decide(&f).rule.as_deref(), Some("night"));
+        f.time = at(3, 1); // Tuesday early: over midnight
+        assert_eq!(p.decide(&f).action, Action::Reject);
+        f.time = at(23, 4); // Friday: not listed
+        assert_eq!(p.decide(&f).action, Action::Allow);
+        f.asn = Some(45102);
+        assert_eq!(p.decide(&f).rule.as_deref(), Some("alibaba_net"));
+        f.asn = None;
+        f.proto = 17;
+        assert_eq!(p.decide(&f).rule.as_deref(), Some("no_quic"));
+        f.dport = 8449;
+        assert_eq!(p.decide(&f).rule.as_deref(), Some("no_quic"));
+        f.dport = 53;
+        assert_eq!(p.decide(&f).action, Action::Allow);
+    }
+
+    #[test]
+    fn defaults_per_device_group_and_global_but_not_for_dns() {
+        let p = policy(
+            "config phonehome\n\toption default allow\n             config group 'lockdown'\n\toption default block\n             config device\n\toption mac '02:00:00:00:77:02'\n\toption name 'kid'\n\tlist group lockdown\n             config device\n\toption mac '02:00:00:00:77:03'\n\toption name 'laptop'\n\toption default reject\n             config rule 'schoolwork'\n\toption device lockdown\n\tlist owner Google\n\toption action allow\n",
+        );
+        let g = vec!["www.google.com".to_string()];
+        let x = vec!["tracking.miui.com".to_string()];
+        let (go, xo) = (owners_of(&g), owners_of(&x));
+        assert_eq!(
+            p.decide(&facts(PHONE, &g, &go)).rule.as_deref(),
+            Some("schoolwork")
+        );
+        let d = p.decide(&facts(PHONE, &x, &xo));
+        assert_eq!(
+            (d.action, d.rule.as_deref()),
+            (Action::Block, Some("default:lockdown"))
+        );
+        let d = p.decide(&facts(LAPTOP, &x, &xo));
+        assert_eq!(
+            (d.action, d.rule.as_deref()),
+            (Action::Reject, Some("default:laptop"))
+        );
+        let mut dns = facts(PHONE, &[], &[]);
+        dns.dns = true;
+        dns.dport = 53;
+        assert_eq!(
+            p.decide(&dns).action,
+            Action::Allow,
+            "DNS is exempt from defaults"
+        );
+        // Unknown devices: the global default.
+        assert_eq!(p.decide(&facts([9; 6], &x, &xo)).action, Action::Allow);
+    }
+
+    #[test]
+    fn names_alone_decide_the_sinkhole_only_when_certain() {
+        let p = policy(
+            "config device\n\toption mac '02:00:00:00:77:02'\n\toption name 'phone'\n             config rule 'xiaomi_https_ok'\n\toption domain 'api.ad.xiaomi.com'\n\toption port 443\n\toption action allow\n             config rule 'ga_web'\n\tlist owner Google\n\toption port 80\n\toption action block\n             config rule 'xiaomi'\n\tlist owner Xiaomi\n\toption action block\n",
+        );
+        let at_dns = |names: &[String]| {
+            let owners = owners_of(names);
+            p.decide_name(&FlowFacts {
+                mac: Some(PHONE),
+                names,
+                owners: &owners,
+                ..Default::default()
+            })
+            .map(|d| d.rule.unwrap_or_default())
+        };
+        assert_eq!(
+            at_dns(&["tracking.miui.com".into()]).as_deref(),
+            Some("xiaomi")
+        );
+        // CNAME alias of a blocked name.
+        assert_eq!(
+            at_dns(&["cdn.innocent.test".into(), "tracking.miui.com".into()]).as_deref(),
+            Some("xiaomi")
+        );
+        // An allow rule that needs the port may apply: no sinkhole.
+        assert_eq!(at_dns(&["api.ad.xiaomi.com".into()]), None);
+        // A block rule that needs the port is passed over.
+        assert_eq!(at_dns(&["www.google-analytics.com".into()]), None);
+        assert_eq!(at_dns(&[]), None);
+    }
+
+    #[test]
+    fn encrypted_dns_options_reject_ahead_of_the_rules() {
+        let p = policy(
+            "config phonehome\n\toption block_dot 1\n\toption block_doh 1\n\toption block_quic 1\n             config rule 'all_ok'\n\toption action allow\n",
+        );
+        let mut f = facts(PHONE, &[], &[]);
+        f.dport = 853;
+        assert_eq!(p.decide(&f).rule.as_deref(), Some("block_dot"));
+        f.proto = 17;
+        assert_eq!(p.decide(&f).action, Action::Reject, "DNS over QUIC too");
+        f.dport = 443;
+        assert_eq!(p.decide(&f).rule.as_deref(), Some("block_quic"));
+        let doh = vec!["dns.google".to_string()];
+        let d = p.decide(&facts(PHONE, &doh, &[]));
+        assert_eq!(
+            (d.action, d.rule.as_deref()),
+            (Action::Reject, Some("block_doh"))
+        );
+        assert!(p
+            .decide_name(&FlowFacts {
+                names: &doh,
+                ..Default::default()
+            })
+            .is_some());
+        assert_eq!(
+            p.decide(&facts(PHONE, &[], &[])).rule.as_deref(),
+            Some("all_ok")
+        );
+    }
+
+    #[test]
+    fn undecided_connections_fail_open_or_closed() {
+        let closed = policy("config phonehome\n\toption undecided block\n");
+        let mut f = facts(PHONE, &[], &[]);
+        assert_eq!(closed.decide(&f).action, Action::Allow, "not given up yet");
+        f.gave_up = true;
+        let d = closed.decide(&f);
+        assert_eq!(
+            (d.action, d.rule.as_deref()),
+            (Action::Block, Some("undecided"))
+        );
+        assert_eq!(policy("").decide(&f).action, Action::Allow);
     }
 
     const CFG: &str = "

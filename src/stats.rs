@@ -261,6 +261,12 @@ pub struct StatusRow {
     pub flows_active: u64,
     pub flows_evicted: u64,
     pub dns_names: u64,
+    /// DNS answers rewritten by the sinkhole.
+    pub dns_sinkholed: u64,
+    /// Connections decided without a name after `decide_by` packets.
+    pub gave_up: u64,
+    /// Live connections whose verdict changed at a reload.
+    pub rejudged: u64,
     pub rules: u64,
     pub rss_bytes: u64,
 }

@@ -30,7 +30,9 @@ fn timed_curl(net: &Net, url: &str, ip: &str, max_time: f32) -> (bool, Duration)
 
 #[test]
 fn reject_fails_a_blocked_connection_at_once_while_block_times_out() {
-    let rules = "config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n\n\
+    // Sinkhole off: this is about the connections themselves.
+    let rules = "config phonehome 'dns'\n\toption sinkhole 'off'\n\n\
+                 config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n\n\
                  config rule 'ga'\n\toption owner 'Google'\n\toption action 'block'\n";
     let Some(net) = network(rules) else { return };
     assert_eq!(net.dig(WAN_DNS, "tracking.miui.com").trim(), XIAOMI_IP);
@@ -62,4 +64,302 @@ fn reject_fails_a_blocked_connection_at_once_while_block_times_out() {
         .collect();
     assert!(verdicts.contains(&("Xiaomi", "reject")), "{verdicts:?}");
     assert!(verdicts.contains(&("Google", "block")), "{verdicts:?}");
+}
+
+/// dig's status line and answer addresses.
+fn dig_full(net: &Net, server: &str, name: &str) -> (String, Vec<String>) {
+    let out = net.sh(
+        &net.phone,
+        &format!("dig +time=2 +tries=1 +noall +comments +answer @{server} {name} A"),
+    );
+    let status = out
+        .lines()
+        .find_map(|l| l.split("status: ").nth(1))
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("")
+        .to_string();
+    let addrs = out
+        .lines()
+        .filter(|l| !l.starts_with(';') && l.contains("\tA\t"))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect();
+    (status, addrs)
+}
+
+#[test]
+fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_router_dns();
+    net.start_daemon(
+        "config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
+        false,
+    );
+    for server in [WAN_DNS, ROUTER_LAN_IP] {
+        // Forwarded to the wan resolver, and answered by the router's dnsmasq.
+        let (status, addrs) = dig_full(&net, server, "tracking.miui.com");
+        assert_eq!(
+            (status.as_str(), addrs),
+            ("NOERROR", vec!["0.0.0.0".to_string()]),
+            "{server}"
+        );
+        let (_, addrs) = dig_full(&net, server, "cdn.innocent.test");
+        assert_eq!(
+            addrs,
+            vec!["0.0.0.0".to_string()],
+            "CNAME cloak via {server}"
+        );
+        let (_, addrs) = dig_full(&net, server, "www.google.com");
+        assert_eq!(addrs, vec![GOOGLE_IP.to_string()], "{server}");
+    }
+    let status = net.cli_json(&["status"]);
+    assert!(status["dns_sinkholed"].as_u64().unwrap() >= 4, "{status:#}");
+
+    // NXDOMAIN instead, after a reload.
+    let path = net.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{text}\nconfig phonehome 'sinkhole'\n\toption sinkhole 'nxdomain'\n"),
+    )
+    .unwrap();
+    assert!(net.cli(&["reload"]).status.success());
+    for server in [WAN_DNS, ROUTER_LAN_IP] {
+        let (status, addrs) = dig_full(&net, server, "api.ad.xiaomi.com");
+        assert_eq!((status.as_str(), addrs.len()), ("NXDOMAIN", 0), "{server}");
+    }
+}
+
+#[test]
+fn dns_over_tls_is_refused_when_asked() {
+    let Some(mut net) = network("config phonehome 'edns'\n\toption block_dot '1'\n") else {
+        return;
+    };
+    // A TLS server on 853 in wan, as a DoT resolver would be.
+    let wan = net.wan.clone();
+    net.spawn(
+        "dot",
+        &wan,
+        &[
+            "openssl",
+            "s_server",
+            "-quiet",
+            "-accept",
+            &format!("{WAN_DNS}:853"),
+            "-www",
+            "-cert",
+            net.dir.join("cert.pem").to_str().unwrap(),
+            "-key",
+            net.dir.join("key.pem").to_str().unwrap(),
+        ],
+    );
+    net.wait_for(&wan, "ss -ltn | grep -q ':853 '");
+    let t = Instant::now();
+    let dot = net.sh_out(
+        &net.phone,
+        &format!("curl -sk -o /dev/null --max-time 3 https://{WAN_DNS}:853/"),
+    );
+    assert!(!dot.status.success(), "DoT must be refused");
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "refused at once: {:?}",
+        t.elapsed()
+    );
+    // The same server on 443 is fine: only the DoT port is refused.
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+    let flows = net.cli_json(&["flows"]);
+    assert!(
+        flows
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["dport"] == 853 && f["rule"] == "block_dot" && f["verdict"] == "reject"),
+        "{flows:#}"
+    );
+}
+
+#[test]
+fn reload_rejudges_a_live_download_and_stops_it() {
+    let Some(mut net) = network("") else { return };
+    assert_eq!(net.dig(WAN_DNS, "files.example.org").trim(), NEUTRAL_IP);
+    // A phone-sized receive window, and a reader that takes ~1.6 MB/s and
+    // writes how much it has read, so the transfer is on the wire (not in
+    // the phone's socket buffer) when the policy changes.
+    net.sh(
+        &net.phone,
+        "sysctl -q -w net.ipv4.tcp_rmem='4096 32768 65536'",
+    );
+    let progress = net.dir.join("progress");
+    let reader = format!(
+        "import socket,time
+s=socket.create_connection(('{NEUTRAL_IP}',80),timeout=20)
+s.sendall(b'GET /10mb.bin HTTP/1.0\\r\\nHost: files.example.org\\r\\n\\r\\n')
+n=0
+while True:
+    try:
+        b=s.recv(16384)
+    except Exception:
+        break
+    if not b:
+        break
+    n+=len(b)
+    open('{0}.tmp','w').write(str(n)); __import__('os').replace('{0}.tmp','{0}')
+    time.sleep(0.01)
+open('{0}.tmp','w').write(str(n)+' done'); __import__('os').replace('{0}.tmp','{0}')
+",
+        progress.display()
+    );
+    let phone = net.phone.clone();
+    net.spawn("download", &phone, &["python3", "-c", &reader]);
+    let read = || -> u64 {
+        std::fs::read_to_string(&progress)
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let a = read();
+    std::thread::sleep(Duration::from_millis(500));
+    let b = read();
+    assert!(
+        b - a > 100_000,
+        "flowing before the reload: {} bytes in 0.5 s",
+        b - a
+    );
+    let queued_before = net.queued_packets();
+    let path = net.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{text}\nconfig rule 'stop_files'\n\toption domain 'example.org'\n\toption action 'reject'\n"),
+    )
+    .unwrap();
+    assert!(net.cli(&["reload"]).status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let c = read();
+    std::thread::sleep(Duration::from_millis(1000));
+    let d = read();
+    eprintln!(
+        "read {} bytes in the 0.5 s before the reload; {} from 0.3 s to 1.3 s after it (stopped at {d})",
+        b - a,
+        d - c
+    );
+    assert!(
+        d - c < 65_536,
+        "still flowing after the reload: {} bytes",
+        d - c
+    );
+    assert!(d < 10 << 20);
+    // The kernel enforced it: the connection did not come back to the queue.
+    assert!(net.queued_packets() - queued_before < 5);
+    assert_eq!(net.cli_json(&["status"])["rejudged"], 1);
+    let flows = net.cli_json(&["flows"]);
+    let f = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["domain"] == "files.example.org" && f["proto"] == "tcp")
+        .unwrap();
+    assert_eq!(
+        (f["verdict"].as_str(), f["rule"].as_str()),
+        (Some("reject"), Some("stop_files"))
+    );
+}
+
+/// A client that sends a TLS record header one byte at a time: the name
+/// never comes, so the connection is decided by `decide_by`.
+const DRIP: &str = "import socket,sys,time
+s=socket.create_connection((sys.argv[1],80),timeout=2)
+s.setsockopt(socket.IPPROTO_TCP,socket.TCP_NODELAY,1)
+sent=0
+try:
+    for b in b'\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03'*3:
+        s.send(bytes([b])); sent+=1; time.sleep(0.05)
+    s.send(b'\\r\\n\\r\\n')
+    s.settimeout(2); s.recv(1)
+    print('open',sent)
+except Exception as e:
+    print('stopped',sent,type(e).__name__)
+";
+
+fn drip(net: &Net) -> String {
+    net.sh(&net.phone, &format!("python3 -c \"{DRIP}\" {NEUTRAL_IP}"))
+}
+
+#[test]
+fn undecided_connections_give_up_after_n_packets_open_or_closed() {
+    for (undecided, expect_open) in [("allow", true), ("block", false)] {
+        let Some(net) = network(&format!(
+            "config phonehome 'offload'\n\toption decide_by '4'\n\toption undecided '{undecided}'\n"
+        )) else {
+            return;
+        };
+        let before = net.queued_packets();
+        let out = drip(&net);
+        let queued = net.queued_packets() - before;
+        eprintln!(
+            "undecided {undecided}: {} ({queued} packets queued)",
+            out.trim()
+        );
+        assert_eq!(out.starts_with("open"), expect_open, "{out}");
+        // SYN, ACK, then data until the 4th queued packet decides; the
+        // server's replies are queued on the way too. Then the kernel.
+        assert!(queued <= 8, "{queued} packets queued");
+        let status = net.cli_json(&["status"]);
+        assert_eq!(status["gave_up"], 1, "{status:#}");
+        let flows = net.cli_json(&["flows"]);
+        let f = &flows.as_array().unwrap()[0];
+        let verdict = if expect_open { "allow" } else { "block" };
+        assert_eq!(f["verdict"], verdict, "{flows:#}");
+    }
+}
+
+/// Kills the daemon (-9) mid-test, probes, restarts it, probes again.
+fn crash_and_restart(fail_closed: bool) {
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_daemon(
+        "config phonehome 'dns'\n\toption sinkhole 'off'\n\n\
+         config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n",
+        fail_closed,
+    );
+    net.dig(WAN_DNS, "tracking.miui.com");
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 2.0));
+    net.signal("daemon", "KILL");
+    // No daemon: new connections pass (fail-open) or are dropped
+    // (fail-closed); the connection already rejected stays rejected.
+    assert_eq!(
+        net.curl("http://files.example.org/", NEUTRAL_IP, 2.0),
+        !fail_closed
+    );
+    net.start_daemon_process();
+    net.dig(WAN_DNS, "tracking.miui.com");
+    assert!(
+        net.curl("http://files.example.org/", NEUTRAL_IP, 5.0),
+        "after restart"
+    );
+    assert!(
+        !net.curl("https://tracking.miui.com/", XIAOMI_IP, 2.0),
+        "blocked again after restart"
+    );
+}
+
+#[test]
+fn fail_open_across_a_daemon_crash_and_restart() {
+    if can_run() {
+        crash_and_restart(false);
+    }
+}
+
+#[test]
+fn fail_closed_across_a_daemon_crash_and_restart() {
+    if can_run() {
+        crash_and_restart(true);
+    }
 }

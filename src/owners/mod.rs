@@ -507,6 +507,8 @@ pub struct Attribution {
     pub owner: Option<Owner>,
     /// The hosting owner of the address (Alibaba Cloud for AS45102).
     pub host: Option<&'static str>,
+    /// The address's network, when the database knows it.
+    pub asn: Option<u32>,
     /// Every distinct owner along the name chain, and the flow's owner:
     /// what owner rules of the policy are matched against.
     pub owners: Vec<Owner>,
@@ -520,9 +522,8 @@ pub struct Attribution {
 /// looked up once.
 pub fn attribute(chain: &[String], addr: std::net::IpAddr) -> Attribution {
     let database = database();
-    let host = database
-        .and_then(|d| d.lookup_ip(addr))
-        .and_then(|m| m.host_owner);
+    let network = database.and_then(|d| d.lookup_ip(addr));
+    let host = network.and_then(|m| m.host_owner);
     let listed: Vec<(Owner, &str)> = chain
         .iter()
         .filter_map(|n| lookup(n).map(|o| (o, n.as_str())))
@@ -561,6 +562,7 @@ pub fn attribute(chain: &[String], addr: std::net::IpAddr) -> Attribution {
     Attribution {
         owner,
         host,
+        asn: network.map(|m| m.asn),
         owners,
     }
 }

@@ -1,0 +1,266 @@
+//! DNS sinkhole: rewrites a DNS answer passing through the queue so a
+//! blocked name resolves to nothing, and apps never connect. Pure functions
+//! over the queued IP packet; the engine decides when (see `Policy::
+//! decide_name`), the queue verdict carries the new bytes.
+//!
+//! Two ways, chosen by `option sinkhole`:
+//! - `zero` (default): every A record becomes 0.0.0.0 and every AAAA ::,
+//!   in place (same length: the message keeps its layout, names, CNAMEs and
+//!   TTLs), so resolvers and apps cache an answer that goes nowhere;
+//! - `nxdomain`: the answer becomes "no such name" (RCODE 3) with the
+//!   question only.
+//!
+//! The IP and UDP headers are rebuilt with etherparse (lengths and both
+//! checksums: the kernel takes a rewritten packet's checksums as given).
+//! The DNS walk that finds the records' data is written here: simple-dns
+//! parses and rebuilds messages but does not say where a record's bytes
+//! are, and a rebuilt message would change what the resolver sent.
+//!
+//! Limits: UDP only (answers over TCP are not queued); a packet cut at the
+//! queue's copy range, IPv6 extension headers or a malformed message are
+//! left alone (the engine accepts them unchanged).
+
+use etherparse::{IpNumber, Ipv4Header, Ipv6Header, UdpHeader};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkholeMode {
+    Off,
+    Zero,
+    NxDomain,
+}
+
+impl SinkholeMode {
+    pub fn parse(s: &str) -> Option<SinkholeMode> {
+        match s {
+            "off" | "0" => Some(SinkholeMode::Off),
+            "zero" | "0.0.0.0" | "1" => Some(SinkholeMode::Zero),
+            "nxdomain" => Some(SinkholeMode::NxDomain),
+            _ => None,
+        }
+    }
+}
+
+const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// Offset just past the (possibly compressed) name starting at `at`.
+fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+    for _ in 0..128 {
+        let len = *msg.get(at)? as usize;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xc0 == 0xc0 => return (at + 2 <= msg.len()).then_some(at + 2),
+            l if l & 0xc0 == 0 => at += 1 + l,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The DNS message with its answers sinkholed, or None when it is not a
+/// response or cannot be walked.
+pub fn rewrite_message(msg: &[u8], mode: SinkholeMode) -> Option<Vec<u8>> {
+    if msg.len() < 12 || msg[2] & 0x80 == 0 {
+        return None;
+    }
+    let qdcount = be16(msg, 4)? as usize;
+    let ancount = be16(msg, 6)? as usize;
+    let mut at = 12;
+    for _ in 0..qdcount {
+        at = skip_name(msg, at)? + 4;
+    }
+    if at > msg.len() {
+        return None;
+    }
+    match mode {
+        SinkholeMode::Off => None,
+        SinkholeMode::NxDomain => {
+            let mut out = msg[..at].to_vec();
+            out[3] = (out[3] & 0xf0) | 3; // RCODE NXDOMAIN
+            out[2] &= !0x02; // not truncated
+            out[6..12].fill(0); // no answer, authority or additional records
+            Some(out)
+        }
+        SinkholeMode::Zero => {
+            let mut out = msg.to_vec();
+            for _ in 0..ancount {
+                at = skip_name(msg, at)?;
+                let rtype = be16(msg, at)?;
+                let rdlen = be16(msg, at + 8)? as usize;
+                let data = at + 10;
+                if data + rdlen > msg.len() {
+                    return None;
+                }
+                if (rtype == TYPE_A && rdlen == 4) || (rtype == TYPE_AAAA && rdlen == 16) {
+                    out[data..data + rdlen].fill(0);
+                }
+                at = data + rdlen;
+            }
+            Some(out)
+        }
+    }
+}
+
+/// The queued IP packet (IPv4 or IPv6, UDP) with its DNS answer
+/// sinkholed and lengths and checksums fixed, or None to leave it alone.
+pub fn rewrite_packet(packet: &[u8], mode: SinkholeMode) -> Option<Vec<u8>> {
+    if mode == SinkholeMode::Off {
+        return None;
+    }
+    let mut out = Vec::with_capacity(packet.len());
+    match packet.first()? >> 4 {
+        4 => {
+            let (mut ip, rest) = Ipv4Header::from_slice(packet).ok()?;
+            if ip.protocol != IpNumber::UDP || ip.is_fragmenting_payload() {
+                return None;
+            }
+            let total = ip.total_len as usize;
+            if total != packet.len() {
+                return None; // cut at the copy range, or padded
+            }
+            let (udp, msg) = UdpHeader::from_slice(rest).ok()?;
+            let msg = msg.get(..(udp.length as usize).checked_sub(8)?)?;
+            let new = rewrite_message(msg, mode)?;
+            ip.set_payload_len(8 + new.len()).ok()?;
+            ip.header_checksum = ip.calc_header_checksum();
+            let udp =
+                UdpHeader::with_ipv4_checksum(udp.source_port, udp.destination_port, &ip, &new)
+                    .ok()?;
+            ip.write(&mut out).ok()?;
+            udp.write(&mut out).ok()?;
+            out.extend_from_slice(&new);
+        }
+        6 => {
+            let (mut ip, rest) = Ipv6Header::from_slice(packet).ok()?;
+            if ip.next_header != IpNumber::UDP {
+                return None; // extension headers: leave it alone
+            }
+            if Ipv6Header::LEN + ip.payload_length as usize != packet.len() {
+                return None;
+            }
+            let (udp, msg) = UdpHeader::from_slice(rest).ok()?;
+            let msg = msg.get(..(udp.length as usize).checked_sub(8)?)?;
+            let new = rewrite_message(msg, mode)?;
+            ip.set_payload_length(8 + new.len()).ok()?;
+            let udp =
+                UdpHeader::with_ipv6_checksum(udp.source_port, udp.destination_port, &ip, &new)
+                    .ok()?;
+            ip.write(&mut out).ok()?;
+            udp.write(&mut out).ok()?;
+            out.extend_from_slice(&new);
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attribution::parse_dns_response;
+
+    /// dnsmasq's answer for cdn.innocent.test: CNAME tracking.miui.com,
+    /// A 203.0.113.10 (captured, see tests/fixtures/README.md).
+    const ANSWER: &[u8] = include_bytes!("../tests/fixtures/dns_cname_answer.bin");
+
+    fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
+        let ip = Ipv4Header::new(
+            (8 + payload.len()) as u16,
+            64,
+            IpNumber::UDP,
+            [198, 51, 100, 53],
+            [192, 168, 77, 2],
+        )
+        .unwrap();
+        let mut ip = ip;
+        ip.header_checksum = ip.calc_header_checksum();
+        let udp = UdpHeader::with_ipv4_checksum(53, 40000, &ip, payload).unwrap();
+        let mut out = Vec::new();
+        ip.write(&mut out).unwrap();
+        udp.write(&mut out).unwrap();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn zero_keeps_the_chain_and_points_it_nowhere() {
+        let before = parse_dns_response(ANSWER).unwrap();
+        assert_eq!(before.answers[0].0.to_string(), "203.0.113.10");
+        let after =
+            parse_dns_response(&rewrite_message(ANSWER, SinkholeMode::Zero).unwrap()).unwrap();
+        assert_eq!(after.answers.len(), before.answers.len());
+        assert_eq!(after.answers[0].0.to_string(), "0.0.0.0");
+        assert_eq!(after.answers[0].1, before.answers[0].1, "same CNAME chain");
+    }
+
+    #[test]
+    fn nxdomain_keeps_only_the_question() {
+        let out = rewrite_message(ANSWER, SinkholeMode::NxDomain).unwrap();
+        let p = simple_dns::Packet::parse(&out).unwrap();
+        assert_eq!(p.rcode(), simple_dns::RCODE::NameError);
+        assert!(p.answers.is_empty());
+        assert_eq!(p.questions[0].qname.to_string(), "cdn.innocent.test");
+        assert_eq!(p.id(), simple_dns::Packet::parse(ANSWER).unwrap().id());
+    }
+
+    #[test]
+    fn packets_get_lengths_and_checksums_fixed() {
+        for mode in [SinkholeMode::Zero, SinkholeMode::NxDomain] {
+            let pkt = ipv4_udp(ANSWER);
+            let out = rewrite_packet(&pkt, mode).unwrap();
+            let (ip, rest) = Ipv4Header::from_slice(&out).unwrap();
+            assert_eq!(ip.total_len as usize, out.len());
+            assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+            let (udp, msg) = UdpHeader::from_slice(rest).unwrap();
+            assert_eq!(udp.length as usize, 8 + msg.len());
+            assert_eq!(udp.checksum, udp.calc_checksum_ipv4(&ip, msg).unwrap());
+            assert!(parse_dns_response(msg).is_some());
+        }
+        // IPv6 too.
+        let ip6 = Ipv6Header {
+            payload_length: (8 + ANSWER.len()) as u16,
+            next_header: IpNumber::UDP,
+            hop_limit: 64,
+            source: [
+                0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53,
+            ],
+            destination: [
+                0x20, 0x01, 0x0d, 0xb8, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+            ],
+            ..Default::default()
+        };
+        let udp = UdpHeader::with_ipv6_checksum(53, 40000, &ip6, ANSWER).unwrap();
+        let mut pkt = Vec::new();
+        ip6.write(&mut pkt).unwrap();
+        udp.write(&mut pkt).unwrap();
+        pkt.extend_from_slice(ANSWER);
+        let out = rewrite_packet(&pkt, SinkholeMode::Zero).unwrap();
+        let (ip, rest) = Ipv6Header::from_slice(&out).unwrap();
+        let (udp, msg) = UdpHeader::from_slice(rest).unwrap();
+        assert_eq!(udp.checksum, udp.calc_checksum_ipv6(&ip, msg).unwrap());
+        assert_eq!(
+            parse_dns_response(msg).unwrap().answers[0].0.to_string(),
+            "0.0.0.0"
+        );
+    }
+
+    #[test]
+    fn junk_and_cut_packets_are_left_alone() {
+        let pkt = ipv4_udp(ANSWER);
+        assert!(rewrite_packet(&pkt[..pkt.len() - 3], SinkholeMode::Zero).is_none());
+        assert!(rewrite_packet(&pkt, SinkholeMode::Off).is_none());
+        assert!(rewrite_message(&ANSWER[..20], SinkholeMode::Zero).is_none());
+        let mut query = ANSWER.to_vec();
+        query[2] &= 0x7f;
+        assert!(rewrite_message(&query, SinkholeMode::Zero).is_none());
+        for cut in 0..ANSWER.len() {
+            let _ = rewrite_message(&ANSWER[..cut], SinkholeMode::Zero);
+            let _ = rewrite_message(&ANSWER[..cut], SinkholeMode::NxDomain);
+        }
+        assert!(rewrite_packet(&[], SinkholeMode::Zero).is_none());
+    }
+}
