@@ -52,6 +52,11 @@ pub fn local_time_now() -> LocalTime {
 
 /// The router's local time (TZ / /etc/localtime, as the C library reads
 /// them; OpenWrt's musl reads /etc/TZ) for rule schedules.
+///
+/// On 32-bit musl targets the libc crate still declares the old 32-bit
+/// `time_t` (deprecated there) and links musl's 32-bit compatibility
+/// `localtime_r`, which is correct until 2038; the allow is for that.
+#[allow(deprecated)]
 fn local_time(unix: u64) -> LocalTime {
     let t = unix as libc::time_t;
     // SAFETY: localtime_r writes only into `tm`, which outlives the call.
@@ -347,5 +352,41 @@ fn mark_mode_name(mode: MarkMode) -> &'static str {
     match mode {
         MarkMode::Conntrack => "conntrack",
         MarkMode::Repeat => "repeat",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Also run under qemu for the 32-bit targets, where the C library's
+    /// 32-bit compatibility `localtime_r` is the one called.
+    extern "C" {
+        // POSIX; glibc's localtime_r does not re-read TZ by itself.
+        fn tzset();
+    }
+
+    fn set_tz(tz: &str) {
+        std::env::set_var("TZ", tz);
+        // SAFETY: no other test touches TZ or the C library's zone state.
+        unsafe { tzset() };
+    }
+
+    #[test]
+    fn local_time_reads_the_c_librarys_zone() {
+        set_tz("UTC0");
+        // 1970-01-05 was a Monday.
+        let t = local_time(4 * 86_400 + 13 * 3600 + 7 * 60);
+        assert_eq!((t.weekday, t.minute_of_day), (0, 13 * 60 + 7));
+        set_tz("CET-1");
+        let t = local_time(4 * 86_400 + 23 * 3600 + 30 * 60);
+        assert_eq!(
+            (t.weekday, t.minute_of_day),
+            (1, 30),
+            "Tuesday 00:30 in CET"
+        );
+        // 2026-11-26, a Thursday (32-bit time_t holds it until 2038).
+        set_tz("UTC0");
+        assert_eq!(local_time(1_795_651_200).weekday, 3);
     }
 }

@@ -118,7 +118,7 @@ impl Engine {
             };
             let old = flow.decision.clone();
             let gave_up = flow.names.is_none() && flow.queued >= self.decide_by;
-            let decision = self.judge(&t, gave_up, now);
+            let decision = self.decide(&t, gave_up, now);
             let Some(old) = old else { continue };
             let dns = is_dns(&t);
             if mark_of(&old, dns) != mark_of(&decision, dns) {
@@ -244,7 +244,7 @@ impl Engine {
         let mut chains: Vec<&NameChain> = answer.answers.iter().map(|a| &a.1).collect();
         chains.dedup();
         let blocked = chains.into_iter().find_map(|chain| {
-            let owners = owners::attribute(chain, IpAddr::from([0u8, 0, 0, 0])).owners;
+            let owners = owners::attribute(chain, IpAddr::from([0u8, 0, 0, 0])).owners; // names only
             self.policy
                 .decide_name(&FlowFacts {
                     mac,
@@ -265,12 +265,9 @@ impl Engine {
         Some(out)
     }
 
-    /// Judges the flow `orig` with what is known and records the outcome.
+    /// Judges the flow `orig` with what is known and records the outcome
+    /// (statistics count it the first time only).
     fn decide(&mut self, orig: &FiveTuple, gave_up: bool, now: Now) -> Decision {
-        self.judge(orig, gave_up, now)
-    }
-
-    fn judge(&mut self, orig: &FiveTuple, gave_up: bool, now: Now) -> Decision {
         let Some(flow) = self.flows.get_mut(orig) else {
             return Decision {
                 action: Action::Allow,

@@ -519,10 +519,14 @@ pub struct Attribution {
 /// (needs a database with the PSL), then the hosting owner of the address.
 /// Also returns the address's hosting owner (a flow to Xiaomi on Alibaba
 /// Cloud: owner Xiaomi, host Alibaba Cloud). Each name of the chain is
-/// looked up once.
+/// looked up once. With the unspecified address (0.0.0.0) only the names
+/// are attributed.
 pub fn attribute(chain: &[String], addr: std::net::IpAddr) -> Attribution {
     let database = database();
-    let network = database.and_then(|d| d.lookup_ip(addr));
+    // The unspecified address: attribute the names only (DNS time).
+    let network = database
+        .filter(|_| !addr.is_unspecified())
+        .and_then(|d| d.lookup_ip(addr));
     let host = network.and_then(|m| m.host_owner);
     let listed: Vec<(Owner, &str)> = chain
         .iter()
