@@ -359,8 +359,6 @@ fn mark_mode_name(mode: MarkMode) -> &'static str {
 mod tests {
     use super::*;
 
-    /// Also run under qemu for the 32-bit targets, where the C library's
-    /// 32-bit compatibility `localtime_r` is the one called.
     extern "C" {
         // POSIX; glibc's localtime_r does not re-read TZ by itself.
         fn tzset();
@@ -372,6 +370,8 @@ mod tests {
         unsafe { tzset() };
     }
 
+    /// Also run under qemu for the 32-bit targets, where the C library's
+    /// 32-bit compatibility `localtime_r` is the one called.
     #[test]
     fn local_time_reads_the_c_librarys_zone() {
         set_tz("UTC0");
