@@ -118,7 +118,7 @@ fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
     let status = net.cli_json(&["status"]);
     assert!(status["dns_sinkholed"].as_u64().unwrap() >= 4, "{status:#}");
 
-    // NXDOMAIN instead, after a reload.
+    // NXDOMAIN instead, after a reload by SIGHUP (what procd sends).
     let path = net.config_path();
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
@@ -126,9 +126,18 @@ fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
         format!("{text}\nconfig phonehome 'sinkhole'\n\toption sinkhole 'nxdomain'\n"),
     )
     .unwrap();
-    assert!(net.cli(&["reload"]).status.success());
+    net.signal("daemon", "HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dig_full(&net, WAN_DNS, "api.ad.xiaomi.com").0 != "NXDOMAIN" {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP reload: {}",
+            net.log("daemon")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for server in [WAN_DNS, ROUTER_LAN_IP] {
-        let (status, addrs) = dig_full(&net, server, "api.ad.xiaomi.com");
+        let (status, addrs) = dig_full(&net, server, "data.mistat.xiaomi.com");
         assert_eq!((status.as_str(), addrs.len()), ("NXDOMAIN", 0), "{server}");
     }
 }
