@@ -9,7 +9,9 @@
 //! (tls-parser) pulls nom and a derive stack for one field, too much for a
 //! 16 MB router. DNS parsing uses simple-dns, HTTP uses httparse.
 //!
-//! Limits: no QUIC Initial decryption yet; ECH hides the real SNI (the outer
+//! QUIC Initial packets are decrypted for their ClientHello in `quic`.
+//!
+//! Limits: ECH hides the real SNI (the outer
 //! public name is reported); a ClientHello split over several segments is
 //! reassembled by the caller (see `flows`), up to `MAX_HELLO` bytes.
 
@@ -147,6 +149,12 @@ pub fn tls_sni(data: &[u8]) -> Sniffed {
     if data[0] != 0x16 || (data.len() >= 2 && data[1] != 3) {
         return Sniffed::Unknown;
     }
+    sni_from_handshake(&hs)
+}
+
+/// The SNI of a ClientHello handshake message (type, 3-byte length, body),
+/// as TLS records carry it and QUIC CRYPTO frames do.
+pub fn sni_from_handshake(hs: &[u8]) -> Sniffed {
     if hs.len() < 4 {
         return Sniffed::NeedMore;
     }

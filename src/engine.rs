@@ -207,21 +207,25 @@ impl Engine {
         }
 
         let ready = flow.names.is_some()
-            || orig.proto != PROTO_TCP
-            || {
-                match (is_reply, view.payload.is_empty(), view.tcp) {
+            || match orig.proto {
+                PROTO_TCP => match (is_reply, view.payload.is_empty(), view.tcp) {
                     // Server speaks first (SSH, SMTP...): no client name coming.
                     (true, false, _) => true,
                     (false, false, Some(tcp)) => sniff_segment(flow, tcp.seq, view.payload),
                     _ => false,
+                },
+                // QUIC: the ClientHello is in the client's Initial packets.
+                PROTO_UDP if !is_reply && crate::quic::is_initial(view.payload) => {
+                    sniff_quic(flow, view.payload)
                 }
+                _ => true,
             }
             || flow.queued >= self.decide_by;
         if !ready {
             return Verdict::Accept;
         }
         let gave_up = flow.names.is_none() && flow.queued >= self.decide_by;
-        if gave_up && orig.proto == PROTO_TCP {
+        if gave_up {
             self.counters.gave_up += 1;
         }
         let decision = self.decide(&orig, gave_up, now);
@@ -480,6 +484,24 @@ fn mark_of(d: &Decision, dns: bool) -> Option<u32> {
         | Verdict::DropMark { bits }
         | Verdict::RejectMark { bits } => Some(bits),
         _ => None,
+    }
+}
+
+/// Adds a QUIC client Initial's CRYPTO data to the flow and reports whether
+/// the flow can be decided now (a name, or no name coming).
+fn sniff_quic(flow: &mut Flow, payload: &[u8]) -> bool {
+    let pieces = &mut flow.pending.crypto;
+    if crate::quic::read_initial(payload, pieces).is_none() {
+        return true; // not an Initial we can open: judge with what is known
+    }
+    match crate::quic::sni(pieces) {
+        Sniffed::Name(name) => {
+            flow.name_source = Some(NameSource::Quic);
+            flow.names = Some(vec![name].into());
+            true
+        }
+        Sniffed::NeedMore => false,
+        Sniffed::NoName | Sniffed::Unknown => true,
     }
 }
 

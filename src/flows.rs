@@ -21,6 +21,8 @@ pub enum NameSource {
     Dns,
     Sni,
     Http,
+    /// The SNI of a QUIC Initial's ClientHello.
+    Quic,
 }
 
 impl NameSource {
@@ -29,6 +31,7 @@ impl NameSource {
             NameSource::Dns => "dns",
             NameSource::Sni => "sni",
             NameSource::Http => "http",
+            NameSource::Quic => "quic",
         }
     }
 }
@@ -38,6 +41,8 @@ impl NameSource {
 pub struct Pending {
     pub hello: Vec<u8>,
     pub next_seq: Option<u32>,
+    /// CRYPTO frame data of a QUIC flow's Initial packets.
+    pub crypto: crate::quic::CryptoPieces,
 }
 
 #[derive(Debug)]

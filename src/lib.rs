@@ -19,5 +19,6 @@ pub mod owners;
 pub mod packet;
 pub mod policy;
 pub mod queue;
+pub mod quic;
 pub mod sinkhole;
 pub mod stats;

@@ -372,3 +372,55 @@ fn fail_closed_across_a_daemon_crash_and_restart() {
         crash_and_restart(true);
     }
 }
+
+#[test]
+fn quic_initial_is_named_by_its_sni_and_blocked() {
+    let Some(net) =
+        network("config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'block'\n")
+    else {
+        return;
+    };
+    // A real client Initial (aioquic, tests/fixtures/make-quic-initial.py)
+    // for tracking.miui.com, sent without any DNS lookup first: only the
+    // encrypted ClientHello names the server.
+    let initial = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/quic_initial_v1_aioquic.bin");
+    let send = format!(
+        "python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         s.bind(('{PHONE_IP}', 45443)); d=open('{}','rb').read(); s.sendto(d, ('{XIAOMI_IP}', 443))\"",
+        initial.display()
+    );
+    let before = net.queued_packets();
+    net.sh(&net.phone, &send);
+    assert_eq!(net.queued_packets() - before, 1);
+    let dropped = net.cli_json(&["status"])["verdicts_drop"].as_u64().unwrap();
+    assert_eq!(dropped, 1);
+    // A dropped first packet takes its unconfirmed conntrack entry (and
+    // mark) with it, so a retransmission is queued again, and dropped at
+    // once from the flow table's decision.
+    net.sh(&net.phone, &send);
+    let status = net.cli_json(&["status"]);
+    assert_eq!(status["verdicts_drop"], 2);
+    assert_eq!(status["flows_active"], 1, "{status:#}");
+    let flows = net.cli_json(&["flows"]);
+    let f = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["proto"] == "udp" && f["dport"] == 443)
+        .unwrap_or_else(|| panic!("{flows:#}"));
+    assert_eq!(
+        (
+            f["domain"].as_str(),
+            f["name_source"].as_str(),
+            f["owner"].as_str(),
+            f["verdict"].as_str()
+        ),
+        (
+            Some("tracking.miui.com"),
+            Some("quic"),
+            Some("Xiaomi"),
+            Some("block")
+        )
+    );
+}
