@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow};
+use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
 
 /// 2: queries and replies are externally tagged CBOR maps
 /// (`{"devices": {"device": null}}`, `{"devices": [...]}`); version 1's
@@ -33,9 +33,19 @@ pub const MAX_CLIENTS: usize = 64;
 #[serde(rename_all = "snake_case")]
 pub enum Query {
     Status,
-    Devices { device: Option<String> },
-    Owners { device: Option<String> },
-    Flows { device: Option<String> },
+    Devices {
+        device: Option<String>,
+        #[serde(default)]
+        range: TimeRange,
+    },
+    Owners {
+        device: Option<String>,
+        #[serde(default)]
+        range: TimeRange,
+    },
+    Flows {
+        device: Option<String>,
+    },
     Reload,
 }
 
@@ -211,6 +221,10 @@ mod tests {
             Query::Status,
             Query::Devices {
                 device: Some("02:00:00:00:77:02".into()),
+                range: TimeRange {
+                    since: Some(1),
+                    until: None,
+                },
             },
             Query::Flows { device: None },
             Query::Reload,

@@ -10,7 +10,7 @@ use lexopt::prelude::*;
 use crate::api::{self, Query, Reply};
 use crate::config::DEFAULT_SOCKET;
 use crate::firewall::{self, Backend};
-use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow};
+use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
 
 pub const USAGE: &str = "\
 phonehome — shows and stops what phones send home
@@ -18,6 +18,11 @@ phonehome — shows and stops what phones send home
 USAGE:
     phonehome run -c FILE
     phonehome [--socket PATH] status|devices|owners|flows [--json] [--device MAC]
+                              [--since WHEN] [--until WHEN]
+    phonehome [--socket PATH] top [--by bytes|flows|blocked] [-n N] [--device MAC]
+                              [--since WHEN] [--until WHEN] [--json]
+    phonehome [--socket PATH] diff --device MAC --before RANGE --after RANGE [--json]
+    phonehome [--socket PATH] diff --device MAC --device MAC [--range RANGE] [--json]
     phonehome [--socket PATH] reload
     phonehome firewall up|down|print [--backend iptables|nft|fw4] [-c FILE]
                                      [--queue N] [--fail-closed]
@@ -33,6 +38,9 @@ COMMANDS:
     devices    per device: MAC, addresses, hostname, flows, blocked, bytes
     owners     per destination owner: category, flows, blocked, bytes, domains
     flows      recent and active connections with their verdict and rule
+    top        the owners with the most bytes (or flows, blocked) in a time range
+    diff       what changed between two time ranges (or two devices): owners that
+               appeared, vanished, grew or shrank
     reload     re-read the config; a bad config is refused, the old policy stays
     db         compile the owner database from lists (SOURCE is KIND:PATH[,owner=NAME]
                [,category=CAT]; kinds: hosts domains abp whotracksme trackerdb tds
@@ -48,6 +56,9 @@ OPTIONS:
     --socket PATH   daemon socket [default: /var/run/phonehome.sock]
     --json          print one JSON document instead of a table
     --device MAC    only this device
+    --since WHEN    from WHEN: 'now', '90m', '2h', '7d' (ago), Unix seconds, or
+                    'YYYY-MM-DD[THH:MM]' (UTC); --until WHEN: up to (default now)
+    RANGE           WHEN..WHEN, e.g. '-2d..-1d', '1h..now'
 ";
 
 pub enum UsageOr {
@@ -68,6 +79,14 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
     let mut command: Option<String> = None;
     let mut json = false;
     let mut device: Option<String> = None;
+    let mut devices: Vec<String> = Vec::new();
+    let mut since: Option<String> = None;
+    let mut until: Option<String> = None;
+    let mut before: Option<String> = None;
+    let mut after: Option<String> = None;
+    let mut range_arg: Option<String> = None;
+    let mut by = String::from("bytes");
+    let mut top_n: usize = 10;
     let mut config: Option<PathBuf> = None;
     let mut positional: Vec<String> = Vec::new();
     let mut backend = Backend::Iptables;
@@ -82,7 +101,18 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
         match arg {
             Long("socket") => socket = parser.value()?.into(),
             Long("json") => json = true,
-            Long("device") => device = Some(parser.value()?.string()?.to_ascii_lowercase()),
+            Long("device") => {
+                let d = parser.value()?.string()?.to_ascii_lowercase();
+                devices.push(d.clone());
+                device.get_or_insert(d);
+            }
+            Long("since") => since = Some(parser.value()?.string()?),
+            Long("until") => until = Some(parser.value()?.string()?),
+            Long("before") => before = Some(parser.value()?.string()?),
+            Long("after") => after = Some(parser.value()?.string()?),
+            Long("range") => range_arg = Some(parser.value()?.string()?),
+            Long("by") => by = parser.value()?.string()?,
+            Short('n') => top_n = parser.value()?.parse()?,
             Short('c') | Long("config") => config = Some(parser.value()?.into()),
             Long("backend") => {
                 backend = match parser.value()?.string()?.as_str() {
@@ -145,14 +175,63 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             Reply::Status(s) => print_status(&s, json),
             other => unexpected(other),
         },
-        "devices" => match api::query(&socket, Query::Devices { device }).map_err(failed)? {
-            Reply::Devices(rows) => print_devices(&rows, json),
-            other => unexpected(other),
-        },
-        "owners" => match api::query(&socket, Query::Owners { device }).map_err(failed)? {
-            Reply::Owners(rows) => print_owners(&rows, json),
-            other => unexpected(other),
-        },
+        "devices" => {
+            let range = time_range(since.as_deref(), until.as_deref())?;
+            match api::query(&socket, Query::Devices { device, range }).map_err(failed)? {
+                Reply::Devices(rows) => print_devices(&rows, json),
+                other => unexpected(other),
+            }
+        }
+        "owners" => {
+            let range = time_range(since.as_deref(), until.as_deref())?;
+            match api::query(&socket, Query::Owners { device, range }).map_err(failed)? {
+                Reply::Owners(rows) => print_owners(&rows, json),
+                other => unexpected(other),
+            }
+        }
+        "top" => {
+            let range = time_range(since.as_deref(), until.as_deref())?;
+            let mut rows = owners_in(&socket, device, range)?;
+            let key = |r: &OwnerRow| match by.as_str() {
+                "flows" => r.flows,
+                "blocked" => r.blocked,
+                _ => r.bytes_up + r.bytes_down,
+            };
+            if !matches!(by.as_str(), "bytes" | "flows" | "blocked") {
+                return Err(UsageOr::Usage(format!(
+                    "--by: '{by}' (bytes, flows or blocked)"
+                )));
+            }
+            rows.sort_by(|a, b| key(b).cmp(&key(a)).then(a.owner.cmp(&b.owner)));
+            rows.truncate(top_n);
+            print_owners(&rows, json)
+        }
+        "diff" => {
+            let (first, second, label) = match (devices.as_slice(), &before, &after) {
+                ([d], Some(b), Some(a)) => (
+                    (d.clone(), parse_range(b)?),
+                    (d.clone(), parse_range(a)?),
+                    ("before", "after"),
+                ),
+                ([a, b], None, None) => {
+                    let r = match &range_arg {
+                        Some(r) => parse_range(r)?,
+                        None => TimeRange::default(),
+                    };
+                    ((a.clone(), r), (b.clone(), r), ("first", "second"))
+                }
+                _ => {
+                    return Err(UsageOr::Usage(
+                        "diff needs --device MAC --before RANGE --after RANGE, \
+                         or --device MAC --device MAC [--range RANGE]"
+                            .into(),
+                    ))
+                }
+            };
+            let old = owners_in(&socket, Some(first.0), first.1)?;
+            let new = owners_in(&socket, Some(second.0), second.1)?;
+            print_diff(&owner_diff(&old, &new), label, json)
+        }
         "flows" => match api::query(&socket, Query::Flows { device }).map_err(failed)? {
             Reply::Flows(rows) => print_flows(&rows, json),
             other => unexpected(other),
@@ -220,6 +299,221 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             "unknown command '{other}' (try --help)"
         ))),
     }
+}
+
+/// Owner rows of one device (or all) in a range.
+fn owners_in(
+    socket: &std::path::Path,
+    device: Option<String>,
+    range: TimeRange,
+) -> Result<Vec<OwnerRow>, UsageOr> {
+    match api::query(socket, Query::Owners { device, range }).map_err(UsageOr::Failed)? {
+        Reply::Owners(rows) => Ok(rows),
+        Reply::Error { message } => Err(UsageOr::Failed(message)),
+        other => Err(UsageOr::Failed(format!("unexpected reply: {other:?}"))),
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A point in time: `now`, `90m`/`2h`/`7d`/`1w` ago (a leading `-` is
+/// allowed), Unix seconds, or `YYYY-MM-DD[THH:MM[:SS]]` in UTC.
+pub fn parse_when(s: &str, now: u64) -> Option<u64> {
+    let t = s.trim();
+    if t == "now" {
+        return Some(now);
+    }
+    if t.len() >= 10 && t.as_bytes()[4] == b'-' {
+        let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, "00:00"));
+        let mut d = date.split('-');
+        let y: i64 = d.next()?.parse().ok()?;
+        let m: u32 = d.next()?.parse().ok().filter(|m| (1..=12).contains(m))?;
+        let day: u32 = d.next()?.parse().ok().filter(|d| (1..=31).contains(d))?;
+        let mut hms = time.split(':');
+        let h: u64 = hms.next()?.parse().ok().filter(|h| *h < 24)?;
+        let mi: u64 = hms.next()?.parse().ok().filter(|m| *m < 60)?;
+        let sec: u64 = hms
+            .next()
+            .map_or(Some(0), |x| x.parse().ok().filter(|s| *s < 60))?;
+        let days = days_from_civil(y, m, day);
+        return u64::try_from(days)
+            .ok()
+            .map(|d| d * 86_400 + h * 3600 + mi * 60 + sec);
+    }
+    let rel = t.strip_prefix('-').unwrap_or(t);
+    let unit = match rel.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        c if c.is_ascii_digit() && !t.starts_with('-') => {
+            return t.parse().ok();
+        }
+        _ => return None,
+    };
+    let n: u64 = rel[..rel.len() - 1].parse().ok()?;
+    Some(now.saturating_sub(n.checked_mul(unit)?))
+}
+
+fn when(s: &str, what: &str) -> Result<u64, UsageOr> {
+    parse_when(s, now_unix()).ok_or_else(|| {
+        UsageOr::Usage(format!(
+            "{what}: '{s}' (expected now, 90m, 2h, 7d, Unix seconds or YYYY-MM-DD[THH:MM])"
+        ))
+    })
+}
+
+fn time_range(since: Option<&str>, until: Option<&str>) -> Result<TimeRange, UsageOr> {
+    Ok(TimeRange {
+        since: since.map(|s| when(s, "--since")).transpose()?,
+        until: until.map(|s| when(s, "--until")).transpose()?,
+    })
+}
+
+/// `WHEN..WHEN` (the end may be left out: now).
+fn parse_range(s: &str) -> Result<TimeRange, UsageOr> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| UsageOr::Usage(format!("range '{s}': expected WHEN..WHEN")))?;
+    let range = TimeRange {
+        since: Some(when(a, "range start")?),
+        until: Some(if b.is_empty() {
+            now_unix()
+        } else {
+            when(b, "range end")?
+        }),
+    };
+    if range.since >= range.until {
+        return Err(UsageOr::Usage(format!("range '{s}' is empty")));
+    }
+    Ok(range)
+}
+
+/// One owner's change between two summaries.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OwnerChange {
+    pub owner: String,
+    pub category: String,
+    /// appeared | vanished | grew | shrank | same
+    pub change: String,
+    pub flows_before: u64,
+    pub flows_after: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub blocked_before: u64,
+    pub blocked_after: u64,
+}
+
+/// Compares owner rows: what appeared, vanished, grew or shrank (by
+/// flows, then bytes), biggest changes first within each kind.
+pub fn owner_diff(before: &[OwnerRow], after: &[OwnerRow]) -> Vec<OwnerChange> {
+    let mut names: Vec<&str> = before
+        .iter()
+        .chain(after)
+        .map(|r| r.owner.as_str())
+        .collect();
+    names.sort();
+    names.dedup();
+    let find = |rows: &[OwnerRow], n: &str| rows.iter().find(|r| r.owner == n).cloned();
+    let mut out: Vec<OwnerChange> = names
+        .into_iter()
+        .map(|n| {
+            let (b, a) = (find(before, n), find(after, n));
+            let flows = |r: &Option<OwnerRow>| r.as_ref().map_or(0, |r| r.flows);
+            let bytes = |r: &Option<OwnerRow>| r.as_ref().map_or(0, |r| r.bytes_up + r.bytes_down);
+            let blocked = |r: &Option<OwnerRow>| r.as_ref().map_or(0, |r| r.blocked);
+            let change = match (&b, &a) {
+                (None, Some(_)) => "appeared",
+                (Some(_), None) => "vanished",
+                _ => match (flows(&a).cmp(&flows(&b)), bytes(&a).cmp(&bytes(&b))) {
+                    (std::cmp::Ordering::Greater, _) => "grew",
+                    (std::cmp::Ordering::Less, _) => "shrank",
+                    (_, std::cmp::Ordering::Greater) => "grew",
+                    (_, std::cmp::Ordering::Less) => "shrank",
+                    _ => "same",
+                },
+            };
+            OwnerChange {
+                owner: n.to_string(),
+                category: a
+                    .as_ref()
+                    .or(b.as_ref())
+                    .map(|r| r.category.clone())
+                    .unwrap_or_default(),
+                change: change.to_string(),
+                flows_before: flows(&b),
+                flows_after: flows(&a),
+                bytes_before: bytes(&b),
+                bytes_after: bytes(&a),
+                blocked_before: blocked(&b),
+                blocked_after: blocked(&a),
+            }
+        })
+        .collect();
+    let rank = |c: &str| match c {
+        "appeared" => 0,
+        "grew" => 1,
+        "shrank" => 2,
+        "vanished" => 3,
+        _ => 4,
+    };
+    out.sort_by(|x, y| {
+        rank(&x.change).cmp(&rank(&y.change)).then_with(|| {
+            let d = |c: &OwnerChange| c.flows_after.abs_diff(c.flows_before);
+            d(y).cmp(&d(x)).then(x.owner.cmp(&y.owner))
+        })
+    });
+    out
+}
+
+fn print_diff(changes: &[OwnerChange], label: (&str, &str), json: bool) -> Result<(), UsageOr> {
+    if json {
+        return print_json(&changes);
+    }
+    let (b, a) = label;
+    table(
+        &[
+            "CHANGE",
+            "OWNER",
+            "CATEGORY",
+            &format!("FLOWS {}", b.to_uppercase()),
+            &format!("FLOWS {}", a.to_uppercase()),
+            &format!("BYTES {}", b.to_uppercase()),
+            &format!("BYTES {}", a.to_uppercase()),
+        ],
+        changes
+            .iter()
+            .filter(|c| c.change != "same")
+            .map(|c| {
+                vec![
+                    c.change.clone(),
+                    c.owner.clone(),
+                    c.category.clone(),
+                    c.flows_before.to_string(),
+                    c.flows_after.to_string(),
+                    human_bytes(c.bytes_before),
+                    human_bytes(c.bytes_after),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
 }
 
 /// What `policy check` asks about.
@@ -726,6 +1020,73 @@ fn print_flows(rows: &[FlowRow], json: bool) -> Result<(), UsageOr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_relative_absolute_and_ranges() {
+        let now = 1_795_651_200 + 3600; // 2026-11-26 01:00 UTC
+        assert_eq!(parse_when("now", now), Some(now));
+        assert_eq!(parse_when("90m", now), Some(now - 5400));
+        assert_eq!(parse_when("-2h", now), Some(now - 7200));
+        assert_eq!(parse_when("7d", now), Some(now - 7 * 86_400));
+        assert_eq!(parse_when("1700000000", now), Some(1_700_000_000));
+        assert_eq!(parse_when("2026-11-26", now), Some(1_795_651_200));
+        assert_eq!(parse_when("2026-11-26T01:00", now), Some(now));
+        assert_eq!(parse_when("1970-01-01T00:00:01", now), Some(1));
+        for bad in [
+            "",
+            "yesterday",
+            "2h30",
+            "-5",
+            "2026-13-01",
+            "2026-11-26T25:00",
+            "5x",
+        ] {
+            assert_eq!(parse_when(bad, now), None, "{bad}");
+        }
+    }
+
+    fn row(owner: &str, flows: u64, bytes: u64) -> OwnerRow {
+        OwnerRow {
+            owner: owner.into(),
+            category: "c".into(),
+            flows,
+            blocked: 0,
+            bytes_up: 0,
+            bytes_down: bytes,
+            domains: vec![],
+        }
+    }
+
+    #[test]
+    fn diff_names_what_appeared_vanished_grew_and_shrank() {
+        let before = [
+            row("Google", 10, 100),
+            row("Xiaomi", 5, 50),
+            row("Meta", 3, 30),
+            row("Same", 1, 1),
+        ];
+        let after = [
+            row("Google", 20, 100),
+            row("Meta", 1, 10),
+            row("Umeng", 7, 70),
+            row("Same", 1, 1),
+        ];
+        let d: Vec<(String, String)> = owner_diff(&before, &after)
+            .into_iter()
+            .map(|c| (c.change, c.owner))
+            .collect();
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            d,
+            vec![
+                s("appeared", "Umeng"),
+                s("grew", "Google"),
+                s("shrank", "Meta"),
+                s("vanished", "Xiaomi"),
+                s("same", "Same")
+            ]
+        );
+    }
 
     #[test]
     fn bytes_for_people() {

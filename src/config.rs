@@ -361,6 +361,12 @@ pub struct Config {
     /// What such a connection gets when no rule decides it: allow (fail
     /// open) or block (fail closed).
     pub undecided: Action,
+    /// Statistics kept across reboots (flash): written at most every
+    /// `state_interval` minutes and at stop. None: not kept.
+    pub state: Option<PathBuf>,
+    /// Statistics kept across daemon restarts (tmpfs), written every minute.
+    pub state_tmp: Option<PathBuf>,
+    pub state_interval: u64,
     pub devices: Vec<DeviceConfig>,
     pub groups: Vec<GroupConfig>,
     pub rules: Vec<RuleConfig>,
@@ -403,6 +409,9 @@ impl Config {
             block_quic: false,
             decide_by: 8,
             undecided: Action::Allow,
+            state: None,
+            state_tmp: None,
+            state_interval: 60,
             devices: Vec::new(),
             groups: Vec::new(),
             rules: Vec::new(),
@@ -502,6 +511,17 @@ impl Config {
                             }
                             "leases" => cfg.leases = v.into(),
                             "db" => cfg.db = Some(v.into()),
+                            "state" => cfg.state = Some(v.into()),
+                            "state_tmp" => cfg.state_tmp = Some(v.into()),
+                            "state_interval" => {
+                                cfg.state_interval = num(1440)?;
+                                if cfg.state_interval == 0 {
+                                    return Err(err(
+                                        *line,
+                                        "state_interval: 1 to 1440 minutes".into(),
+                                    ));
+                                }
+                            }
                             "max_flows" => cfg.max_flows = num(10_000_000)?.max(64) as usize,
                             "dns_cache_size" => cfg.dns_cache_size = num(10_000_000)? as usize,
                             _ => {

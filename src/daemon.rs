@@ -21,6 +21,7 @@ use crate::engine::{Engine, Now};
 use crate::firewall::MARK_MASK;
 use crate::netlink;
 use crate::queue::{MarkMode, Queue, QueueConfig, Verdicts};
+use crate::state;
 use crate::stats::StatusRow;
 
 struct Clock {
@@ -146,6 +147,25 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     };
     let mut engine = Engine::new(&cfg);
     engine.devices.refresh_leases();
+    // Statistics from the last run: the newest valid of the tmpfs and the
+    // persistent copy; a damaged file is reported and skipped.
+    let state_paths: Vec<&Path> = [cfg.state_tmp.as_deref(), cfg.state.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let (restored, problems) = state::load_newest(&state_paths);
+    for p in problems {
+        eprintln!("phonehome: state file skipped: {p}");
+    }
+    if let Some((snapshot, saved_at)) = restored {
+        eprintln!(
+            "phonehome: statistics restored ({} device × owner pairs, saved at {saved_at})",
+            snapshot.pairs()
+        );
+        engine.stats = crate::stats::Stats::restore(snapshot);
+    }
+    let mut tmp_flushed = Instant::now();
+    let mut state_flushed = Instant::now();
     let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
     let mut captured = 0u32;
 
@@ -252,8 +272,12 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         rules: engine.policy.rule_count() as u64,
                         rss_bytes: rss_bytes(),
                     }),
-                    Query::Devices { device } => Reply::Devices(engine.device_rows(device.as_deref())),
-                    Query::Owners { device } => Reply::Owners(engine.owner_rows(device.as_deref())),
+                    Query::Devices { device, range } => {
+                        Reply::Devices(engine.device_rows(device.as_deref(), range, clock.now()))
+                    }
+                    Query::Owners { device, range } => {
+                        Reply::Owners(engine.owner_rows(device.as_deref(), range, clock.now()))
+                    }
                     Query::Flows { device } => Reply::Flows(engine.flow_rows(device.as_deref())),
                     Query::Reload => {
                         let reply = reload(&mut cfg, &mut engine);
@@ -267,6 +291,16 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
             }
             _ = tick.tick() => {
                 dump_conntrack(&mut ct, &mut engine, &clock).await;
+                let now = clock.now();
+                engine.stats.expire(now.unix);
+                if tmp_flushed.elapsed() >= Duration::from_secs(60) {
+                    tmp_flushed = Instant::now();
+                    save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
+                }
+                if state_flushed.elapsed() >= Duration::from_secs(cfg.state_interval * 60) {
+                    state_flushed = Instant::now();
+                    save_state(cfg.state.as_deref(), &engine, now.unix);
+                }
                 engine.devices.refresh_leases();
                 if engine.want_neighbours {
                     match devices::dump_neighbours().await {
@@ -286,8 +320,21 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         }
     }
     let _ = std::fs::remove_file(&cfg.socket);
+    let now = clock.now();
+    save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
+    save_state(cfg.state.as_deref(), &engine, now.unix);
     eprintln!("phonehome: stopped");
     Ok(())
+}
+
+/// Writes the statistics to `path` (when configured); a failure is logged,
+/// the daemon goes on.
+fn save_state(path: Option<&Path>, engine: &Engine, now: u64) {
+    if let Some(path) = path {
+        if let Err(e) = state::save(path, &engine.stats.snapshot(), now) {
+            eprintln!("phonehome: cannot save statistics: {e}");
+        }
+    }
 }
 
 /// After a reload: live connections whose verdict changed get their new

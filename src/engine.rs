@@ -28,7 +28,7 @@ use crate::owners;
 use crate::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, FlowFacts, Policy};
 use crate::queue::{MarkMode, QueuedPacket, Verdict, HOOK_FORWARD};
-use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, UNKNOWN_OWNER};
+use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, TimeRange, UNKNOWN_OWNER};
 
 /// A TCP flow with no name yet is decided by its n-th queued packet, well
 /// before the firewall stops queueing it (`firewall::FIRST_PACKETS`);
@@ -401,12 +401,13 @@ impl Engine {
             .map(str::to_string)
     }
 
-    pub fn device_rows(&self, filter: Option<&str>) -> Vec<DeviceRow> {
-        self.stats.device_rows(filter, &|d| self.hostname(d))
+    pub fn device_rows(&self, filter: Option<&str>, range: TimeRange, now: Now) -> Vec<DeviceRow> {
+        self.stats
+            .device_rows(filter, range, now.unix, &|d| self.hostname(d))
     }
 
-    pub fn owner_rows(&self, filter: Option<&str>) -> Vec<OwnerRow> {
-        self.stats.owner_rows(filter)
+    pub fn owner_rows(&self, filter: Option<&str>, range: TimeRange, now: Now) -> Vec<OwnerRow> {
+        self.stats.owner_rows(filter, range, now.unix)
     }
 
     pub fn flow_rows(&self, filter: Option<&str>) -> Vec<FlowRow> {

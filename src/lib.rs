@@ -21,4 +21,5 @@ pub mod policy;
 pub mod queue;
 pub mod quic;
 pub mod sinkhole;
+pub mod state;
 pub mod stats;

@@ -1,18 +1,35 @@
 //! Stats: counters per device and per device × owner — flows, blocked
 //! (including would-be blocks in observe mode), bytes up/down from conntrack
-//! accounting, first/last seen and the busiest domains — and the row types
-//! the socket API returns (field names are the interface contract).
+//! accounting, first/last seen and the busiest domains — kept as totals and
+//! in time buckets, and the row types the socket API returns (field names
+//! are the interface contract).
 //!
-//! Limits: totals since the daemon started; no time buckets yet. Each
-//! device × owner pair keeps at most `MAX_DOMAINS` domains.
+//! Buckets: per device × owner, one-minute buckets for the last hour,
+//! hourly ones for 7 days and daily ones for 90 days, stored sparsely (only
+//! buckets with traffic) and dropped as they age out. A query for a time
+//! range sums the finest series that reaches back to its start; buckets on
+//! the range's edges count whole (a range is as sharp as its buckets: a
+//! minute within the hour, an hour within the week, a day beyond).
+//!
+//! Memory is bounded: at most `MAX_PAIRS` device × owner pairs (the least
+//! recently active is dropped first, counted in `evicted_pairs`), at most
+//! `MAX_DOMAINS` domains per pair, at most 318 buckets per pair (24 bytes
+//! each; most pairs use a handful).
+//!
+//! `snapshot`/`restore` give the whole state as one serializable value for
+//! persistence (see `state`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 pub const MAX_DOMAINS: usize = 32;
+pub const MAX_PAIRS: usize = 8192;
 
-#[derive(Debug, Default, Clone)]
+/// The three series: bucket width in seconds and how many are kept.
+const SERIES: [(u64, usize); 3] = [(60, 60), (3600, 7 * 24), (86_400, 90)];
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Counts {
     flows: u64,
     blocked: u64,
@@ -31,24 +48,132 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Default)]
+/// A time window in Unix seconds: `since` inclusive, `until` exclusive;
+/// None = open.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+}
+
+impl TimeRange {
+    pub fn is_all(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Bucket {
+    start: u64,
+    flows: u32,
+    blocked: u32,
+    up: u64,
+    down: u64,
+}
+
+/// One device × owner pair's buckets, one deque per series.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Series([VecDeque<Bucket>; 3]);
+
+impl Series {
+    fn add(&mut self, now: u64, flows: u32, blocked: u32, up: u64, down: u64) {
+        for (ring, (width, keep)) in self.0.iter_mut().zip(SERIES) {
+            let start = now - now % width;
+            match ring.back_mut() {
+                Some(b) if b.start == start => {
+                    b.flows += flows;
+                    b.blocked += blocked;
+                    b.up += up;
+                    b.down += down;
+                }
+                // A late event for an older bucket (clock step): fold it
+                // into the newest one rather than reorder.
+                Some(b) if b.start > start => {
+                    b.flows += flows;
+                    b.blocked += blocked;
+                    b.up += up;
+                    b.down += down;
+                }
+                _ => ring.push_back(Bucket {
+                    start,
+                    flows,
+                    blocked,
+                    up,
+                    down,
+                }),
+            }
+            let horizon = start.saturating_sub(width * (keep as u64 - 1));
+            while ring.front().is_some_and(|b| b.start < horizon) {
+                ring.pop_front();
+            }
+        }
+    }
+
+    /// Sums over `range` from the finest series that reaches back to its
+    /// start (as seen from `now`).
+    fn sum(&self, range: TimeRange, now: u64) -> Counts {
+        let since = range.since.unwrap_or(0);
+        let until = range.until.unwrap_or(u64::MAX);
+        let pick = SERIES
+            .iter()
+            .position(|(width, keep)| since >= now.saturating_sub(width * *keep as u64))
+            .unwrap_or(SERIES.len() - 1);
+        let width = SERIES[pick].0;
+        let mut c = Counts::default();
+        for b in &self.0[pick] {
+            if b.start + width > since && b.start < until {
+                c.flows += b.flows as u64;
+                c.blocked += b.blocked as u64;
+                c.bytes_up += b.up;
+                c.bytes_down += b.down;
+                if c.first_seen == 0 {
+                    c.first_seen = b.start.max(since);
+                }
+                c.last_seen = (b.start + width - 1).min(until.saturating_sub(1));
+            }
+        }
+        c
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(VecDeque::is_empty)
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct DeviceStats {
     mac: Option<String>,
     ips: BTreeSet<String>,
     counts: Counts,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct OwnerStats {
     category: String,
     counts: Counts,
     domains: HashMap<String, u64>,
+    series: Series,
 }
 
 #[derive(Default)]
 pub struct Stats {
     devices: HashMap<String, DeviceStats>,
     owners: HashMap<(String, String), OwnerStats>,
+    pub evicted_pairs: u64,
+}
+
+/// The whole statistics state, for the state file.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    devices: Vec<(String, DeviceStats)>,
+    owners: Vec<(String, String, OwnerStats)>,
+    evicted_pairs: u64,
+}
+
+impl Snapshot {
+    pub fn pairs(&self) -> usize {
+        self.owners.len()
+    }
 }
 
 /// What a decided flow contributes.
@@ -65,6 +190,51 @@ pub struct FlowEvent<'a> {
 pub const UNKNOWN_OWNER: &str = "unknown";
 
 impl Stats {
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            devices: self
+                .devices
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            owners: self
+                .owners
+                .iter()
+                .map(|((d, o), v)| (d.clone(), o.clone(), v.clone()))
+                .collect(),
+            evicted_pairs: self.evicted_pairs,
+        }
+    }
+
+    pub fn restore(snapshot: Snapshot) -> Stats {
+        Stats {
+            devices: snapshot.devices.into_iter().collect(),
+            owners: snapshot
+                .owners
+                .into_iter()
+                .take(MAX_PAIRS)
+                .map(|(d, o, v)| ((d, o), v))
+                .collect(),
+            evicted_pairs: snapshot.evicted_pairs,
+        }
+    }
+
+    /// Makes room for one more pair by dropping the least recently active.
+    fn make_room(&mut self) {
+        if self.owners.len() < MAX_PAIRS {
+            return;
+        }
+        if let Some(key) = self
+            .owners
+            .iter()
+            .min_by_key(|(_, o)| o.counts.last_seen)
+            .map(|(k, _)| k.clone())
+        {
+            self.owners.remove(&key);
+            self.evicted_pairs += 1;
+        }
+    }
+
     pub fn on_decided(&mut self, ev: &FlowEvent<'_>, now: u64) {
         let dev = self.devices.entry(ev.device.to_string()).or_default();
         if dev.mac.is_none() {
@@ -76,14 +246,16 @@ impl Stats {
         dev.counts.flows += 1;
         dev.counts.blocked += u64::from(ev.blocked);
         dev.counts.touch(now);
-        let o = self
-            .owners
-            .entry((ev.device.to_string(), ev.owner.to_string()))
-            .or_default();
+        let key = (ev.device.to_string(), ev.owner.to_string());
+        if !self.owners.contains_key(&key) {
+            self.make_room();
+        }
+        let o = self.owners.entry(key).or_default();
         o.category = ev.category.to_string();
         o.counts.flows += 1;
         o.counts.blocked += u64::from(ev.blocked);
         o.counts.touch(now);
+        o.series.add(now, 1, u32::from(ev.blocked), 0, 0);
         if let Some(d) = ev.domain {
             if let Some(n) = o.domains.get_mut(d) {
                 *n += 1;
@@ -121,48 +293,92 @@ impl Stats {
             o.counts.bytes_up += up;
             o.counts.bytes_down += down;
             o.counts.touch(now);
+            o.series.add(now, 0, 0, up, down);
+        }
+    }
+
+    /// A pair's counts: totals, or summed over a range.
+    fn counts_of(o: &OwnerStats, range: TimeRange, now: u64) -> Counts {
+        if range.is_all() {
+            o.counts.clone()
+        } else {
+            o.series.sum(range, now)
         }
     }
 
     pub fn device_rows(
         &self,
         filter: Option<&str>,
+        range: TimeRange,
+        now: u64,
         names: &dyn Fn(&str) -> Option<String>,
     ) -> Vec<DeviceRow> {
         let mut rows: Vec<DeviceRow> = self
             .devices
             .iter()
             .filter(|(k, _)| filter.is_none_or(|f| f.eq_ignore_ascii_case(k)))
-            .map(|(k, d)| DeviceRow {
-                mac: d.mac.clone().unwrap_or_default(),
-                ips: d.ips.iter().cloned().collect(),
-                hostname: names(k),
-                flows: d.counts.flows,
-                blocked: d.counts.blocked,
-                bytes_up: d.counts.bytes_up,
-                bytes_down: d.counts.bytes_down,
-                first_seen: d.counts.first_seen,
-                last_seen: d.counts.last_seen,
+            .filter_map(|(k, d)| {
+                let c = if range.is_all() {
+                    d.counts.clone()
+                } else {
+                    // Summed from the device's owner pairs.
+                    let mut c = Counts::default();
+                    for ((dev, _), o) in &self.owners {
+                        if dev == k {
+                            let p = o.series.sum(range, now);
+                            c.flows += p.flows;
+                            c.blocked += p.blocked;
+                            c.bytes_up += p.bytes_up;
+                            c.bytes_down += p.bytes_down;
+                            if p.first_seen != 0 {
+                                c.first_seen = match c.first_seen {
+                                    0 => p.first_seen,
+                                    f => f.min(p.first_seen),
+                                };
+                            }
+                            c.last_seen = c.last_seen.max(p.last_seen);
+                        }
+                    }
+                    if c.flows == 0 && c.bytes_up == 0 && c.bytes_down == 0 {
+                        return None;
+                    }
+                    c
+                };
+                Some(DeviceRow {
+                    mac: d.mac.clone().unwrap_or_default(),
+                    ips: d.ips.iter().cloned().collect(),
+                    hostname: names(k),
+                    flows: c.flows,
+                    blocked: c.blocked,
+                    bytes_up: c.bytes_up,
+                    bytes_down: c.bytes_down,
+                    first_seen: c.first_seen,
+                    last_seen: c.last_seen,
+                })
             })
             .collect();
         rows.sort_by(|a, b| b.flows.cmp(&a.flows).then(a.mac.cmp(&b.mac)));
         rows
     }
 
-    /// Owner rows summed over devices (or for one device).
-    pub fn owner_rows(&self, filter: Option<&str>) -> Vec<OwnerRow> {
+    /// Owner rows summed over devices (or for one device), in a range.
+    pub fn owner_rows(&self, filter: Option<&str>, range: TimeRange, now: u64) -> Vec<OwnerRow> {
         let mut merged: HashMap<&str, (String, Counts, HashMap<&str, u64>)> = HashMap::new();
         for ((device, owner), o) in &self.owners {
             if filter.is_some_and(|f| !f.eq_ignore_ascii_case(device)) {
                 continue;
             }
+            let c = Self::counts_of(o, range, now);
+            if !range.is_all() && c.flows == 0 && c.bytes_up == 0 && c.bytes_down == 0 {
+                continue;
+            }
             let m = merged
                 .entry(owner.as_str())
                 .or_insert_with(|| (o.category.clone(), Counts::default(), HashMap::new()));
-            m.1.flows += o.counts.flows;
-            m.1.blocked += o.counts.blocked;
-            m.1.bytes_up += o.counts.bytes_up;
-            m.1.bytes_down += o.counts.bytes_down;
+            m.1.flows += c.flows;
+            m.1.blocked += c.blocked;
+            m.1.bytes_up += c.bytes_up;
+            m.1.bytes_down += c.bytes_down;
             for (d, n) in &o.domains {
                 *m.2.entry(d.as_str()).or_default() += n;
             }
@@ -189,6 +405,14 @@ impl Stats {
             .collect();
         rows.sort_by(|a, b| b.flows.cmp(&a.flows).then(a.owner.cmp(&b.owner)));
         rows
+    }
+
+    /// Drops pairs whose buckets have all aged out and whose totals are
+    /// older than the longest series (90 days).
+    pub fn expire(&mut self, now: u64) {
+        let horizon = now.saturating_sub(SERIES[2].0 * SERIES[2].1 as u64);
+        self.owners
+            .retain(|_, o| !(o.series.is_empty() && o.counts.last_seen < horizon));
     }
 }
 
@@ -291,14 +515,113 @@ mod tests {
         s.on_decided(&ev("Xiaomi", false, Some("api.xiaomi.com")), 11);
         s.on_decided(&ev("Google", false, None), 12);
         s.add_bytes("02:00:00:00:77:02", "Google", 100, 5000, 13);
-        let d = s.device_rows(None, &|_| None);
+        let d = s.device_rows(None, TimeRange::default(), 13, &|_| None);
         assert_eq!((d[0].flows, d[0].blocked, d[0].bytes_down), (3, 1, 5000));
         assert_eq!((d[0].first_seen, d[0].last_seen), (10, 13));
-        let o = s.owner_rows(Some("02:00:00:00:77:02"));
+        let o = s.owner_rows(Some("02:00:00:00:77:02"), TimeRange::default(), 13);
         assert_eq!(o[0].owner, "Xiaomi");
         assert_eq!((o[0].flows, o[0].blocked), (2, 1));
         assert_eq!(o[1].bytes_up, 100);
-        assert!(s.owner_rows(Some("aa:bb:cc:dd:ee:ff")).is_empty());
+        assert!(s
+            .owner_rows(Some("aa:bb:cc:dd:ee:ff"), TimeRange::default(), 13)
+            .is_empty());
+    }
+
+    fn event(owner: &str) -> FlowEvent<'_> {
+        FlowEvent {
+            device: "d",
+            mac: None,
+            ip: "1.1.1.1".into(),
+            owner,
+            category: "c",
+            domain: None,
+            blocked: false,
+        }
+    }
+
+    #[test]
+    fn time_ranges_use_minutes_hours_and_days() {
+        let mut s = Stats::default();
+        let day = 86_400;
+        let t0 = 100 * day; // midnight
+                            // Yesterday at noon: Xiaomi; today 10:00 and 10:30: Google.
+        s.on_decided(&event("Xiaomi"), t0 - day / 2);
+        s.add_bytes("d", "Xiaomi", 10, 1000, t0 - day / 2);
+        s.on_decided(&event("Google"), t0 + 10 * 3600);
+        s.on_decided(&event("Google"), t0 + 10 * 3600 + 1800);
+        let now = t0 + 10 * 3600 + 1830;
+        fn owners(s: &Stats, since: u64, until: Option<u64>, now: u64) -> Vec<(String, u64)> {
+            s.owner_rows(
+                None,
+                TimeRange {
+                    since: Some(since),
+                    until,
+                },
+                now,
+            )
+            .into_iter()
+            .map(|r| (r.owner, r.flows))
+            .collect()
+        }
+        // The last 10 minutes: minute buckets, only the 10:30 flow.
+        assert_eq!(owners(&s, now - 600, None, now), vec![("Google".into(), 1)]);
+        // The last day: hour buckets.
+        assert_eq!(
+            owners(&s, now - day, None, now),
+            vec![("Google".into(), 2), ("Xiaomi".into(), 1)]
+        );
+        // Yesterday only.
+        assert_eq!(
+            owners(&s, t0 - day, Some(t0), now),
+            vec![("Xiaomi".into(), 1)]
+        );
+        let x = s.owner_rows(
+            None,
+            TimeRange {
+                since: Some(t0 - day),
+                until: Some(t0),
+            },
+            now,
+        );
+        assert_eq!(x[0].bytes_down, 1000);
+        // Devices in a range are summed from their owners.
+        let d = s.device_rows(
+            None,
+            TimeRange {
+                since: Some(now - 600),
+                until: None,
+            },
+            now,
+            &|_| None,
+        );
+        assert_eq!(d[0].flows, 1);
+        // 100 days later the hourly and minute series are gone, the daily
+        // one too after 90 days; the totals stay.
+        let later = now + 100 * day;
+        s.on_decided(&event("Other"), later);
+        assert!(owners(&s, later - 95 * day, None, later)
+            .iter()
+            .all(|(o, _)| o == "Other"));
+        assert_eq!(s.owner_rows(None, TimeRange::default(), later).len(), 3);
+    }
+
+    #[test]
+    fn pairs_are_bounded_and_snapshots_round_trip() {
+        let mut s = Stats::default();
+        for i in 0..MAX_PAIRS + 10 {
+            s.on_decided(&event(&format!("owner{i}")), 1 + i as u64);
+        }
+        assert_eq!(s.evicted_pairs, 10);
+        let rows = s.owner_rows(None, TimeRange::default(), 1 << 20);
+        assert_eq!(rows.len(), MAX_PAIRS);
+        assert!(
+            !rows.iter().any(|r| r.owner == "owner0"),
+            "oldest went first"
+        );
+        let snap = s.snapshot();
+        let back = Stats::restore(snap.clone());
+        assert_eq!(back.snapshot().pairs(), snap.pairs());
+        assert_eq!(back.owner_rows(None, TimeRange::default(), 1 << 20), rows);
     }
 
     #[test]
@@ -319,6 +642,6 @@ mod tests {
                 1,
             );
         }
-        assert!(s.owner_rows(None)[0].domains.len() <= MAX_DOMAINS);
+        assert!(s.owner_rows(None, TimeRange::default(), 1)[0].domains.len() <= MAX_DOMAINS);
     }
 }

