@@ -1,8 +1,12 @@
-//! Socket API: a Unix stream socket (mode 0660) carrying CBOR messages,
-//! each framed by a 4-byte big-endian length. Every request and response
-//! has a protocol `version`. Limits guard the daemon: requests over
-//! `MAX_REQUEST` bytes, undecodable requests and clients that stall past
-//! `CLIENT_TIMEOUT` close that client only; at most `MAX_CLIENTS` at once.
+//! Socket API: a Unix stream socket (mode 0660, group `socket_group`)
+//! carrying CBOR messages, each framed by a 4-byte big-endian length. Every
+//! request and response has a protocol `version`. Access: whoever can
+//! connect may read; `reload` takes root or the `admin_group` (checked with
+//! SO_PEERCRED). Limits guard the daemon: requests over `MAX_REQUEST`
+//! bytes, undecodable requests and clients that stall past `CLIENT_TIMEOUT`
+//! close that client only; at most `MAX_CLIENTS` at once, and when full the
+//! client idle the longest is closed to make room, so slow or idle clients
+//! cannot keep others out.
 //!
 //! The daemon side is async (tokio) and forwards each query to the engine
 //! over a channel; the client side is plain blocking std I/O for the CLI.
@@ -16,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
 
@@ -87,8 +91,9 @@ pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
 /// A query waiting for the engine's answer.
 pub type Pending = (Query, oneshot::Sender<Reply>);
 
-/// Binds the socket: replaces a stale file, sets mode 0660.
-pub fn bind(path: &Path) -> io::Result<UnixListener> {
+/// Binds the socket: replaces a stale file, sets mode 0660 and, when
+/// given, the group whose members may connect.
+pub fn bind(path: &Path, group: Option<u32>) -> io::Result<UnixListener> {
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(io::Error::new(
@@ -103,30 +108,137 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     }
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid))?;
+    }
     Ok(listener)
 }
 
+/// Who may do what on the socket. The file's mode (0660) and group decide
+/// who can connect at all; then the peer's credentials (SO_PEERCRED) decide
+/// per request: everyone who connects may read, changing the policy
+/// (`reload`) takes root or a member of the admin group.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    pub admin_gid: Option<u32>,
+}
+
+impl Access {
+    fn may_change(&self, uid: u32, gid: u32, pid: Option<i32>) -> bool {
+        if uid == 0 {
+            return true;
+        }
+        let Some(admin) = self.admin_gid else {
+            return false;
+        };
+        gid == admin || pid.is_some_and(|p| supplementary_groups(p).contains(&admin))
+    }
+}
+
+/// The supplementary groups of a process (`Groups:` in /proc/PID/status).
+fn supplementary_groups(pid: i32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Groups:")).map(|g| {
+                g.split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// A group's id from /etc/group, or the number itself.
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then(|| f.nth(1)?.parse().ok())?
+    })
+}
+
+/// Clients waiting for their next request, oldest first out when the
+/// daemon is full: a slow or idle client never keeps a new one out.
+#[derive(Default)]
+struct Clients {
+    next_id: u64,
+    idle: std::collections::BTreeMap<u64, tokio::task::AbortHandle>,
+    count: usize,
+}
+
 /// Accepts clients forever, each in its own task.
-pub async fn serve(listener: UnixListener, engine: mpsc::Sender<Pending>) {
-    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+pub async fn serve(listener: UnixListener, engine: mpsc::Sender<Pending>, access: Access) {
+    let clients = Arc::new(std::sync::Mutex::new(Clients::default()));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            drop(stream); // too many clients: this one is turned away
-            continue;
+        let id = {
+            let mut c = clients.lock().unwrap_or_else(|p| p.into_inner());
+            if c.count >= MAX_CLIENTS {
+                // Full: the client idle the longest makes room.
+                match c.idle.pop_first() {
+                    Some((_, handle)) => {
+                        handle.abort();
+                        c.count -= 1;
+                    }
+                    None => {
+                        drop(stream); // all busy with requests: turned away
+                        continue;
+                    }
+                }
+            }
+            c.count += 1;
+            c.next_id += 1;
+            c.next_id
         };
         let engine = engine.clone();
-        tokio::spawn(async move {
-            let _ = handle_client(stream, engine).await;
-            drop(permit);
+        let access = access.clone();
+        let registry = clients.clone();
+        let task = tokio::spawn({
+            let registry = registry.clone();
+            async move {
+                let _ = handle_client(stream, engine, access, id, &registry).await;
+                // Ended on its own (an evicted task never gets here: it is
+                // dropped at its await, and the eviction counted it).
+                let mut c = registry.lock().unwrap_or_else(|p| p.into_inner());
+                c.idle.remove(&id);
+                c.count = c.count.saturating_sub(1);
+            }
         });
+        let mut c = registry.lock().unwrap_or_else(|p| p.into_inner());
+        if !task.is_finished() {
+            c.idle.insert(id, task.abort_handle());
+        }
     }
 }
 
-async fn handle_client(mut stream: UnixStream, engine: mpsc::Sender<Pending>) -> io::Result<()> {
+fn set_idle(registry: &std::sync::Mutex<Clients>, id: u64, idle: Option<tokio::task::AbortHandle>) {
+    let mut c = registry.lock().unwrap_or_else(|p| p.into_inner());
+    match idle {
+        Some(h) => {
+            c.idle.insert(id, h);
+        }
+        None => {
+            c.idle.remove(&id);
+        }
+    }
+}
+
+async fn handle_client(
+    mut stream: UnixStream,
+    engine: mpsc::Sender<Pending>,
+    access: Access,
+    id: u64,
+    registry: &std::sync::Mutex<Clients>,
+) -> io::Result<()> {
+    let cred = stream.peer_cred()?;
+    let may_change = access.may_change(cred.uid(), cred.gid(), cred.pid());
     loop {
         let mut len = [0u8; 4];
         match tokio::time::timeout(CLIENT_TIMEOUT, stream.read_exact(&mut len)).await {
@@ -145,11 +257,24 @@ async fn handle_client(mut stream: UnixStream, engine: mpsc::Sender<Pending>) ->
         let Ok(request) = decode::<Request>(&body) else {
             return Ok(()); // garbage: drop this client
         };
+        // Working on a request: not to be evicted until it is answered.
+        let handle = {
+            let mut c = registry.lock().unwrap_or_else(|p| p.into_inner());
+            c.idle.remove(&id)
+        };
         let reply = if request.version != PROTOCOL_VERSION {
             Reply::Error {
                 message: format!(
                     "protocol version {} not supported (daemon speaks {PROTOCOL_VERSION})",
                     request.version
+                ),
+            }
+        } else if request.query.changes_policy() && !may_change {
+            Reply::Error {
+                message: format!(
+                    "permission denied: uid {} may read but not change the policy \
+                     (root or the admin group may)",
+                    cred.uid()
                 ),
             }
         } else {
@@ -168,6 +293,14 @@ async fn handle_client(mut stream: UnixStream, engine: mpsc::Sender<Pending>) ->
         tokio::time::timeout(CLIENT_TIMEOUT, stream.write_all(&frame))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        set_idle(registry, id, handle);
+    }
+}
+
+impl Query {
+    /// Requests that change what the daemon enforces.
+    pub fn changes_policy(&self) -> bool {
+        matches!(self, Query::Reload)
     }
 }
 

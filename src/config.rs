@@ -367,6 +367,10 @@ pub struct Config {
     /// Statistics kept across daemon restarts (tmpfs), written every minute.
     pub state_tmp: Option<PathBuf>,
     pub state_interval: u64,
+    /// Group allowed to connect to the socket (read-only queries).
+    pub socket_group: Option<String>,
+    /// Group allowed to change the policy over the socket (besides root).
+    pub admin_group: Option<String>,
     pub devices: Vec<DeviceConfig>,
     pub groups: Vec<GroupConfig>,
     pub rules: Vec<RuleConfig>,
@@ -412,6 +416,8 @@ impl Config {
             state: None,
             state_tmp: None,
             state_interval: 60,
+            socket_group: None,
+            admin_group: None,
             devices: Vec::new(),
             groups: Vec::new(),
             rules: Vec::new(),
@@ -513,6 +519,16 @@ impl Config {
                             "db" => cfg.db = Some(v.into()),
                             "state" => cfg.state = Some(v.into()),
                             "state_tmp" => cfg.state_tmp = Some(v.into()),
+                            "socket_group" | "admin_group" => {
+                                if crate::api::group_id(v).is_none() {
+                                    return Err(err(*line, format!("{k}: no group '{v}'")));
+                                }
+                                if k == "socket_group" {
+                                    cfg.socket_group = Some(v.clone());
+                                } else {
+                                    cfg.admin_group = Some(v.clone());
+                                }
+                            }
                             "state_interval" => {
                                 cfg.state_interval = num(1440)?;
                                 if cfg.state_interval == 0 {

@@ -137,10 +137,14 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let mut verdicts = Verdicts::new(cfg.queue, queue.mode, MARK_MASK);
     let mut ct = Conntrack::open().map_err(|e| format!("cannot open ctnetlink: {e}"))?;
-    let listener = api::bind(&cfg.socket)
+    let socket_gid = cfg.socket_group.as_deref().and_then(api::group_id);
+    let listener = api::bind(&cfg.socket, socket_gid)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.socket.display()))?;
     let (tx, mut rx) = mpsc::channel::<api::Pending>(64);
-    tokio::spawn(api::serve(listener, tx));
+    let access = api::Access {
+        admin_gid: cfg.admin_group.as_deref().and_then(api::group_id),
+    };
+    tokio::spawn(api::serve(listener, tx, access));
 
     let clock = Clock {
         start: Instant::now(),

@@ -161,3 +161,102 @@ fn corrupt_state_file_is_reported_and_skipped() {
     let (snap, _) = phonehome::state::load(&path).unwrap().unwrap();
     assert!(snap.pairs() >= 1);
 }
+
+/// Runs the CLI as `nobody` (uid and gid 65534, no other groups).
+fn cli_as_nobody(net: &Net, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .arg("--socket")
+        .arg(&net.socket)
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux)")
+}
+
+#[test]
+fn readers_read_and_only_root_or_the_admin_group_change_policy() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    // nobody's primary group may connect (read), not reload.
+    net.start_daemon(
+        "config phonehome 'access'\n\toption socket_group 'nogroup'\n",
+        false,
+    );
+    std::fs::set_permissions(
+        &net.dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let status = cli_as_nobody(&net, &["status", "--json"]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let reload = cli_as_nobody(&net, &["reload"]);
+    assert!(!reload.status.success());
+    let err = String::from_utf8_lossy(&reload.stderr);
+    assert!(
+        err.contains("permission denied") && err.contains("uid 65534"),
+        "{err}"
+    );
+    assert!(net.cli(&["reload"]).status.success(), "root may");
+
+    // With nogroup as the admin group, nobody may reload too.
+    let path = net.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\toption admin_group 'nogroup'\n")).unwrap();
+    net.signal("daemon", "TERM");
+    net.start_daemon_process();
+    let reload = cli_as_nobody(&net, &["reload"]);
+    assert!(
+        reload.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+}
+
+#[test]
+fn a_thousand_garbage_and_idle_clients_leave_the_daemon_answering() {
+    if !can_run() {
+        return;
+    }
+    use std::io::Write;
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_daemon("", false);
+    let mut idle = Vec::new();
+    for i in 0..1000 {
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(&net.socket) else {
+            continue; // the listen backlog may refuse some: fine
+        };
+        match i % 4 {
+            0 => {
+                let _ = s.write_all(b"\xff\xff\xff\xff garbage");
+            }
+            1 => {
+                let _ = s.write_all(b"\x00\x00\x00\x10half a frame");
+                idle.push(s);
+            }
+            2 => {
+                let _ = s.write_all(b"GET / HTTP/1.1\r\n\r\n");
+            }
+            _ => idle.push(s), // connects and says nothing
+        }
+    }
+    // Hundreds of clients still connected and stalling: a real one gets in.
+    let t = std::time::Instant::now();
+    let status = net.cli_json(&["status"]);
+    assert!(status["uptime_s"].is_u64());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    drop(idle);
+    assert!(net.cli_json(&["owners"]).is_array());
+}
