@@ -23,6 +23,7 @@ USAGE:
                               [--since WHEN] [--until WHEN] [--json]
     phonehome [--socket PATH] diff --device MAC --before RANGE --after RANGE [--json]
     phonehome [--socket PATH] diff --device MAC --device MAC [--range RANGE] [--json]
+    phonehome [--socket PATH] metrics [--out FILE]
     phonehome [--socket PATH] reload
     phonehome firewall up|down|print [--backend iptables|nft|fw4] [-c FILE]
                                      [--queue N] [--fail-closed]
@@ -41,6 +42,9 @@ COMMANDS:
     top        the owners with the most bytes (or flows, blocked) in a time range
     diff       what changed between two time ranges (or two devices): owners that
                appeared, vanished, grew or shrank
+    metrics    Prometheus text exposition: daemon health, per-device and per-owner
+               counters (--out FILE: written atomically, for node-exporter's
+               textfile collector)
     reload     re-read the config; a bad config is refused, the old policy stays
     db         compile the owner database from lists (SOURCE is KIND:PATH[,owner=NAME]
                [,category=CAT]; kinds: hosts domains abp whotracksme trackerdb tds
@@ -187,6 +191,39 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             match api::query(&socket, Query::Owners { device, range }).map_err(failed)? {
                 Reply::Owners(rows) => print_owners(&rows, json),
                 other => unexpected(other),
+            }
+        }
+        "metrics" => {
+            let status = match api::query(&socket, Query::Status).map_err(failed)? {
+                Reply::Status(s) => s,
+                other => return unexpected(other),
+            };
+            let all = TimeRange::default();
+            let devices = match api::query(
+                &socket,
+                Query::Devices {
+                    device: None,
+                    range: all,
+                },
+            )
+            .map_err(failed)?
+            {
+                Reply::Devices(rows) => rows,
+                other => return unexpected(other),
+            };
+            let owners = owners_in(&socket, None, all)?;
+            let text = crate::metrics::render(&status, &devices, &owners);
+            match &out {
+                Some(path) => {
+                    let tmp = path.with_extension("tmp");
+                    std::fs::write(&tmp, &text)
+                        .and_then(|_| std::fs::rename(&tmp, path))
+                        .map_err(|e| failed(format!("{}: {e}", path.display())))
+                }
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
             }
         }
         "top" => {

@@ -128,6 +128,24 @@ fn restart_keeps_yesterdays_counts_and_diff_names_what_changed() {
         table.contains("appeared") && table.contains("Google"),
         "{table}"
     );
+    // Prometheus text for node-exporter's textfile collector.
+    let prom = net.dir.join("phonehome.prom");
+    assert!(net
+        .cli(&["metrics", "--out", prom.to_str().unwrap()])
+        .status
+        .success());
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(text.contains("phonehome_up{"), "{text}");
+    assert!(
+        text.contains("phonehome_owner_flows_total{owner=\"Meta\",category=\"telemetry\"} 5\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "phonehome_device_flows_total{{mac=\"{PHONE_MAC}\",hostname=\"phone\"}}"
+        )),
+        "{text}"
+    );
     // top: the busiest owners over two days, by bytes.
     let top: Value = net.cli_json(&["top", "--since", "2d", "-n", "2"]);
     assert_eq!(top.as_array().unwrap().len(), 2);
