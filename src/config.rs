@@ -367,6 +367,9 @@ pub struct Config {
     /// Statistics kept across daemon restarts (tmpfs), written every minute.
     pub state_tmp: Option<PathBuf>,
     pub state_interval: u64,
+    /// IPFIX collector for finished flows (`ipfix_collector 'ADDR:PORT'`).
+    pub ipfix_collector: Option<std::net::SocketAddr>,
+    pub ipfix_domain: u32,
     /// Group allowed to connect to the socket (read-only queries).
     pub socket_group: Option<String>,
     /// Group allowed to change the policy over the socket (besides root).
@@ -418,6 +421,8 @@ impl Config {
             state_interval: 60,
             socket_group: None,
             admin_group: None,
+            ipfix_collector: None,
+            ipfix_domain: 1,
             devices: Vec::new(),
             groups: Vec::new(),
             rules: Vec::new(),
@@ -519,6 +524,12 @@ impl Config {
                             "db" => cfg.db = Some(v.into()),
                             "state" => cfg.state = Some(v.into()),
                             "state_tmp" => cfg.state_tmp = Some(v.into()),
+                            "ipfix_collector" => {
+                                cfg.ipfix_collector = Some(v.parse().map_err(|_| {
+                                    err(*line, format!("ipfix_collector: '{v}' (expected ADDRESS:PORT, e.g. 192.0.2.9:4739 or [2001:db8::9]:4739)"))
+                                })?)
+                            }
+                            "ipfix_domain" => cfg.ipfix_domain = num(u32::MAX as u64)? as u32,
                             "socket_group" | "admin_group" => {
                                 if crate::api::group_id(v).is_none() {
                                     return Err(err(*line, format!("{k}: no group '{v}'")));

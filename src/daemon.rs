@@ -168,6 +168,25 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         );
         engine.stats = crate::stats::Stats::restore(snapshot);
     }
+    // IPFIX: finished flows go out after every burst of events and tick.
+    let exporter = match cfg.ipfix_collector {
+        Some(addr) => {
+            let bind: std::net::SocketAddr = if addr.is_ipv6() {
+                "[::]:0".parse().expect("address")
+            } else {
+                "0.0.0.0:0".parse().expect("address")
+            };
+            let socket =
+                std::net::UdpSocket::bind(bind).map_err(|e| format!("IPFIX socket: {e}"))?;
+            socket
+                .set_nonblocking(true)
+                .map_err(|e| format!("IPFIX socket: {e}"))?;
+            eprintln!("phonehome: exporting finished flows over IPFIX to {addr}");
+            Some((socket, addr))
+        }
+        None => None,
+    };
+    let mut ipfix_sequence = 0u32;
     let mut tmp_flushed = Instant::now();
     let mut state_flushed = Instant::now();
     let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
@@ -246,6 +265,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                                 engine.on_ct_destroy(&conntrack::parse_entry(body), now);
                             }
                         }
+                        export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
                     }
                     Err(e) => eprintln!("phonehome: conntrack events: {e}"),
                 }
@@ -297,6 +317,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 dump_conntrack(&mut ct, &mut engine, &clock).await;
                 let now = clock.now();
                 engine.stats.expire(now.unix);
+                export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
                 if tmp_flushed.elapsed() >= Duration::from_secs(60) {
                     tmp_flushed = Instant::now();
                     save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
@@ -329,6 +350,31 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     save_state(cfg.state.as_deref(), &engine, now.unix);
     eprintln!("phonehome: stopped");
     Ok(())
+}
+
+/// Sends the finished flows waiting in the engine to the IPFIX collector.
+/// A send that fails (no route, buffer full) loses those records, as UDP
+/// export does; the sequence number tells the collector.
+fn export_flows(
+    exporter: &Option<(std::net::UdpSocket, std::net::SocketAddr)>,
+    engine: &mut Engine,
+    sequence: &mut u32,
+    cfg: &Config,
+    now: u64,
+) {
+    let Some((socket, addr)) = exporter else {
+        engine.exports.clear();
+        return;
+    };
+    if engine.exports.is_empty() {
+        return;
+    }
+    let records = std::mem::take(&mut engine.exports);
+    for datagram in crate::ipfix::encode(&records, sequence, now as u32, cfg.ipfix_domain) {
+        if let Err(e) = socket.send_to(&datagram, addr) {
+            eprintln!("phonehome: IPFIX to {addr}: {e}");
+        }
+    }
 }
 
 /// Writes the statistics to `path` (when configured); a failure is logged,

@@ -71,7 +71,15 @@ pub struct Engine {
     dump_gen: u64,
     decide_by: u32,
     sinkhole: crate::sinkhole::SinkholeMode,
+    /// Finished flows waiting for the IPFIX exporter (when one is set),
+    /// bounded by `MAX_EXPORTS`; `exports_dropped` counts overflow.
+    pub exports: Vec<crate::ipfix::FlowRecord>,
+    pub exports_dropped: u64,
+    export: bool,
 }
+
+/// Finished-flow records held for the exporter between sends.
+pub const MAX_EXPORTS: usize = 4096;
 
 impl Engine {
     pub fn new(cfg: &Config) -> Engine {
@@ -87,6 +95,9 @@ impl Engine {
             dump_gen: 0,
             decide_by: cfg.decide_by,
             sinkhole: cfg.sinkhole,
+            exports: Vec::new(),
+            exports_dropped: 0,
+            export: cfg.ipfix_collector.is_some(),
         }
     }
 
@@ -98,6 +109,7 @@ impl Engine {
         self.flows.set_capacity(cfg.max_flows);
         self.decide_by = cfg.decide_by;
         self.sinkhole = cfg.sinkhole;
+        self.export = cfg.ipfix_collector.is_some();
     }
 
     /// Judges every live decided connection again under the current policy.
@@ -378,6 +390,16 @@ impl Engine {
             // It ended (or escaped the queue) before a name appeared.
             self.decide(orig, false, now);
         }
+        if self.export {
+            if let Some(f) = self.flows.get_mut(orig) {
+                let records = export_records(f);
+                if self.exports.len() + 2 > MAX_EXPORTS {
+                    self.exports_dropped += 2;
+                } else {
+                    self.exports.extend(records);
+                }
+            }
+        }
         self.flows.finish(orig);
     }
 
@@ -475,6 +497,44 @@ fn verdict_for(d: &Decision, dns: bool) -> Verdict {
     } else {
         Verdict::AcceptMark { bits: MARK_ALLOW }
     }
+}
+
+/// A finished flow as two IPFIX records (client → server, server → client).
+fn export_records(f: &Flow) -> [crate::ipfix::FlowRecord; 2] {
+    let t = f.tuple;
+    let owner = f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string();
+    let category = f
+        .owner
+        .map_or(UNKNOWN_OWNER, |o| o.category.as_str())
+        .to_string();
+    let domain = f.domain().unwrap_or("").to_string();
+    let up = crate::ipfix::FlowRecord {
+        src: t.src,
+        dst: t.dst,
+        sport: t.sport,
+        dport: t.dport,
+        proto: t.proto,
+        mac: f.mac,
+        from_device: true,
+        packets: f.up.packets,
+        octets: f.up.bytes,
+        start_ms: f.first_seen * 1000,
+        end_ms: f.last_seen * 1000,
+        owner,
+        category,
+        domain,
+    };
+    let down = crate::ipfix::FlowRecord {
+        src: t.dst,
+        dst: t.src,
+        sport: t.dport,
+        dport: t.sport,
+        from_device: false,
+        packets: f.down.packets,
+        octets: f.down.bytes,
+        ..up.clone()
+    };
+    [up, down]
 }
 
 /// The ct mark bits a decision leaves on its connection (None: unmarked,

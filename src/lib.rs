@@ -14,6 +14,7 @@ pub mod devices;
 pub mod engine;
 pub mod firewall;
 pub mod flows;
+pub mod ipfix;
 pub mod metrics;
 pub mod netlink;
 pub mod owners;

@@ -278,3 +278,118 @@ fn a_thousand_garbage_and_idle_clients_leave_the_daemon_answering() {
     drop(idle);
     assert!(net.cli_json(&["owners"]).is_array());
 }
+
+#[test]
+fn nfcapd_receives_the_ipfix_export() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    let router = net.router.clone();
+    // Connections end (and are exported) a second after they close.
+    net.sh(
+        &router,
+        "sysctl -q -w net.netfilter.nf_conntrack_tcp_timeout_time_wait=1",
+    );
+    let flows_dir = net.dir.join("nfcapd");
+    std::fs::create_dir_all(&flows_dir).unwrap();
+    net.spawn(
+        "nfcapd",
+        &router,
+        &[
+            "nfcapd",
+            "-w",
+            flows_dir.to_str().unwrap(),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            "4739",
+            "-t",
+            "60",
+        ],
+    );
+    net.wait_for(&router, "ss -lun | grep -q '127.0.0.1:4739 '");
+    net.start_daemon(
+        "config phonehome 'export'\n\toption ipfix_collector '127.0.0.1:4739'\n",
+        false,
+    );
+    net.dig(WAN_DNS, "files.example.org");
+    let out = net.sh(
+        &net.phone,
+        &format!(
+            "curl -s -o /dev/null -w '%{{local_port}}' --local-port 41000-41999 \
+             --resolve files.example.org:80:{NEUTRAL_IP} http://files.example.org/10mb.bin"
+        ),
+    );
+    let port: u16 = out.trim().parse().unwrap();
+    // Wait until the daemon has seen the connection end (then exported it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let flows = net.cli_json(&["flows"]);
+        let done = flows
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["sport"] == port && f["proto"] == "tcp" && f["active"] == false);
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connection never ended: {flows:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // nfcapd writes its file when it stops.
+    net.signal("nfcapd", "TERM");
+    let dump = std::process::Command::new("nfdump")
+        .args([
+            "-R",
+            flows_dir.to_str().unwrap(),
+            "-q",
+            "-o",
+            "fmt:%pr|%sa|%sp|%da|%dp|%pkt|%byt|%ismc|%idmc",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&dump.stdout);
+    eprintln!("nfdump:\n{text}{}", String::from_utf8_lossy(&dump.stderr));
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split('|').map(|f| f.trim().to_string()).collect())
+        .collect();
+    let find = |sa: &str, sp: u16| {
+        rows.iter()
+            .find(|r| r.len() == 9 && r[1] == sa && r[2] == sp.to_string())
+            .unwrap_or_else(|| panic!("no flow from {sa}:{sp} in:\n{text}"))
+            .clone()
+    };
+    let up = find(PHONE_IP, port);
+    // The phone's MAC: source MAC of what it sent (IE 56), destination MAC
+    // of what it received (IE 80).
+    assert_eq!(up[7], PHONE_MAC);
+    assert_eq!(
+        (up[0].as_str(), up[3].as_str(), up[4].as_str()),
+        ("TCP", NEUTRAL_IP, "80")
+    );
+    let down = find(NEUTRAL_IP, 80);
+    assert_eq!(
+        (down[3].as_str(), down[4].as_str()),
+        (PHONE_IP, port.to_string().as_str())
+    );
+    assert_eq!(down[8], PHONE_MAC);
+    // nfdump prints large counts scaled ("10.5 M"): the download is there.
+    let bytes = |s: &str| -> f64 {
+        let mut it = s.split_whitespace();
+        let n: f64 = it.next().unwrap().parse().unwrap();
+        match it.next() {
+            Some("M") => n * 1e6,
+            Some("K") => n * 1e3,
+            Some("G") => n * 1e9,
+            _ => n,
+        }
+    };
+    assert!(bytes(&down[6]) >= 10.0e6, "{down:?}");
+    assert!(bytes(&up[6]) > 0.0 && bytes(&up[6]) < 1.0e6, "{up:?}");
+}
