@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
 
@@ -50,6 +50,12 @@ pub enum Query {
     Flows {
         device: Option<String>,
     },
+    /// Streams decisions as they happen until the client hangs up.
+    Watch {
+        device: Option<String>,
+        #[serde(default)]
+        blocked: bool,
+    },
     Reload,
 }
 
@@ -66,8 +72,18 @@ pub enum Reply {
     Devices(Vec<DeviceRow>),
     Owners(Vec<OwnerRow>),
     Flows(Vec<FlowRow>),
-    Reloaded { rules: u64 },
-    Error { message: String },
+    Reloaded {
+        rules: u64,
+    },
+    /// One decision (a `watch` stream sends one per frame).
+    Decision(FlowRow),
+    /// A `watch` client fell behind; this many decisions were skipped.
+    Skipped {
+        decisions: u64,
+    },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +187,12 @@ struct Clients {
 }
 
 /// Accepts clients forever, each in its own task.
-pub async fn serve(listener: UnixListener, engine: mpsc::Sender<Pending>, access: Access) {
+pub async fn serve(
+    listener: UnixListener,
+    engine: mpsc::Sender<Pending>,
+    access: Access,
+    decisions: broadcast::Sender<FlowRow>,
+) {
     let clients = Arc::new(std::sync::Mutex::new(Clients::default()));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -199,11 +220,12 @@ pub async fn serve(listener: UnixListener, engine: mpsc::Sender<Pending>, access
         };
         let engine = engine.clone();
         let access = access.clone();
+        let decisions = decisions.clone();
         let registry = clients.clone();
         let task = tokio::spawn({
             let registry = registry.clone();
             async move {
-                let _ = handle_client(stream, engine, access, id, &registry).await;
+                let _ = handle_client(stream, engine, access, decisions, id, &registry).await;
                 // Ended on its own (an evicted task never gets here: it is
                 // dropped at its await, and the eviction counted it).
                 let mut c = registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -234,6 +256,7 @@ async fn handle_client(
     mut stream: UnixStream,
     engine: mpsc::Sender<Pending>,
     access: Access,
+    decisions: broadcast::Sender<FlowRow>,
     id: u64,
     registry: &std::sync::Mutex<Clients>,
 ) -> io::Result<()> {
@@ -262,6 +285,11 @@ async fn handle_client(
             let mut c = registry.lock().unwrap_or_else(|p| p.into_inner());
             c.idle.remove(&id)
         };
+        if let (PROTOCOL_VERSION, Query::Watch { device, blocked }) =
+            (request.version, &request.query)
+        {
+            return stream_decisions(stream, decisions.subscribe(), device.clone(), *blocked).await;
+        }
         let reply = if request.version != PROTOCOL_VERSION {
             Reply::Error {
                 message: format!(
@@ -294,6 +322,81 @@ async fn handle_client(
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         set_idle(registry, id, handle);
+    }
+}
+
+/// Sends every decision (matching the filters) until the client hangs up.
+async fn stream_decisions(
+    mut stream: UnixStream,
+    mut rx: broadcast::Receiver<FlowRow>,
+    device: Option<String>,
+    blocked: bool,
+) -> io::Result<()> {
+    let mut probe = [0u8; 1];
+    loop {
+        let reply = tokio::select! {
+            r = rx.recv() => match r {
+                Ok(row) => {
+                    if device.as_deref().is_some_and(|d| !d.eq_ignore_ascii_case(&row.device))
+                        || (blocked && row.verdict == "allow")
+                    {
+                        continue;
+                    }
+                    Reply::Decision(row)
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => Reply::Skipped { decisions: n },
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            // Anything from the client (or its hang-up) ends the stream.
+            _ = stream.read(&mut probe) => return Ok(()),
+        };
+        let frame = encode(&Response {
+            version: PROTOCOL_VERSION,
+            reply,
+        });
+        tokio::time::timeout(CLIENT_TIMEOUT, stream.write_all(&frame))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+    }
+}
+
+/// Reads a stream of replies (`watch`), handing each to `each` until it
+/// returns false or the daemon closes (blocking; for the CLI).
+pub fn stream(
+    socket: &Path,
+    query: Query,
+    mut each: impl FnMut(Reply) -> bool,
+) -> Result<(), String> {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| {
+        format!(
+            "cannot connect to {}: {e} (is `phonehome run` up? use --socket PATH)",
+            socket.display()
+        )
+    })?;
+    let frame = encode(&Request {
+        version: PROTOCOL_VERSION,
+        query,
+    });
+    stream
+        .write_all(&frame)
+        .map_err(|e| format!("sending to {}: {e}", socket.display()))?;
+    loop {
+        let mut len = [0u8; 4];
+        if stream.read_exact(&mut len).is_err() {
+            return Ok(()); // the daemon went away
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > MAX_RESPONSE {
+            return Err(format!("response of {len} bytes is over the limit"));
+        }
+        let mut body = vec![0u8; len];
+        stream
+            .read_exact(&mut body)
+            .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
+        let response: Response = decode(&body)?;
+        if !each(response.reply) {
+            return Ok(());
+        }
     }
 }
 

@@ -23,6 +23,7 @@ USAGE:
                               [--since WHEN] [--until WHEN] [--json]
     phonehome [--socket PATH] diff --device MAC --before RANGE --after RANGE [--json]
     phonehome [--socket PATH] diff --device MAC --device MAC [--range RANGE] [--json]
+    phonehome [--socket PATH] watch [--device MAC] [--blocked] [--json]
     phonehome [--socket PATH] metrics [--out FILE]
     phonehome [--socket PATH] reload
     phonehome firewall up|down|print [--backend iptables|nft|fw4] [-c FILE]
@@ -42,6 +43,7 @@ COMMANDS:
     top        the owners with the most bytes (or flows, blocked) in a time range
     diff       what changed between two time ranges (or two devices): owners that
                appeared, vanished, grew or shrank
+    watch      decisions as they happen (one line each, or JSON lines), until ^C
     metrics    Prometheus text exposition: daemon health, per-device and per-owner
                counters (--out FILE: written atomically, for node-exporter's
                textfile collector)
@@ -91,6 +93,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
     let mut range_arg: Option<String> = None;
     let mut by = String::from("bytes");
     let mut top_n: usize = 10;
+    let mut watch_blocked = false;
     let mut config: Option<PathBuf> = None;
     let mut positional: Vec<String> = Vec::new();
     let mut backend = Backend::Iptables;
@@ -117,6 +120,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             Long("range") => range_arg = Some(parser.value()?.string()?),
             Long("by") => by = parser.value()?.string()?,
             Short('n') => top_n = parser.value()?.parse()?,
+            Long("blocked") => watch_blocked = true,
             Short('c') | Long("config") => config = Some(parser.value()?.into()),
             Long("backend") => {
                 backend = match parser.value()?.string()?.as_str() {
@@ -192,6 +196,39 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
                 Reply::Owners(rows) => print_owners(&rows, json),
                 other => unexpected(other),
             }
+        }
+        "watch" => {
+            let query = Query::Watch {
+                device,
+                blocked: watch_blocked,
+            };
+            let mut out = std::io::stdout();
+            api::stream(&socket, query, |reply| {
+                use std::io::Write;
+                let line = match reply {
+                    Reply::Decision(r) if json => serde_json::to_string(&r).unwrap_or_default(),
+                    Reply::Decision(r) => format!(
+                        "{} {} {} {}:{} {} {} ({}) {}{}",
+                        r.first_seen,
+                        r.device,
+                        r.proto,
+                        r.dst,
+                        r.dport,
+                        r.domain.as_deref().unwrap_or("-"),
+                        r.owner,
+                        r.category,
+                        r.verdict,
+                        r.rule.map(|x| format!(" [{x}]")).unwrap_or_default()
+                    ),
+                    Reply::Skipped { decisions } => {
+                        format!("({decisions} decisions skipped: too slow)")
+                    }
+                    Reply::Error { message } => format!("error: {message}"),
+                    _ => return true,
+                };
+                writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
+            })
+            .map_err(failed)
         }
         "metrics" => {
             let status = match api::query(&socket, Query::Status).map_err(failed)? {

@@ -144,7 +144,8 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let access = api::Access {
         admin_gid: cfg.admin_group.as_deref().and_then(api::group_id),
     };
-    tokio::spawn(api::serve(listener, tx, access));
+    let (decisions, _) = tokio::sync::broadcast::channel::<crate::stats::FlowRow>(1024);
+    tokio::spawn(api::serve(listener, tx, access, decisions.clone()));
 
     let clock = Clock {
         start: Instant::now(),
@@ -212,6 +213,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     );
 
     loop {
+        engine.watching = decisions.receiver_count() > 0;
         tokio::select! {
             r = queue.process_burst(&mut verdicts, |datagram, parsed, v| {
                 if let Some(dir) = &capture {
@@ -250,6 +252,10 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 }
             }) => {
                 r.map_err(|e| format!("queue socket failed: {e}"))?;
+                // Decisions to `watch` clients (none listening: none kept).
+                for row in engine.decided.drain(..) {
+                    let _ = decisions.send(row);
+                }
                 if engine.want_repeat_mode && verdicts.mode() == MarkMode::Conntrack {
                     eprintln!("phonehome: kernel sends no conntrack info; switching to repeat verdicts");
                     verdicts.set_mode(MarkMode::Repeat);
@@ -303,6 +309,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         Reply::Owners(engine.owner_rows(device.as_deref(), range, clock.now()))
                     }
                     Query::Flows { device } => Reply::Flows(engine.flow_rows(device.as_deref())),
+                    Query::Watch { .. } => Reply::Error {
+                        message: "watch is answered as a stream by the socket server".into(),
+                    },
                     Query::Reload => {
                         let reply = reload(&mut cfg, &mut engine);
                         if matches!(reply, Reply::Reloaded { .. }) {

@@ -76,6 +76,10 @@ pub struct Engine {
     pub exports: Vec<crate::ipfix::FlowRecord>,
     pub exports_dropped: u64,
     export: bool,
+    /// Decisions as they happen, for `phonehome watch` (filled while
+    /// `watching`; the daemon drains it after every burst).
+    pub decided: Vec<FlowRow>,
+    pub watching: bool,
 }
 
 /// Finished-flow records held for the exporter between sends.
@@ -98,6 +102,8 @@ impl Engine {
             exports: Vec::new(),
             exports_dropped: 0,
             export: cfg.ipfix_collector.is_some(),
+            decided: Vec::new(),
+            watching: false,
         }
     }
 
@@ -323,6 +329,10 @@ impl Engine {
             flow.decision = Some(decision.clone());
             return decision;
         }
+        flow.decision = Some(decision.clone());
+        if self.watching && self.decided.len() < 1024 {
+            self.decided.push(flow_row(flow, true));
+        }
         let mac_str = flow.mac.map(|m| format_mac(&m));
         self.stats.on_decided(
             &FlowEvent {
@@ -433,40 +443,11 @@ impl Engine {
     }
 
     pub fn flow_rows(&self, filter: Option<&str>) -> Vec<FlowRow> {
-        let row = |f: &Flow, active: bool| FlowRow {
-            device: f.device.clone(),
-            proto: packet::proto_name(f.tuple.proto).to_string(),
-            src: f.tuple.src.to_string(),
-            sport: f.tuple.sport,
-            dst: f.tuple.dst.to_string(),
-            dport: f.tuple.dport,
-            domain: f.domain().map(str::to_string),
-            name_source: f.name_source.map(|s| s.as_str().to_string()),
-            owner: f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
-            host: f.host.map(str::to_string),
-            category: f
-                .owner
-                .map_or(UNKNOWN_OWNER, |o| o.category.as_str())
-                .to_string(),
-            verdict: match &f.decision {
-                Some(d) if d.blocks() => d.action.as_str(),
-                Some(_) => "allow",
-                None => "pending",
-            }
-            .to_string(),
-            rule: f.decision.as_ref().and_then(|d| d.rule.clone()),
-            enforced: f.decision.as_ref().is_none_or(|d| d.enforced),
-            active,
-            bytes_up: f.up.bytes,
-            bytes_down: f.down.bytes,
-            first_seen: f.first_seen,
-            last_seen: f.last_seen,
-        };
         let mut rows: Vec<FlowRow> = self
             .flows
             .recent()
-            .map(|f| row(f, false))
-            .chain(self.flows.active().map(|f| row(f, true)))
+            .map(|f| flow_row(f, false))
+            .chain(self.flows.active().map(|f| flow_row(f, true)))
             .filter(|r| filter.is_none_or(|d| d.eq_ignore_ascii_case(&r.device)))
             .collect();
         rows.sort_by_key(|r| (r.first_seen, r.last_seen));
@@ -496,6 +477,39 @@ fn verdict_for(d: &Decision, dns: bool) -> Verdict {
         Verdict::Accept
     } else {
         Verdict::AcceptMark { bits: MARK_ALLOW }
+    }
+}
+
+/// A flow as the API shows it.
+fn flow_row(f: &Flow, active: bool) -> FlowRow {
+    FlowRow {
+        device: f.device.clone(),
+        proto: packet::proto_name(f.tuple.proto).to_string(),
+        src: f.tuple.src.to_string(),
+        sport: f.tuple.sport,
+        dst: f.tuple.dst.to_string(),
+        dport: f.tuple.dport,
+        domain: f.domain().map(str::to_string),
+        name_source: f.name_source.map(|s| s.as_str().to_string()),
+        owner: f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
+        host: f.host.map(str::to_string),
+        category: f
+            .owner
+            .map_or(UNKNOWN_OWNER, |o| o.category.as_str())
+            .to_string(),
+        verdict: match &f.decision {
+            Some(d) if d.blocks() => d.action.as_str(),
+            Some(_) => "allow",
+            None => "pending",
+        }
+        .to_string(),
+        rule: f.decision.as_ref().and_then(|d| d.rule.clone()),
+        enforced: f.decision.as_ref().is_none_or(|d| d.enforced),
+        active,
+        bytes_up: f.up.bytes,
+        bytes_down: f.down.bytes,
+        first_seen: f.first_seen,
+        last_seen: f.last_seen,
     }
 }
 

@@ -393,3 +393,75 @@ fn nfcapd_receives_the_ipfix_export() {
     assert!(bytes(&down[6]) >= 10.0e6, "{down:?}");
     assert!(bytes(&up[6]) > 0.0 && bytes(&up[6]) < 1.0e6, "{up:?}");
 }
+
+#[test]
+fn watch_streams_decisions_as_they_happen() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_daemon(
+        "config phonehome 'dns'\n\toption sinkhole 'off'\n\n\
+         config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n",
+        false,
+    );
+    let router = net.router.clone();
+    let (bin, socket) = (bin(), net.socket.clone());
+    net.spawn(
+        "watch",
+        &router,
+        &[
+            bin.to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+            "watch",
+            "--json",
+            "--blocked",
+        ],
+    );
+    net.spawn(
+        "watch-all",
+        &router,
+        &[
+            bin.to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+            "watch",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    net.dig(WAN_DNS, "tracking.miui.com");
+    net.dig(WAN_DNS, "www.google.com");
+    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 3.0));
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !net.log("watch-all").contains("www.google.com") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            net.log("watch-all")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let blocked: Vec<Value> = net
+        .log("watch")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert_eq!(
+        (
+            blocked[0]["domain"].as_str(),
+            blocked[0]["verdict"].as_str(),
+            blocked[0]["rule"].as_str()
+        ),
+        (Some("tracking.miui.com"), Some("reject"), Some("xiaomi"))
+    );
+    let all = net.log("watch-all");
+    assert!(
+        all.contains("tracking.miui.com Xiaomi (telemetry) reject [xiaomi]"),
+        "{all}"
+    );
+    assert!(all.contains("www.google.com Google"), "{all}");
+}
