@@ -125,7 +125,15 @@ pub fn bind(path: &Path, group: Option<u32>) -> io::Result<UnixListener> {
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     if let Some(gid) = group {
-        std::os::unix::fs::chown(path, None, Some(gid))?;
+        // Without CAP_CHOWN (ujail) this works only when the socket already
+        // has the group, e.g. from a setgid directory (the OpenWrt init
+        // script makes its run directory one).
+        if let Err(e) = std::os::unix::fs::chown(path, None, Some(gid)) {
+            eprintln!(
+                "phonehome: warning: cannot give {} to group {gid}: {e} (only root can connect)",
+                path.display()
+            );
+        }
     }
     Ok(listener)
 }
