@@ -80,15 +80,9 @@ impl Series {
         for (ring, (width, keep)) in self.0.iter_mut().zip(SERIES) {
             let start = now - now % width;
             match ring.back_mut() {
-                Some(b) if b.start == start => {
-                    b.flows += flows;
-                    b.blocked += blocked;
-                    b.up += up;
-                    b.down += down;
-                }
-                // A late event for an older bucket (clock step): fold it
-                // into the newest one rather than reorder.
-                Some(b) if b.start > start => {
+                // This bucket, or a late event for an older one (a clock
+                // step back): folded into the newest rather than reordered.
+                Some(b) if b.start >= start => {
                     b.flows += flows;
                     b.blocked += blocked;
                     b.up += up;
