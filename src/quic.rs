@@ -165,31 +165,36 @@ pub fn read_initial(payload: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
         )
         .ok()?;
 
-    // Frames: CRYPTO carries the ClientHello; PADDING, PING and ACK may
-    // sit around it. Anything else is not a client's first flight.
+    parse_frames(&plain, pieces)
+}
+
+/// Walks the frames of a decrypted Initial payload and appends its CRYPTO
+/// data to `pieces`. CRYPTO carries the ClientHello; PADDING, PING and ACK
+/// may sit around it. Anything else is not a client's first flight.
+pub fn parse_frames(plain: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
     let mut at = 0;
     while at < plain.len() {
-        let kind = varint(&plain, &mut at)?;
+        let kind = varint(plain, &mut at)?;
         match kind {
             0x00 | 0x01 => {}
             0x02 | 0x03 => {
-                varint(&plain, &mut at)?; // largest acknowledged
-                varint(&plain, &mut at)?; // delay
-                let ranges = varint(&plain, &mut at)?;
-                varint(&plain, &mut at)?; // first range
+                varint(plain, &mut at)?; // largest acknowledged
+                varint(plain, &mut at)?; // delay
+                let ranges = varint(plain, &mut at)?;
+                varint(plain, &mut at)?; // first range
                 for _ in 0..ranges.min(256) {
-                    varint(&plain, &mut at)?;
-                    varint(&plain, &mut at)?;
+                    varint(plain, &mut at)?;
+                    varint(plain, &mut at)?;
                 }
                 if kind == 0x03 {
                     for _ in 0..3 {
-                        varint(&plain, &mut at)?;
+                        varint(plain, &mut at)?;
                     }
                 }
             }
             0x06 => {
-                let offset = varint(&plain, &mut at)?;
-                let len = varint(&plain, &mut at)? as usize;
+                let offset = varint(plain, &mut at)?;
+                let len = varint(plain, &mut at)? as usize;
                 let data = plain.get(at..at.checked_add(len)?)?;
                 at += len;
                 if offset.saturating_add(len as u64) <= MAX_CRYPTO as u64 {

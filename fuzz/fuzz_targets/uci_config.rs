@@ -1,0 +1,9 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(cfg) = phonehome::config::Config::parse(text, std::path::Path::new("fuzz")) {
+            let _ = phonehome::policy::Policy::from_config(&cfg);
+        }
+    }
+});
