@@ -1,0 +1,81 @@
+//! Floods through the router (issue 7): a SYN flood over every port and a
+//! random-destination scan, made by hping3 in the phone's namespace. The
+//! daemon must keep its memory bounded (the flow table evicts and counts),
+//! stay up, and keep deciding the phone's real connections meanwhile.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+fn flood(net: &mut Net, name: &str, args: &str) {
+    let phone = net.phone.clone();
+    net.spawn(
+        name,
+        &phone,
+        &[
+            "sh",
+            "-c",
+            &format!("exec timeout 6 hping3 {args} >/dev/null 2>&1"),
+        ],
+    );
+}
+
+#[test]
+fn syn_flood_and_scan_keep_memory_bounded_and_decisions_coming() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_daemon(
+        "config phonehome 'limits'\n\toption max_flows '2000'\n\toption sinkhole 'off'\n\n\
+         config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n",
+        false,
+    );
+    net.dig(WAN_DNS, "www.google.com");
+    net.dig(WAN_DNS, "tracking.miui.com");
+    let rss_before = net.cli_json(&["status"])["rss_bytes"].as_u64().unwrap();
+    // SYNs to every port of one server, and to random addresses of the
+    // documentation /24: each one a new connection for the daemon.
+    flood(
+        &mut net,
+        "syn-flood",
+        &format!("-S -p ++1 -i u100 {NEUTRAL_IP}"),
+    );
+    flood(&mut net, "scan", "-S -p 80 -i u200 --rand-dest 203.0.113.x");
+    std::thread::sleep(Duration::from_secs(2));
+    // In the middle of it, the phone's own connections are decided.
+    assert!(
+        net.curl("https://www.google.com/", GOOGLE_IP, 5.0),
+        "allowed under flood"
+    );
+    let t = std::time::Instant::now();
+    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 5.0));
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "rejected, not timed out: {:?}",
+        t.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let status = net.cli_json(&["status"]);
+    eprintln!("after the floods: {status:#}");
+    let (active, evicted) = (
+        status["flows_active"].as_u64().unwrap(),
+        status["flows_evicted"].as_u64().unwrap(),
+    );
+    let rss = status["rss_bytes"].as_u64().unwrap();
+    assert!(active <= 2000, "{active} flows");
+    assert!(evicted > 0, "the table filled and evicted");
+    assert!(
+        status["packets"].as_u64().unwrap() > 4000,
+        "the floods reached the queue"
+    );
+    assert!(
+        rss < rss_before + 16 << 20,
+        "RSS grew from {rss_before} to {rss}"
+    );
+    // Still answering and deciding.
+    assert!(net.curl("http://www.google.com/", GOOGLE_IP, 5.0));
+}
