@@ -5,6 +5,7 @@
 //!   servers and ports, each waiting for its ClientHello as a real one
 //!   without a DNS name would): bytes per flow;
 //! - the same with a compiled 1,000,000-domain owner database loaded.
+//!
 //! Run: `cargo bench --bench memory`.
 
 use std::hint::black_box;
