@@ -73,7 +73,7 @@ fn syn_flood_and_scan_keep_memory_bounded_and_decisions_coming() {
         "the floods reached the queue"
     );
     assert!(
-        rss < rss_before + 16 << 20,
+        rss < rss_before + (16 << 20),
         "RSS grew from {rss_before} to {rss}"
     );
     // Still answering and deciding.
