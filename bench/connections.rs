@@ -1,0 +1,174 @@
+//! New-connection rate and setup latency through the router: short TCP
+//! connections (connect, then close) from the phone namespace to a server
+//! in wan, in three setups measured in the same run, alternating over
+//! several rounds (medians):
+//! - kernel only: no rules, no queue (the ceiling);
+//! - the C loop: phonehome's kernel rules with `bench/c/nfq_accept.c`, the
+//!   smallest accept-all NFQUEUE loop, built here against Debian's
+//!   libnetfilter_queue (the floor of any user-space path);
+//! - phonehome: the same rules with the daemon, the server's name known
+//!   from DNS first (as a phone's connection would have it).
+//!
+//! Prints connections/s with phonehome ÷ the C loop (target ≥ 0.9) and the
+//! setup latency each adds over kernel-only at p50 and p99. Run as root:
+//! `cargo bench --bench connections` (CONNS=2000 ROUNDS=3).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+
+const SERVER: &str = NEUTRAL_IP;
+const PORT: u16 = 9000;
+
+/// The phone's client: N connects, each timed; prints elapsed seconds and
+/// the sorted setup times in microseconds.
+const CLIENT: &str = "import socket,sys,time
+n=int(sys.argv[1]); lat=[]
+t0=time.perf_counter()
+for i in range(n):
+    s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
+    a=time.perf_counter(); s.connect((sys.argv[2], int(sys.argv[3]))); lat.append(time.perf_counter()-a); s.close()
+el=time.perf_counter()-t0; lat.sort()
+print(el, lat[len(lat)//2]*1e6, lat[int(len(lat)*0.99)]*1e6)
+";
+
+/// The server: accepts and closes, as fast as it can.
+const SERVER_PY: &str = "import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4096)
+while True:
+    c,_=s.accept(); c.close()
+";
+
+struct Run {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn run(net: &Net, n: usize) -> Run {
+    let out = net.sh(
+        &net.phone,
+        &format!("python3 -c \"{CLIENT}\" {n} {SERVER} {PORT}"),
+    );
+    let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    Run {
+        rate: n as f64 / v[0],
+        p50: v[1],
+        p99: v[2],
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    if !is_root() {
+        eprintln!("bench: needs root (network namespaces and netfilter rules)");
+        std::process::exit(2);
+    }
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let (n, rounds) = (env("CONNS", 2000), env("ROUNDS", 3));
+    let c_loop = std::env::temp_dir().join(format!("phonehome-nfq-accept-{}", std::process::id()));
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/c/nfq_accept.c");
+    let built = std::process::Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&c_loop)
+        .arg(&src)
+        .arg("-lnetfilter_queue")
+        .status()
+        .expect("gcc (scripts/install-deps installs it and libnetfilter-queue-dev)");
+    assert!(built.success(), "building {}", src.display());
+
+    let mut net = Net::new();
+    net.start_wan_services();
+    let wan = net.wan.clone();
+    net.spawn(
+        "server",
+        &wan,
+        &["python3", "-c", SERVER_PY, SERVER, &PORT.to_string()],
+    );
+    net.wait_for(&wan, &format!("ss -ltn | grep -q ':{PORT} '"));
+    std::fs::write(
+        net.config_path(),
+        format!(
+            "config phonehome 'main'\n\toption socket '{}'\n\nconfig rule\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
+            net.socket.display()
+        ),
+    )
+    .unwrap();
+    // Shorter TIME_WAIT so thousands of connections do not pile up.
+    net.sh(
+        &net.router,
+        "sysctl -q -w net.netfilter.nf_conntrack_tcp_timeout_time_wait=1",
+    );
+
+    let (mut kernel, mut c, mut ph) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        net.sh(&net.router, &format!("{} firewall down", bin().display()));
+        kernel.push(run(&net, n));
+
+        net.firewall_up(false);
+        let router = net.router.clone();
+        net.spawn("c-loop", &router, &[c_loop.to_str().unwrap()]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        c.push(run(&net, n));
+        net.signal("c-loop", "TERM");
+
+        net.start_daemon_process();
+        net.dig(WAN_DNS, "files.example.org");
+        ph.push(run(&net, n));
+        net.signal("daemon", "TERM");
+    }
+    net.sh(&net.router, &format!("{} firewall down", bin().display()));
+    std::fs::remove_file(&c_loop).ok();
+    let m = |v: &[Run], f: fn(&Run) -> f64| median(v.iter().map(f).collect());
+    let (k_rate, c_rate, p_rate) = (
+        m(&kernel, |r| r.rate),
+        m(&c, |r| r.rate),
+        m(&ph, |r| r.rate),
+    );
+    println!("new TCP connections phone → router → wan, {n} per run, {rounds} rounds, medians");
+    println!(
+        "{:<34} {:>10} {:>12} {:>12}",
+        "setup", "conn/s", "p50 setup", "p99 setup"
+    );
+    for (name, v) in [
+        ("kernel only (ceiling)", &kernel),
+        ("C accept-all NFQUEUE loop (floor)", &c),
+        ("phonehome", &ph),
+    ] {
+        println!(
+            "{:<34} {:>10.0} {:>10.0}µs {:>10.0}µs",
+            name,
+            m(v, |r| r.rate),
+            m(v, |r| r.p50),
+            m(v, |r| r.p99)
+        );
+    }
+    println!(
+        "{:<34} {:>10.3}",
+        "ratio phonehome / C loop (≥ 0.9)",
+        p_rate / c_rate
+    );
+    println!(
+        "{:<34} {:>10.3}",
+        "ratio phonehome / kernel only",
+        p_rate / k_rate
+    );
+    println!(
+        "added setup latency over kernel only: phonehome p50 {:+.0} µs, p99 {:+.0} µs; C loop p50 {:+.0} µs, p99 {:+.0} µs",
+        m(&ph, |r| r.p50) - m(&kernel, |r| r.p50),
+        m(&ph, |r| r.p99) - m(&kernel, |r| r.p99),
+        m(&c, |r| r.p50) - m(&kernel, |r| r.p50),
+        m(&c, |r| r.p99) - m(&kernel, |r| r.p99),
+    );
+}
