@@ -53,15 +53,30 @@ fn fmix64(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// The hash of a listed name: FNV-1a over its bytes from the last one
-/// back (so a lookup hashes every label-aligned suffix of a name in one
-/// pass), finalised.
-fn whole_hash(name: &[u8], seed: u64) -> u64 {
+/// Calls `f(hash, length)` for every label-aligned suffix of `name`, the
+/// shortest first and the whole name last: FNV-1a over the bytes from the
+/// last one back, finalised at each label boundary. The one hashing both a
+/// listed name (its last call) and a looked-up name's suffixes use.
+#[inline(always)]
+fn for_each_suffix_hash(name: &[u8], seed: u64, mut f: impl FnMut(u64, usize)) {
+    if name.is_empty() {
+        return;
+    }
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for b in name.iter().rev() {
+    for (i, b) in name.iter().enumerate().rev() {
+        if *b == b'.' {
+            f(fmix64(h ^ seed), name.len() - i - 1);
+        }
         h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
     }
-    fmix64(h ^ seed)
+    f(fmix64(h ^ seed), name.len());
+}
+
+/// The hash of a listed name (that of its longest suffix: itself).
+fn whole_hash(name: &[u8], seed: u64) -> u64 {
+    let mut whole = 0;
+    for_each_suffix_hash(name, seed, |h, _| whole = h);
+    whole
 }
 
 fn value_bits(values: usize) -> u32 {
@@ -285,46 +300,34 @@ impl<'a> DomainTable<'a> {
         let mut hashes = [0u64; MAX];
         let mut lens = [0u8; MAX];
         let mut n = 0;
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.seed;
-        for (i, b) in name.iter().enumerate().rev() {
-            if *b == b'.' {
-                if n == MAX || name.len() > 255 {
-                    return self.lookup_long(name);
-                }
-                hashes[n] = fmix64(h ^ self.seed);
-                lens[n] = (name.len() - i - 1) as u8;
+        let mut too_long = name.len() > 255;
+        for_each_suffix_hash(name, self.seed, |h, len| {
+            if n == MAX {
+                too_long = true;
+            } else {
+                hashes[n] = h;
+                lens[n] = len as u8;
                 n += 1;
             }
-            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-        if n == MAX || name.len() > 255 {
+        });
+        if too_long {
             return self.lookup_long(name);
         }
-        hashes[n] = fmix64(h ^ self.seed);
-        lens[n] = name.len() as u8;
-        n += 1;
         (0..n)
             .rev()
             .find_map(|i| self.probe(hashes[i]).map(|v| (v, lens[i] as usize)))
     }
 
     /// The same answer for names with more than 15 dots or over 255 bytes
-    /// (not valid DNS names, but they may still arrive): one pass, each
-    /// suffix probed as its hash is known, the last hit the longest.
+    /// (not valid DNS names, but they may still arrive): each suffix probed
+    /// as its hash is known, the last hit the longest.
     fn lookup_long(&self, name: &[u8]) -> Option<(u32, usize)> {
         let mut best = None;
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.seed;
-        for (i, b) in name.iter().enumerate().rev() {
-            if *b == b'.' {
-                if let Some(v) = self.probe(fmix64(h ^ self.seed)) {
-                    best = Some((v, name.len() - i - 1));
-                }
+        for_each_suffix_hash(name, self.seed, |h, len| {
+            if let Some(v) = self.probe(h) {
+                best = Some((v, len));
             }
-            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-        if let Some(v) = self.probe(fmix64(h ^ self.seed)) {
-            best = Some((v, name.len()));
-        }
+        });
         best
     }
 }
