@@ -368,62 +368,19 @@ async fn stream_decisions(
     }
 }
 
-/// Reads a stream of replies (`watch`), handing each to `each` until it
-/// returns false or the daemon closes (blocking; for the CLI).
-pub fn stream(
+/// Connects to the daemon and sends one request (blocking; for the CLI);
+/// `timeout` bounds every read and write on the connection.
+fn send_request(
     socket: &Path,
     query: Query,
-    mut each: impl FnMut(Reply) -> bool,
-) -> Result<(), String> {
+    timeout: Option<Duration>,
+) -> Result<std::os::unix::net::UnixStream, String> {
     let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| {
         format!(
             "cannot connect to {}: {e} (is `phonehome run` up? use --socket PATH)",
             socket.display()
         )
     })?;
-    let frame = encode(&Request {
-        version: PROTOCOL_VERSION,
-        query,
-    });
-    stream
-        .write_all(&frame)
-        .map_err(|e| format!("sending to {}: {e}", socket.display()))?;
-    loop {
-        let mut len = [0u8; 4];
-        if stream.read_exact(&mut len).is_err() {
-            return Ok(()); // the daemon went away
-        }
-        let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_RESPONSE {
-            return Err(format!("response of {len} bytes is over the limit"));
-        }
-        let mut body = vec![0u8; len];
-        stream
-            .read_exact(&mut body)
-            .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
-        let response: Response = decode(&body)?;
-        if !each(response.reply) {
-            return Ok(());
-        }
-    }
-}
-
-impl Query {
-    /// Requests that change what the daemon enforces.
-    pub fn changes_policy(&self) -> bool {
-        matches!(self, Query::Reload)
-    }
-}
-
-/// Sends one query and waits for the reply (blocking; for the CLI).
-pub fn query(socket: &Path, query: Query) -> Result<Reply, String> {
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| {
-        format!(
-            "cannot connect to {}: {e} (is `phonehome run` up? use --socket PATH)",
-            socket.display()
-        )
-    })?;
-    let timeout = Some(Duration::from_secs(30));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);
     let frame = encode(&Request {
@@ -433,10 +390,19 @@ pub fn query(socket: &Path, query: Query) -> Result<Reply, String> {
     stream
         .write_all(&frame)
         .map_err(|e| format!("sending to {}: {e}", socket.display()))?;
+    Ok(stream)
+}
+
+/// Reads one reply frame; None when the daemon closed (or broke) the
+/// connection before a frame began.
+fn read_reply(
+    stream: &mut std::os::unix::net::UnixStream,
+    socket: &Path,
+) -> Result<Option<Reply>, String> {
     let mut len = [0u8; 4];
-    stream
-        .read_exact(&mut len)
-        .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
+    if stream.read_exact(&mut len).is_err() {
+        return Ok(None);
+    }
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_RESPONSE {
         return Err(format!("response of {len} bytes is over the limit"));
@@ -452,7 +418,41 @@ pub fn query(socket: &Path, query: Query) -> Result<Reply, String> {
             response.version
         ));
     }
-    Ok(response.reply)
+    Ok(Some(response.reply))
+}
+
+/// Reads a stream of replies (`watch`), handing each to `each` until it
+/// returns false or the daemon closes (blocking; for the CLI).
+pub fn stream(
+    socket: &Path,
+    query: Query,
+    mut each: impl FnMut(Reply) -> bool,
+) -> Result<(), String> {
+    let mut stream = send_request(socket, query, None)?;
+    while let Some(reply) = read_reply(&mut stream, socket)? {
+        if !each(reply) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+impl Query {
+    /// Requests that change what the daemon enforces.
+    pub fn changes_policy(&self) -> bool {
+        matches!(self, Query::Reload)
+    }
+}
+
+/// Sends one query and waits for the reply (blocking; for the CLI).
+pub fn query(socket: &Path, query: Query) -> Result<Reply, String> {
+    let mut stream = send_request(socket, query, Some(Duration::from_secs(30)))?;
+    read_reply(&mut stream, socket)?.ok_or_else(|| {
+        format!(
+            "reading from {}: the daemon closed the connection without a reply",
+            socket.display()
+        )
+    })
 }
 
 #[cfg(test)]
