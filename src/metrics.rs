@@ -23,6 +23,26 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+const UP: &str = ",direction=\"up\"";
+const DOWN: &str = ",direction=\"down\"";
+
+/// A counter family with one sample per row (and per extra label, e.g. the
+/// direction): `name{row labels extra} value`.
+fn per_row<T>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    rows: &[(String, &T)],
+    samples: impl Fn(&T) -> Vec<(&'static str, u64)>,
+) {
+    family(out, name, "counter", help);
+    for (labels, row) in rows {
+        for (extra, value) in samples(row) {
+            let _ = writeln!(out, "{name}{{{labels}{extra}}} {value}");
+        }
+    }
+}
+
 pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) -> String {
     let mut o = String::new();
     let scalar = |o: &mut String, name: &str, kind: &str, help: &str, v: u64| {
@@ -136,106 +156,71 @@ pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) ->
         status.rss_bytes,
     );
 
-    let dev = |d: &DeviceRow| {
-        format!(
-            "mac=\"{}\",hostname=\"{}\"",
-            label(&d.mac),
-            label(d.hostname.as_deref().unwrap_or(""))
-        )
-    };
-    family(
+    // Each row's labels are formatted once and serve all its families.
+    let devices: Vec<(String, &DeviceRow)> = devices
+        .iter()
+        .map(|d| {
+            let labels = format!(
+                "mac=\"{}\",hostname=\"{}\"",
+                label(&d.mac),
+                label(d.hostname.as_deref().unwrap_or(""))
+            );
+            (labels, d)
+        })
+        .collect();
+    let owners: Vec<(String, &OwnerRow)> = owners
+        .iter()
+        .map(|r| {
+            let labels = format!(
+                "owner=\"{}\",category=\"{}\"",
+                label(&r.owner),
+                label(&r.category)
+            );
+            (labels, r)
+        })
+        .collect();
+    per_row(
         &mut o,
         "phonehome_device_flows_total",
-        "counter",
         "Connections per device.",
+        &devices,
+        |d| vec![("", d.flows)],
     );
-    for d in devices {
-        let _ = writeln!(o, "phonehome_device_flows_total{{{}}} {}", dev(d), d.flows);
-    }
-    family(
+    per_row(
         &mut o,
         "phonehome_device_blocked_total",
-        "counter",
         "Blocked connections per device (observe mode: would-be blocks).",
+        &devices,
+        |d| vec![("", d.blocked)],
     );
-    for d in devices {
-        let _ = writeln!(
-            o,
-            "phonehome_device_blocked_total{{{}}} {}",
-            dev(d),
-            d.blocked
-        );
-    }
-    family(
+    per_row(
         &mut o,
         "phonehome_device_bytes_total",
-        "counter",
         "Bytes per device and direction (conntrack accounting).",
+        &devices,
+        |d| vec![(UP, d.bytes_up), (DOWN, d.bytes_down)],
     );
-    for d in devices {
-        let _ = writeln!(
-            o,
-            "phonehome_device_bytes_total{{{},direction=\"up\"}} {}",
-            dev(d),
-            d.bytes_up
-        );
-        let _ = writeln!(
-            o,
-            "phonehome_device_bytes_total{{{},direction=\"down\"}} {}",
-            dev(d),
-            d.bytes_down
-        );
-    }
-    let own = |r: &OwnerRow| {
-        format!(
-            "owner=\"{}\",category=\"{}\"",
-            label(&r.owner),
-            label(&r.category)
-        )
-    };
-    family(
+    per_row(
         &mut o,
         "phonehome_owner_flows_total",
-        "counter",
         "Connections per destination owner.",
+        &owners,
+        |r| vec![("", r.flows)],
     );
-    for r in owners {
-        let _ = writeln!(o, "phonehome_owner_flows_total{{{}}} {}", own(r), r.flows);
-    }
-    family(
+    per_row(
         &mut o,
         "phonehome_owner_blocked_total",
-        "counter",
         "Blocked connections per destination owner.",
+        &owners,
+        |r| vec![("", r.blocked)],
     );
-    for r in owners {
-        let _ = writeln!(
-            o,
-            "phonehome_owner_blocked_total{{{}}} {}",
-            own(r),
-            r.blocked
-        );
-    }
-    family(
+    per_row(
         &mut o,
         "phonehome_owner_bytes_total",
-        "counter",
         "Bytes per destination owner and direction.",
+        &owners,
+        |r| vec![(UP, r.bytes_up), (DOWN, r.bytes_down)],
     );
-    for r in owners {
-        let _ = writeln!(
-            o,
-            "phonehome_owner_bytes_total{{{},direction=\"up\"}} {}",
-            own(r),
-            r.bytes_up
-        );
-        let _ = writeln!(
-            o,
-            "phonehome_owner_bytes_total{{{},direction=\"down\"}} {}",
-            own(r),
-            r.bytes_down
-        );
-    }
     o
 }
 
