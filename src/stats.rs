@@ -40,6 +40,25 @@ struct Counts {
 }
 
 impl Counts {
+    /// Adds another pair's counts: sums, earliest first and latest last seen.
+    fn add(&mut self, other: &Counts) {
+        self.flows += other.flows;
+        self.blocked += other.blocked;
+        self.bytes_up += other.bytes_up;
+        self.bytes_down += other.bytes_down;
+        if other.first_seen != 0 {
+            self.first_seen = match self.first_seen {
+                0 => other.first_seen,
+                f => f.min(other.first_seen),
+            };
+        }
+        self.last_seen = self.last_seen.max(other.last_seen);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.flows == 0 && self.bytes_up == 0 && self.bytes_down == 0
+    }
+
     fn touch(&mut self, now: u64) {
         if self.first_seen == 0 {
             self.first_seen = now;
@@ -307,6 +326,17 @@ impl Stats {
         now: u64,
         names: &dyn Fn(&str) -> Option<String>,
     ) -> Vec<DeviceRow> {
+        // In a range: each device's counts summed from its owner pairs, in
+        // one pass over the pairs.
+        let mut in_range: HashMap<&str, Counts> = HashMap::new();
+        if !range.is_all() {
+            for ((dev, _), o) in &self.owners {
+                in_range
+                    .entry(dev.as_str())
+                    .or_default()
+                    .add(&o.series.sum(range, now));
+            }
+        }
         let mut rows: Vec<DeviceRow> = self
             .devices
             .iter()
@@ -315,28 +345,7 @@ impl Stats {
                 let c = if range.is_all() {
                     d.counts.clone()
                 } else {
-                    // Summed from the device's owner pairs.
-                    let mut c = Counts::default();
-                    for ((dev, _), o) in &self.owners {
-                        if dev == k {
-                            let p = o.series.sum(range, now);
-                            c.flows += p.flows;
-                            c.blocked += p.blocked;
-                            c.bytes_up += p.bytes_up;
-                            c.bytes_down += p.bytes_down;
-                            if p.first_seen != 0 {
-                                c.first_seen = match c.first_seen {
-                                    0 => p.first_seen,
-                                    f => f.min(p.first_seen),
-                                };
-                            }
-                            c.last_seen = c.last_seen.max(p.last_seen);
-                        }
-                    }
-                    if c.flows == 0 && c.bytes_up == 0 && c.bytes_down == 0 {
-                        return None;
-                    }
-                    c
+                    in_range.remove(k.as_str()).filter(|c| !c.is_empty())?
                 };
                 Some(DeviceRow {
                     mac: d.mac.clone().unwrap_or_default(),
@@ -363,16 +372,13 @@ impl Stats {
                 continue;
             }
             let c = Self::counts_of(o, range, now);
-            if !range.is_all() && c.flows == 0 && c.bytes_up == 0 && c.bytes_down == 0 {
+            if !range.is_all() && c.is_empty() {
                 continue;
             }
             let m = merged
                 .entry(owner.as_str())
                 .or_insert_with(|| (o.category.clone(), Counts::default(), HashMap::new()));
-            m.1.flows += c.flows;
-            m.1.blocked += c.blocked;
-            m.1.bytes_up += c.bytes_up;
-            m.1.bytes_down += c.bytes_down;
+            m.1.add(&c);
             for (d, n) in &o.domains {
                 *m.2.entry(d.as_str()).or_default() += n;
             }
