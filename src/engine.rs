@@ -135,8 +135,7 @@ impl Engine {
                 continue;
             };
             let old = flow.decision.clone();
-            let gave_up = flow.names.is_none() && flow.queued >= self.decide_by;
-            let decision = self.decide(&t, gave_up, now);
+            let decision = self.decide(&t, now);
             let Some(old) = old else { continue };
             let dns = is_dns(&t);
             if mark_of(&old, dns) != mark_of(&decision, dns) {
@@ -242,11 +241,7 @@ impl Engine {
         if !ready {
             return Verdict::Accept;
         }
-        let gave_up = flow.names.is_none() && flow.queued >= self.decide_by;
-        if gave_up {
-            self.counters.gave_up += 1;
-        }
-        let decision = self.decide(&orig, gave_up, now);
+        let decision = self.decide(&orig, now);
         verdict_for(&decision, is_dns(&orig))
     }
 
@@ -288,8 +283,9 @@ impl Engine {
     }
 
     /// Judges the flow `orig` with what is known and records the outcome
-    /// (statistics count it the first time only).
-    fn decide(&mut self, orig: &FiveTuple, gave_up: bool, now: Now) -> Decision {
+    /// (statistics count it the first time only). A flow still without a
+    /// name at its `decide_by`-th packet is judged as given up.
+    fn decide(&mut self, orig: &FiveTuple, now: Now) -> Decision {
         let Some(flow) = self.flows.get_mut(orig) else {
             return Decision {
                 action: Action::Allow,
@@ -298,6 +294,7 @@ impl Engine {
                 enforced: true,
             };
         };
+        let gave_up = flow.names.is_none() && flow.queued >= self.decide_by;
         let chain: &[String] = flow.names.as_deref().unwrap_or(&[]);
         let a = owners::attribute(chain, flow.tuple.dst);
         let (owner, host) = (a.owner, a.host);
@@ -316,7 +313,15 @@ impl Engine {
         flow.host = host;
         flow.pending = Default::default();
         let first = flow.decision.is_none();
-        for rule in decision.logged.iter().filter(|_| first) {
+        flow.decision = Some(decision.clone());
+        if !first {
+            // Re-judged after a reload: logged and counted when first decided.
+            return decision;
+        }
+        if gave_up {
+            self.counters.gave_up += 1;
+        }
+        for rule in &decision.logged {
             eprintln!(
                 "phonehome: log rule '{rule}': {} {} ({})",
                 flow.device,
@@ -324,12 +329,6 @@ impl Engine {
                 flow.domain().unwrap_or("no name")
             );
         }
-        if !first {
-            // Re-judged after a reload: counted when first decided.
-            flow.decision = Some(decision.clone());
-            return decision;
-        }
-        flow.decision = Some(decision.clone());
         if self.watching && self.decided.len() < 1024 {
             self.decided.push(flow_row(flow, true));
         }
@@ -346,7 +345,6 @@ impl Engine {
             },
             now.unix,
         );
-        flow.decision = Some(decision.clone());
         decision
     }
 
@@ -398,7 +396,7 @@ impl Engine {
             .is_some_and(|f| f.decision.is_none());
         if undecided {
             // It ended (or escaped the queue) before a name appeared.
-            self.decide(orig, false, now);
+            self.decide(orig, now);
         }
         if self.export {
             if let Some(f) = self.flows.get_mut(orig) {
