@@ -148,9 +148,11 @@ impl Engine {
 
     /// Whether `pkt` is a DNS answer to a client whose device is not known
     /// yet: the caller should learn the neighbour table first, so device
-    /// rules can sinkhole it.
+    /// rules can sinkhole it. Only looks at the packet when some decision
+    /// depends on the device (else this would parse every queued packet a
+    /// second time for nothing).
     pub fn dns_client_unknown(&self, pkt: &QueuedPacket<'_>) -> Option<IpAddr> {
-        if self.sinkhole == crate::sinkhole::SinkholeMode::Off {
+        if self.sinkhole == crate::sinkhole::SinkholeMode::Off || !self.policy.depends_on_device() {
             return None;
         }
         let view = packet::parse(pkt.payload).ok()?;

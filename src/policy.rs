@@ -79,6 +79,8 @@ pub struct Policy {
     defaults: HashMap<Mac, (Action, String)>,
     default: Action,
     undecided: Action,
+    /// See `depends_on_device`; fixed when the policy is built.
+    device_specific: bool,
 }
 
 /// What is known about a flow when it is judged.
@@ -217,12 +219,19 @@ impl Policy {
         }));
         Policy {
             mode: cfg.mode,
+            device_specific: !defaults.is_empty() || rules.iter().any(|r| !r.macs.is_empty()),
             rules,
             names,
             defaults,
             default: cfg.default,
             undecided: cfg.undecided,
         }
+    }
+
+    /// Whether any decision can depend on which device asks (a rule names
+    /// devices or groups, or a device or group has its own default).
+    pub fn depends_on_device(&self) -> bool {
+        self.device_specific
     }
 
     pub fn rule_count(&self) -> usize {
