@@ -60,11 +60,6 @@ fn run(net: &Net, n: usize) -> Run {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     if !is_root() {
         eprintln!("bench: needs root (network namespaces and netfilter rules)");

@@ -23,11 +23,6 @@ fn iperf(net: &Net, seconds: u32) -> f64 {
         .expect("bits_per_second")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     if !is_root() {
         eprintln!("bench: needs root (network namespaces and netfilter rules)");

@@ -12,16 +12,6 @@ use serde_json::Value;
 const BLOCK_XIAOMI: &str =
     "config rule 'no_xiaomi'\n\toption device 'phone'\n\toption owner 'Xiaomi'\n\toption action 'block'\n";
 
-fn network(config: &str) -> Option<Net> {
-    if !can_run() {
-        return None;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_daemon(config, false);
-    Some(net)
-}
-
 fn flow_for<'a>(flows: &'a Value, domain: &str) -> &'a Value {
     flows
         .as_array()

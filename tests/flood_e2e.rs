@@ -24,16 +24,10 @@ fn flood(net: &mut Net, name: &str, args: &str) {
 
 #[test]
 fn syn_flood_and_scan_keep_memory_bounded_and_decisions_coming() {
-    if !can_run() {
+    let config = format!("config phonehome 'limits'\n\toption max_flows '2000'\n\n{REJECT_XIAOMI}");
+    let Some(mut net) = network(&config) else {
         return;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_daemon(
-        "config phonehome 'limits'\n\toption max_flows '2000'\n\toption sinkhole 'off'\n\n\
-         config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n",
-        false,
-    );
+    };
     net.dig(WAN_DNS, "www.google.com");
     net.dig(WAN_DNS, "tracking.miui.com");
     let rss_before = net.cli_json(&["status"])["rss_bytes"].as_u64().unwrap();

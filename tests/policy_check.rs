@@ -36,18 +36,28 @@ config rule 'ads'
 \toption action 'block'
 ";
 
-fn check(args: &[&str]) -> serde_json::Value {
-    let dir = std::env::temp_dir().join(format!("phonehome-policy-check-{}", std::process::id()));
+/// Runs `phonehome policy check -c CONFIG ARGS...` (CONFIG written to a
+/// directory of its own per test, so tests may run in parallel).
+fn policy_check(tag: &str, args: &[&str]) -> std::process::Output {
+    let dir = std::env::temp_dir().join(format!(
+        "phonehome-policy-check-{tag}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("phonehome");
     std::fs::write(&cfg, CONFIG).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_phonehome"))
+    Command::new(env!("CARGO_BIN_EXE_phonehome"))
         .args(["policy", "check", "-c"])
         .arg(&cfg)
         .args(args)
-        .arg("--json")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn check(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = policy_check("json", &all);
     assert!(
         out.status.success(),
         "{}",
@@ -142,16 +152,7 @@ fn explains_rules_defaults_schedules_and_the_sinkhole() {
 
 #[test]
 fn unknown_device_is_a_usage_error() {
-    let dir = std::env::temp_dir().join(format!("phonehome-policy-check-u-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("phonehome");
-    std::fs::write(&cfg, CONFIG).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_phonehome"))
-        .args(["policy", "check", "-c"])
-        .arg(&cfg)
-        .args(["--device", "nobody", "--name", "x.example"])
-        .output()
-        .unwrap();
+    let out = policy_check("usage", &["--device", "nobody", "--name", "x.example"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no device named 'nobody'"));
 }

@@ -10,16 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn network(config: &str) -> Option<Net> {
-    if !can_run() {
-        return None;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_daemon(config, false);
-    Some(net)
-}
-
 /// How long a curl from the phone takes to fail (or succeed), and whether
 /// it fetched the page.
 fn timed_curl(net: &Net, url: &str, ip: &str, max_time: f32) -> (bool, Duration) {
@@ -30,11 +20,10 @@ fn timed_curl(net: &Net, url: &str, ip: &str, max_time: f32) -> (bool, Duration)
 
 #[test]
 fn reject_fails_a_blocked_connection_at_once_while_block_times_out() {
-    // Sinkhole off: this is about the connections themselves.
-    let rules = "config phonehome 'dns'\n\toption sinkhole 'off'\n\n\
-                 config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n\n\
-                 config rule 'ga'\n\toption owner 'Google'\n\toption action 'block'\n";
-    let Some(net) = network(rules) else { return };
+    let rules = format!(
+        "{REJECT_XIAOMI}\nconfig rule 'ga'\n\toption owner 'Google'\n\toption action 'block'\n"
+    );
+    let Some(net) = network(&rules) else { return };
     assert_eq!(net.dig(WAN_DNS, "tracking.miui.com").trim(), XIAOMI_IP);
     assert_eq!(net.dig(WAN_DNS, "www.google.com").trim(), GOOGLE_IP);
     let (ok, rejected) = timed_curl(&net, "https://tracking.miui.com/", XIAOMI_IP, 3.0);
@@ -119,13 +108,7 @@ fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
     assert!(status["dns_sinkholed"].as_u64().unwrap() >= 4, "{status:#}");
 
     // NXDOMAIN instead, after a reload by SIGHUP (what procd sends).
-    let path = net.config_path();
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        format!("{text}\nconfig phonehome 'sinkhole'\n\toption sinkhole 'nxdomain'\n"),
-    )
-    .unwrap();
+    net.append_config("\nconfig phonehome 'sinkhole'\n\toption sinkhole 'nxdomain'\n");
     net.signal("daemon", "HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
     while dig_full(&net, WAN_DNS, "api.ad.xiaomi.com").0 != "NXDOMAIN" {
@@ -241,13 +224,9 @@ open('{0}.tmp','w').write(str(n)+' done'); __import__('os').replace('{0}.tmp','{
         b - a
     );
     let queued_before = net.queued_packets();
-    let path = net.config_path();
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        format!("{text}\nconfig rule 'stop_files'\n\toption domain 'example.org'\n\toption action 'reject'\n"),
-    )
-    .unwrap();
+    net.append_config(
+        "\nconfig rule 'stop_files'\n\toption domain 'example.org'\n\toption action 'reject'\n",
+    );
     assert!(net.cli(&["reload"]).status.success());
     std::thread::sleep(Duration::from_millis(300));
     let c = read();
@@ -332,11 +311,7 @@ fn undecided_connections_give_up_after_n_packets_open_or_closed() {
 fn crash_and_restart(fail_closed: bool) {
     let mut net = Net::new();
     net.start_wan_services();
-    net.start_daemon(
-        "config phonehome 'dns'\n\toption sinkhole 'off'\n\n\
-         config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n",
-        fail_closed,
-    );
+    net.start_daemon(REJECT_XIAOMI, fail_closed);
     net.dig(WAN_DNS, "tracking.miui.com");
     assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
     assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 2.0));

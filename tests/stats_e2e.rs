@@ -194,16 +194,11 @@ fn cli_as_nobody(net: &Net, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn readers_read_and_only_root_or_the_admin_group_change_policy() {
-    if !can_run() {
-        return;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
     // nobody's primary group may connect (read), not reload.
-    net.start_daemon(
-        "config phonehome 'access'\n\toption socket_group 'nogroup'\n",
-        false,
-    );
+    let Some(mut net) = network("config phonehome 'access'\n\toption socket_group 'nogroup'\n")
+    else {
+        return;
+    };
     std::fs::set_permissions(
         &net.dir,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
@@ -225,9 +220,7 @@ fn readers_read_and_only_root_or_the_admin_group_change_policy() {
     assert!(net.cli(&["reload"]).status.success(), "root may");
 
     // With nogroup as the admin group, nobody may reload too.
-    let path = net.config_path();
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("{text}\toption admin_group 'nogroup'\n")).unwrap();
+    net.append_config("\toption admin_group 'nogroup'\n");
     net.signal("daemon", "TERM");
     net.start_daemon_process();
     let reload = cli_as_nobody(&net, &["reload"]);
@@ -240,13 +233,8 @@ fn readers_read_and_only_root_or_the_admin_group_change_policy() {
 
 #[test]
 fn a_thousand_garbage_and_idle_clients_leave_the_daemon_answering() {
-    if !can_run() {
-        return;
-    }
     use std::io::Write;
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_daemon("", false);
+    let Some(net) = network("") else { return };
     let mut idle = Vec::new();
     for i in 0..1000 {
         let Ok(mut s) = std::os::unix::net::UnixStream::connect(&net.socket) else {
@@ -396,16 +384,9 @@ fn nfcapd_receives_the_ipfix_export() {
 
 #[test]
 fn watch_streams_decisions_as_they_happen() {
-    if !can_run() {
+    let Some(mut net) = network(REJECT_XIAOMI) else {
         return;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_daemon(
-        "config phonehome 'dns'\n\toption sinkhole 'off'\n\n\
-         config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n",
-        false,
-    );
+    };
     let router = net.router.clone();
     let (bin, socket) = (bin(), net.socket.clone());
     net.spawn(

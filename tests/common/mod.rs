@@ -38,6 +38,11 @@ pub const DNS_RECORDS: &[(&str, &str)] = &[
     ("files.example.org", NEUTRAL_IP),
     ("oss.aliyuncs.com", ALIYUN_IP),
 ];
+/// The config several enforcement tests share: Xiaomi rejected, and DNS
+/// answers passed as they are (the tests are about the connections).
+pub const REJECT_XIAOMI: &str = "config phonehome 'dns'\n\toption sinkhole 'off'\n\n\
+     config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n";
+
 /// `cdn.innocent.test` is a CNAME to a Xiaomi tracker (cloaking).
 pub const CNAMES: &[(&str, &str)] = &[("cdn.innocent.test", "tracking.miui.com")];
 
@@ -354,6 +359,14 @@ impl Net {
         self.dir.join("phonehome.conf")
     }
 
+    /// Appends UCI text to the daemon's config (then reload or restart).
+    pub fn append_config(&self, text: &str) {
+        let path = self.config_path();
+        let mut config = std::fs::read_to_string(&path).unwrap();
+        config.push_str(text);
+        std::fs::write(&path, config).unwrap();
+    }
+
     pub fn firewall_up(&self, fail_closed: bool) {
         let bin = bin();
         let flag = if fail_closed { " --fail-closed" } else { "" };
@@ -452,4 +465,22 @@ impl Drop for Net {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The usual network: wan services up, the daemon started with `config`
+/// (fail-open); None when the test cannot run here (not root).
+pub fn network(config: &str) -> Option<Net> {
+    if !can_run() {
+        return None;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_daemon(config, false);
+    Some(net)
+}
+
+/// The middle value (benchmarks report medians of their rounds).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
 }
