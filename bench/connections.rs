@@ -92,14 +92,7 @@ fn main() {
         &["python3", "-c", SERVER_PY, SERVER, &PORT.to_string()],
     );
     net.wait_for(&wan, &format!("ss -ltn | grep -q ':{PORT} '"));
-    std::fs::write(
-        net.config_path(),
-        format!(
-            "config phonehome 'main'\n\toption socket '{}'\n\nconfig rule\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
-            net.socket.display()
-        ),
-    )
-    .unwrap();
+    net.write_config("config rule\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
     // Shorter TIME_WAIT so thousands of connections do not pile up.
     net.sh(
         &net.router,

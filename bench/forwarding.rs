@@ -40,14 +40,7 @@ fn main() {
     let wan = net.wan.clone();
     net.spawn("iperf3", &wan, &["iperf3", "-s", "-B", SERVER]);
     net.wait_for(&wan, "ss -ltn | grep -q ':5201 '");
-    std::fs::write(
-        net.config_path(),
-        format!(
-            "config phonehome 'main'\n\toption socket '{}'\n\nconfig rule\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
-            net.socket.display()
-        ),
-    )
-    .unwrap();
+    net.write_config("config rule\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
 
     let (mut kernel, mut daemon) = (Vec::new(), Vec::new());
     let mut queued = 0;

@@ -322,13 +322,7 @@ async fn handle_client(
                 message: "daemon is shutting down".into(),
             })
         };
-        let frame = encode(&Response {
-            version: PROTOCOL_VERSION,
-            reply,
-        });
-        tokio::time::timeout(CLIENT_TIMEOUT, stream.write_all(&frame))
-            .await
-            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        write_reply(&mut stream, reply).await?;
         set_idle(registry, id, handle);
     }
 }
@@ -358,14 +352,20 @@ async fn stream_decisions(
             // Anything from the client (or its hang-up) ends the stream.
             _ = stream.read(&mut probe) => return Ok(()),
         };
-        let frame = encode(&Response {
-            version: PROTOCOL_VERSION,
-            reply,
-        });
-        tokio::time::timeout(CLIENT_TIMEOUT, stream.write_all(&frame))
-            .await
-            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        write_reply(&mut stream, reply).await?;
     }
+}
+
+/// Sends one reply frame; a client that does not take it within
+/// `CLIENT_TIMEOUT` is dropped.
+async fn write_reply(stream: &mut UnixStream, reply: Reply) -> io::Result<()> {
+    let frame = encode(&Response {
+        version: PROTOCOL_VERSION,
+        reply,
+    });
+    tokio::time::timeout(CLIENT_TIMEOUT, stream.write_all(&frame))
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
 }
 
 /// Connects to the daemon and sends one request (blocking; for the CLI);

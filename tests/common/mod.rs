@@ -341,9 +341,9 @@ impl Net {
         panic!("[{ns}] timed out waiting for: {condition}");
     }
 
-    /// Writes a config (the socket line is added) and starts the daemon in
-    /// the router with the firewall rules installed.
-    pub fn start_daemon(&mut self, extra_config: &str, fail_closed: bool) {
+    /// Writes the daemon's config: this network's socket, queue 0, leases
+    /// file and the phone as device `phone`, then `extra_config`.
+    pub fn write_config(&self, extra_config: &str) {
         let config = format!(
             "config phonehome 'main'\n\toption socket '{}'\n\toption queue '0'\n\toption leases '{}'\n\n\
              config device\n\toption mac '{PHONE_MAC}'\n\toption name 'phone'\n\n{extra_config}",
@@ -351,6 +351,12 @@ impl Net {
             self.dir.join("dhcp.leases").display(),
         );
         std::fs::write(self.config_path(), config).unwrap();
+    }
+
+    /// Writes a config (see `write_config`) and starts the daemon in the
+    /// router with the firewall rules installed.
+    pub fn start_daemon(&mut self, extra_config: &str, fail_closed: bool) {
+        self.write_config(extra_config);
         self.firewall_up(fail_closed);
         self.start_daemon_process();
     }
