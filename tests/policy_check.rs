@@ -68,85 +68,97 @@ fn check(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn explains_rules_defaults_schedules_and_the_sinkhole() {
-    let v = check(&[
-        "--device",
-        "kid",
-        "--name",
-        "www.google.com",
-        "--time",
-        "Tue 23:30",
-    ]);
+    // (arguments, action, deciding rule)
+    let cases: [(&[&str], &str, Option<&str>); 6] = [
+        // First match wins over the later night rule.
+        (
+            &[
+                "--device",
+                "kid",
+                "--name",
+                "www.google.com",
+                "--time",
+                "Tue 23:30",
+            ],
+            "allow",
+            Some("schoolwork"),
+        ),
+        (
+            &[
+                "--device",
+                "kid",
+                "--name",
+                "tracking.miui.com",
+                "--time",
+                "Tue 23:30",
+            ],
+            "reject",
+            Some("night"),
+        ),
+        (
+            &[
+                "--device",
+                "kid",
+                "--name",
+                "tracking.miui.com",
+                "--time",
+                "Tue 12:00",
+            ],
+            "block",
+            Some("default:lockdown"),
+        ),
+        // The laptop: no default, the ads rule needs port 443.
+        (
+            &[
+                "--device",
+                "laptop",
+                "--name",
+                "doubleclick.net",
+                "--port",
+                "443",
+            ],
+            "block",
+            Some("ads"),
+        ),
+        (
+            &[
+                "--device",
+                "laptop",
+                "--name",
+                "doubleclick.net",
+                "--port",
+                "80",
+            ],
+            "allow",
+            None,
+        ),
+        (
+            &[
+                "--device",
+                "02:00:00:00:77:03",
+                "--ip",
+                "9.9.9.9",
+                "--port",
+                "853",
+            ],
+            "reject",
+            Some("block_dot"),
+        ),
+    ];
+    let answers: Vec<serde_json::Value> = cases.iter().map(|(args, _, _)| check(args)).collect();
+    for ((args, action, rule), v) in cases.iter().zip(&answers) {
+        assert_eq!(
+            (v["action"].as_str(), v["rule"].as_str()),
+            (Some(*action), *rule),
+            "{args:?}"
+        );
+    }
+    assert_eq!(answers[0]["rule_line"], 16);
+    assert_eq!(answers[2]["owner"], "Xiaomi");
+    assert_eq!(answers[2]["dns_sinkholed"], true);
     assert_eq!(
-        (v["action"].as_str(), v["rule"].as_str()),
-        (Some("allow"), Some("schoolwork"))
-    );
-    assert_eq!(
-        v["rule_line"], 16,
-        "first match wins over the later night rule"
-    );
-    let v = check(&[
-        "--device",
-        "kid",
-        "--name",
-        "tracking.miui.com",
-        "--time",
-        "Tue 23:30",
-    ]);
-    assert_eq!(
-        (v["action"].as_str(), v["rule"].as_str()),
-        (Some("reject"), Some("night"))
-    );
-    let v = check(&[
-        "--device",
-        "kid",
-        "--name",
-        "tracking.miui.com",
-        "--time",
-        "Tue 12:00",
-    ]);
-    assert_eq!(
-        (v["action"].as_str(), v["rule"].as_str()),
-        (Some("block"), Some("default:lockdown"))
-    );
-    assert_eq!(v["owner"], "Xiaomi");
-    assert_eq!(v["dns_sinkholed"], true);
-    // The laptop: no default, the ads rule needs port 443.
-    let v = check(&[
-        "--device",
-        "laptop",
-        "--name",
-        "doubleclick.net",
-        "--port",
-        "443",
-    ]);
-    assert_eq!(
-        (v["action"].as_str(), v["rule"].as_str()),
-        (Some("block"), Some("ads"))
-    );
-    assert_eq!(
-        v["dns_sinkholed"], false,
+        answers[3]["dns_sinkholed"], false,
         "a port rule cannot be judged from DNS"
-    );
-    let v = check(&[
-        "--device",
-        "laptop",
-        "--name",
-        "doubleclick.net",
-        "--port",
-        "80",
-    ]);
-    assert_eq!(v["action"], "allow");
-    let v = check(&[
-        "--device",
-        "02:00:00:00:77:03",
-        "--ip",
-        "9.9.9.9",
-        "--port",
-        "853",
-    ]);
-    assert_eq!(
-        (v["action"].as_str(), v["rule"].as_str()),
-        (Some("reject"), Some("block_dot"))
     );
 }
 
