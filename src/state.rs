@@ -15,18 +15,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::owners::db::fnv1a;
 use crate::stats::Snapshot;
 
 const MAGIC: &[u8; 8] = b"PHSTATE1";
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
 
 /// The file's bytes.
 pub fn encode(snapshot: &Snapshot, saved_at: u64) -> Vec<u8> {

@@ -48,7 +48,8 @@ const PSL_NORMAL: u64 = 1;
 const PSL_WILDCARD: u64 = 2;
 const PSL_EXCEPTION: u64 = 3;
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a 64, the checksum of the owner database and of the state file.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= *b as u64;
