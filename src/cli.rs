@@ -32,6 +32,7 @@ USAGE:
     phonehome db lookup --db FILE NAME_OR_IP [--json]
     phonehome policy check -c FILE --device MAC|NAME [--name DOMAIN] [--ip ADDR]
                            [--proto tcp|udp] [--port N] [--time 'DAY HH:MM'] [--db FILE] [--json]
+    phonehome analyze FILE|- [-c FILE] [--db FILE] [--device MAC] [--flows] [--json]
     phonehome --version | --help
 
 COMMANDS:
@@ -54,6 +55,10 @@ COMMANDS:
                name or address up in one
     firewall   install, remove or print the kernel rules the daemon needs
                (queue number and fail_closed from -c FILE, else the flags)
+    analyze    the daemon's pipeline over a capture (pcap or pcapng from tcpdump,
+               Wireshark or a phone app; - reads standard input): devices, owners
+               and, with --flows, every flow, with what the policy of -c FILE
+               would have blocked (without -c: everything allowed)
     policy     check: which rule a device's connection to a name/address hits
                (and whether its DNS answer would be sinkholed), with the config
                and owner database the daemon would use; --time defaults to now
@@ -104,6 +109,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
     let mut psl: Option<PathBuf> = None;
     let mut builtin = true;
     let mut check = PolicyQuery::default();
+    let mut with_flows = false;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("socket") => socket = parser.value()?.into(),
@@ -140,6 +146,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             Long("db") => db = Some(parser.value()?.into()),
             Long("psl") => psl = Some(parser.value()?.into()),
             Long("no-builtin") => builtin = false,
+            Long("flows") => with_flows = true,
             Long("name") => check.name = Some(parser.value()?.string()?),
             Long("ip") => {
                 let v = parser.value()?.string()?;
@@ -346,6 +353,24 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
             }
             _ => Err(UsageOr::Usage("policy needs 'check'".into())),
         },
+        "analyze" => {
+            let file = match positional.as_slice() {
+                [file] => file,
+                _ => {
+                    return Err(UsageOr::Usage(
+                        "analyze needs one capture FILE (or -)".into(),
+                    ))
+                }
+            };
+            analyze(
+                file,
+                config.as_deref(),
+                db.as_deref(),
+                device.as_deref(),
+                with_flows,
+                json,
+            )
+        }
         "firewall" => {
             let mut opts = firewall::Options {
                 backend,
@@ -781,6 +806,135 @@ fn policy_check(
     Ok(())
 }
 
+/// `phonehome analyze`: reads the capture, prints the report. A capture
+/// that breaks off (tcpdump killed mid-write) is summarised up to there
+/// with a warning; one damaged inside is summarised too, then it fails.
+fn analyze(
+    file: &str,
+    config: Option<&std::path::Path>,
+    db: Option<&std::path::Path>,
+    device: Option<&str>,
+    with_flows: bool,
+    json: bool,
+) -> Result<(), UsageOr> {
+    use crate::config::Config;
+    let failed = UsageOr::Failed;
+    let cfg = match config {
+        Some(path) => Config::load(path).map_err(|e| failed(e.to_string()))?,
+        None => Config::parse("", std::path::Path::new("(no config)"))
+            .map_err(|e| failed(e.to_string()))?,
+    };
+    if let Some(path) = db.or(cfg.db.as_deref()) {
+        let database = crate::owners::db::OwnerDb::load(path).map_err(failed)?;
+        crate::owners::install_database(database);
+    }
+    let input: Box<dyn std::io::Read> = if file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(file).map_err(|e| failed(format!("{file}: {e}")))?)
+    };
+    let input = std::io::BufReader::with_capacity(1 << 16, input);
+    let mut analyzer = crate::analyze::Analyzer::new(&cfg, with_flows || json);
+    let read = crate::capture::for_each_packet(input, |p| analyzer.on_packet(p));
+    let damage = match read {
+        Ok(_) => None,
+        Err(e) if e.packets == 0 => return Err(failed(format!("{file}: {}", e.message))),
+        Err(e) => Some(e),
+    };
+    let report = analyzer.finish(device);
+    if json {
+        print_json(&report)?;
+    } else {
+        print_capture(file, &report, with_flows)?;
+    }
+    match damage {
+        Some(e) if e.truncated => {
+            eprintln!("phonehome: warning: {file}: {e} (summarised up to there)");
+            Ok(())
+        }
+        Some(e) => Err(failed(format!(
+            "{file}: damaged {e} (summarised up to there)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn print_capture(
+    file: &str,
+    report: &crate::analyze::Report,
+    with_flows: bool,
+) -> Result<(), UsageOr> {
+    let c = &report.capture;
+    println!(
+        "{file}: {} packets, {} IP ({}), {} flows, {} s from {}",
+        c.packets,
+        c.ip_packets,
+        human_bytes(c.bytes),
+        c.flows,
+        c.last_seen.saturating_sub(c.first_seen),
+        format_utc(c.first_seen)
+    );
+    let mut notes = Vec::new();
+    if c.blocked > 0 {
+        notes.push(format!("{} flows the policy blocks", c.blocked));
+    }
+    if c.sinkholed > 0 {
+        notes.push(format!("{} DNS answers it would sinkhole", c.sinkholed));
+    }
+    if c.not_ip > 0 {
+        notes.push(format!("{} packets not IP/TCP/UDP/ICMP", c.not_ip));
+    }
+    if c.link_local > 0 {
+        notes.push(format!("{} link-local/multicast packets", c.link_local));
+    }
+    if c.malformed > 0 {
+        notes.push(format!("{} malformed", c.malformed));
+    }
+    if c.other_link > 0 {
+        notes.push(format!(
+            "{} of unknown link types {:?} skipped",
+            c.other_link, c.other_link_types
+        ));
+    }
+    if c.evicted > 0 {
+        notes.push(format!("{} flows evicted from a full table", c.evicted));
+    }
+    if !notes.is_empty() {
+        println!("{}", notes.join(", "));
+    }
+    println!();
+    print_devices(&report.devices, false)?;
+    println!();
+    print_owners(&report.owners, false)?;
+    if with_flows {
+        println!();
+        print_flows(&report.flows, false)?;
+    }
+    Ok(())
+}
+
+/// Unix seconds as 'YYYY-MM-DD HH:MM:SS UTC'.
+fn format_utc(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 fn db_compile(
     out: &std::path::Path,
     psl: Option<&std::path::Path>,
@@ -1068,6 +1222,8 @@ fn print_flows(rows: &[FlowRow], json: bool) -> Result<(), UsageOr> {
             "OWNER",
             "VERDICT",
             "RULE",
+            "UP",
+            "DOWN",
         ],
         rows.iter()
             .map(|r| {
@@ -1084,6 +1240,8 @@ fn print_flows(rows: &[FlowRow], json: bool) -> Result<(), UsageOr> {
                     r.owner.clone(),
                     verdict,
                     r.rule.clone().unwrap_or_else(|| "-".into()),
+                    human_bytes(r.bytes_up),
+                    human_bytes(r.bytes_down),
                 ]
             })
             .collect(),

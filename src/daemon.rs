@@ -58,7 +58,7 @@ pub fn local_time_now() -> LocalTime {
 /// `time_t` (deprecated there) and links musl's 32-bit compatibility
 /// `localtime_r`, which is correct until 2038; the allow is for that.
 #[allow(deprecated)]
-fn local_time(unix: u64) -> LocalTime {
+pub(crate) fn local_time(unix: u64) -> LocalTime {
     let t = unix as libc::time_t;
     // SAFETY: localtime_r writes only into `tm`, which outlives the call.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };

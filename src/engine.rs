@@ -80,6 +80,9 @@ pub struct Engine {
     /// `watching`; the daemon drains it after every burst).
     pub decided: Vec<FlowRow>,
     pub watching: bool,
+    /// No log lines on stderr for sinkholed answers and `log` rules
+    /// (`phonehome analyze` reports them in its summary instead).
+    pub quiet: bool,
 }
 
 /// Finished-flow records held for the exporter between sends.
@@ -104,6 +107,7 @@ impl Engine {
             export: cfg.ipfix_collector.is_some(),
             decided: Vec::new(),
             watching: false,
+            quiet: false,
         }
     }
 
@@ -275,6 +279,9 @@ impl Engine {
                 .filter(|d| d.enforced)
         })?;
         let out = crate::sinkhole::rewrite_packet(packet, self.sinkhole)?;
+        if self.quiet {
+            return Some(out);
+        }
         eprintln!(
             "phonehome: sinkholed {} for {} (rule {})",
             answer.answers[0].1.first().map_or("?", String::as_str),
@@ -323,7 +330,7 @@ impl Engine {
         if gave_up {
             self.counters.gave_up += 1;
         }
-        for rule in &decision.logged {
+        for rule in decision.logged.iter().filter(|_| !self.quiet) {
             eprintln!(
                 "phonehome: log rule '{rule}': {} {} ({})",
                 flow.device,
@@ -377,29 +384,46 @@ impl Engine {
         };
         let up = entry.orig_counters.unwrap_or(flow.up);
         let down = entry.reply_counters.unwrap_or(flow.down);
-        let d_up = up.bytes.saturating_sub(flow.up.bytes);
-        let d_down = down.bytes.saturating_sub(flow.down.bytes);
-        flow.up = up;
-        flow.down = down;
-        if d_up > 0 || d_down > 0 {
+        if up.bytes > flow.up.bytes || down.bytes > flow.down.bytes {
             flow.last_seen = now.unix;
         }
-        if flow.decision.is_some() {
-            let owner = flow.owner.map_or(UNKNOWN_OWNER, |o| o.name);
-            self.stats
-                .add_bytes(&flow.device, owner, d_up, d_down, now.unix);
+        flow.up = up;
+        flow.down = down;
+        self.fold_bytes(orig, now.unix);
+    }
+
+    /// Adds the flow's bytes not yet counted to the statistics, at time
+    /// `unix`, once the flow is decided (until then they wait, so the
+    /// first bytes of a connection land on its owner too).
+    pub fn fold_bytes(&mut self, orig: &FiveTuple, unix: u64) {
+        let Some(flow) = self.flows.get_mut(orig) else {
+            return;
+        };
+        if flow.decision.is_none() {
+            return;
         }
+        let d_up = flow.up.bytes.saturating_sub(flow.counted_up);
+        let d_down = flow.down.bytes.saturating_sub(flow.counted_down);
+        if d_up == 0 && d_down == 0 {
+            return;
+        }
+        flow.counted_up = flow.up.bytes;
+        flow.counted_down = flow.down.bytes;
+        let owner = flow.owner.map_or(UNKNOWN_OWNER, |o| o.name);
+        self.stats
+            .add_bytes(&flow.device, owner, d_up, d_down, unix);
     }
 
     fn finish(&mut self, orig: &FiveTuple, now: Now) {
-        let undecided = self
-            .flows
-            .get_mut(orig)
-            .is_some_and(|f| f.decision.is_none());
-        if undecided {
+        let Some(flow) = self.flows.get_mut(orig) else {
+            return;
+        };
+        if flow.decision.is_none() {
             // It ended (or escaped the queue) before a name appeared.
             self.decide(orig, now);
         }
+        let last_seen = self.flows.get_mut(orig).map_or(now.unix, |f| f.last_seen);
+        self.fold_bytes(orig, last_seen);
         if self.export {
             if let Some(f) = self.flows.get_mut(orig) {
                 let records = export_records(f);
@@ -411,6 +435,18 @@ impl Engine {
             }
         }
         self.flows.finish(orig);
+    }
+
+    /// Ends a flow whose connection is over (a capture's flow after its
+    /// FIN/RST or idle timeout): judged if it was not yet, its last bytes
+    /// counted, and it moves to the recent ones. Returns its final row.
+    pub fn end_flow(&mut self, orig: &FiveTuple, now: Now) -> Option<FlowRow> {
+        self.finish(orig, now);
+        self.flows
+            .recent()
+            .last()
+            .filter(|f| f.tuple == *orig)
+            .map(|f| flow_row(f, false))
     }
 
     /// Starts a conntrack dump generation (call before feeding entries).

@@ -63,9 +63,14 @@ pub struct Flow {
     pub queued: u32,
     pub first_seen: u64,
     pub last_seen: u64,
-    /// Last conntrack counters folded into the stats.
+    /// Packets and bytes so far, each way (conntrack's counters, or the
+    /// packets of a capture).
     pub up: Counters,
     pub down: Counters,
+    /// Bytes of `up`/`down` already in the statistics (the rest arrived
+    /// before the flow was decided, or since the last fold).
+    pub counted_up: u64,
+    pub counted_down: u64,
     /// Generation of the last conntrack dump that still listed this flow.
     pub seen_gen: u64,
 }
@@ -87,6 +92,8 @@ impl Flow {
             last_seen: now,
             up: Counters::default(),
             down: Counters::default(),
+            counted_up: 0,
+            counted_down: 0,
             seen_gen: 0,
         }
     }

@@ -4,8 +4,10 @@
 //! conntrack mark; `flows` and `stats` keep the record; `api` serves it to
 //! the `cli`. `engine` is the sans-IO core; `daemon` is its I/O loop.
 
+pub mod analyze;
 pub mod api;
 pub mod attribution;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod conntrack;

@@ -97,6 +97,23 @@ impl fmt::Display for PacketError {
     }
 }
 
+/// The packet's length from its IP header (IPv4 total length, IPv6
+/// payload length + 40): what conntrack counts, even when the bytes at hand
+/// were cut. None when the header does not say (too short, or 0 as in a
+/// GSO packet or an IPv6 jumbogram).
+pub fn ip_len(bytes: &[u8]) -> Option<u32> {
+    let field = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u32::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    match bytes.first()? >> 4 {
+        4 => field(2).filter(|&n| n > 0),
+        6 => field(4).filter(|&n| n > 0).map(|n| n + 40),
+        _ => None,
+    }
+}
+
 /// Parses an IP packet. Never panics, whatever the bytes.
 pub fn parse(bytes: &[u8]) -> Result<PacketView<'_>, PacketError> {
     let sliced =
