@@ -20,6 +20,24 @@ fn main() {
         "config rule 'no_xiaomi_tracking'\n\toption device 'phone'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
         false,
     );
+    // tcpdump on the router's LAN side sees the same traffic, for
+    // `phonehome analyze` at the end.
+    let pcap = net.dir.join("lan.pcap");
+    let router = net.router.clone();
+    net.spawn(
+        "tcpdump",
+        &router,
+        &[
+            "tcpdump",
+            "-i",
+            "lan0",
+            "--immediate-mode",
+            "-U",
+            "-w",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    net.wait_for(&router, &format!("test -s {}", pcap.display()));
     println!("== the phone connects: names from SNI/Host only, then via dnsmasq on the router");
     // (name, https or http, address when the phone skips DNS)
     struct Step {
@@ -95,6 +113,23 @@ fn main() {
         );
     }
     println!("\n== queued packets in total: {}", net.queued_packets());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    net.signal("tcpdump", "TERM");
+    let config = net.config_path();
+    println!("\n== the same traffic from tcpdump on the router's LAN side: phonehome analyze lan.pcap -c CONFIG --flows");
+    let out = std::process::Command::new(bin())
+        .arg("analyze")
+        .arg(&pcap)
+        .arg("-c")
+        .arg(&config)
+        .arg("--flows")
+        .output()
+        .expect("phonehome analyze");
+    print!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     if std::env::var_os("PHONEHOME_KEEP").is_some() {
         println!("state kept in {}", net.dir.display());
     }

@@ -181,6 +181,15 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
         return Err(UsageOr::Usage("no command given (try --help)".into()));
     };
     let failed = UsageOr::Failed;
+    if command != "run" {
+        // A reader that goes away (`phonehome analyze x.pcap | head`) ends
+        // the CLI quietly, as it does C tools. Not the daemon: it writes to
+        // client sockets that may close.
+        // SAFETY: restoring a default signal disposition before any thread.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match command.as_str() {
         "run" => {
             let config = config.ok_or_else(|| UsageOr::Usage("run needs -c FILE".into()))?;
@@ -362,14 +371,24 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
                     ))
                 }
             };
-            analyze(
+            #[cfg(feature = "pcap")]
+            return analyze(
                 file,
                 config.as_deref(),
                 db.as_deref(),
                 device.as_deref(),
                 with_flows,
                 json,
-            )
+            );
+            #[cfg(not(feature = "pcap"))]
+            {
+                let _ = with_flows;
+                Err(failed(format!(
+                    "{file}: this phonehome was built without the 'pcap' feature (router \
+                     builds leave it out); build one with `cargo build --release --features \
+                     pcap` (e.g. on a PC)"
+                )))
+            }
         }
         "firewall" => {
             let mut opts = firewall::Options {
@@ -806,6 +825,7 @@ fn policy_check(
     Ok(())
 }
 
+#[cfg(feature = "pcap")]
 /// `phonehome analyze`: reads the capture, prints the report. A capture
 /// that breaks off (tcpdump killed mid-write) is summarised up to there
 /// with a warning; one damaged inside is summarised too, then it fails.
@@ -859,6 +879,7 @@ fn analyze(
     }
 }
 
+#[cfg(feature = "pcap")]
 fn print_capture(
     file: &str,
     report: &crate::analyze::Report,
@@ -914,6 +935,7 @@ fn print_capture(
 }
 
 /// Unix seconds as 'YYYY-MM-DD HH:MM:SS UTC'.
+#[cfg(feature = "pcap")]
 fn format_utc(unix: u64) -> String {
     let days = (unix / 86_400) as i64;
     let secs = unix % 86_400;

@@ -4,9 +4,11 @@
 //! conntrack mark; `flows` and `stats` keep the record; `api` serves it to
 //! the `cli`. `engine` is the sans-IO core; `daemon` is its I/O loop.
 
+#[cfg(feature = "pcap")]
 pub mod analyze;
 pub mod api;
 pub mod attribution;
+#[cfg(feature = "pcap")]
 pub mod capture;
 pub mod cli;
 pub mod config;

@@ -1,7 +1,9 @@
 //! `phonehome analyze` against the live daemon: the same traffic, seen
 //! by the daemon on the router's queue and by tcpdump on the router's LAN
 //! side, must give the same summary (devices, owners, flows, verdicts,
-//! bytes). Same namespace network as tests/e2e.rs; needs root and tcpdump.
+//! bytes). Same namespace network as tests/e2e.rs; needs root and tcpdump,
+//! and the `pcap` feature (scripts/test builds with it).
+#![cfg(feature = "pcap")]
 
 mod common;
 
@@ -55,6 +57,7 @@ fn a_capture_of_the_lan_gives_the_live_daemons_summary() {
             "tcpdump",
             "-i",
             "lan0",
+            "--immediate-mode",
             "-s",
             "2048",
             "-U",

@@ -165,6 +165,12 @@ pub fn database() -> Option<&'static db::OwnerDb> {
 
 use Category::*;
 
+/// The built-in table's domains and their owners (for tools and the
+/// benchmarks).
+pub fn builtin_domains() -> impl Iterator<Item = (&'static str, &'static str)> {
+    TABLE.iter().map(|(domain, owner, _)| (*domain, *owner))
+}
+
 /// (domain suffix, owner, category)
 const TABLE: &[(&str, &str, Category)] = &[
     // Xiaomi / MIUI / HyperOS
