@@ -640,3 +640,91 @@ fn sniff_segment(flow: &mut Flow, seq: u32, payload: &[u8]) -> bool {
         Sniffed::NoName | Sniffed::Unknown => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conntrack::Counters;
+    use etherparse::PacketBuilder;
+
+    const NOW: Now = Now {
+        mono: 10,
+        unix: 1_795_651_200,
+        local: LocalTime {
+            minute_of_day: 0,
+            weekday: 0,
+        },
+    };
+
+    fn tcp(seq: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ipv4([192, 168, 77, 2], [203, 0, 113, 20], 64)
+            .tcp(40000, 80, seq, 64240);
+        let b = if syn { b.syn() } else { b.ack(1) };
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn queue(engine: &mut Engine, bytes: &[u8]) -> Verdict {
+        engine.on_packet(
+            &QueuedPacket {
+                queue: 0,
+                id: 1,
+                hw_protocol: 0x0800,
+                hook: HOOK_FORWARD,
+                mark: 0,
+                indev: None,
+                outdev: None,
+                hwaddr: Some([2, 0, 0, 0, 0x77, 2]),
+                payload: bytes,
+                cap_len: None,
+                ct: None,
+                ct_info: None,
+            },
+            MarkMode::Repeat,
+            NOW,
+        )
+    }
+
+    fn entry(up: u64, down: u64) -> CtEntry {
+        let orig = packet::parse(&tcp(0, true, &[])).unwrap().tuple;
+        CtEntry {
+            orig: Some(orig),
+            orig_counters: Some(Counters {
+                packets: 1,
+                bytes: up,
+            }),
+            reply_counters: Some(Counters {
+                packets: 1,
+                bytes: down,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bytes_before_the_decision_land_on_the_owner() {
+        let cfg = Config::parse("", std::path::Path::new("t.conf")).unwrap();
+        let mut engine = Engine::new(&cfg);
+        // The SYN: no name yet, so no decision; conntrack already counts.
+        assert_eq!(queue(&mut engine, &tcp(0, true, &[])), Verdict::Accept);
+        engine.begin_dump();
+        engine.on_ct_entry(&entry(60, 60), NOW);
+        assert!(engine
+            .owner_rows(None, TimeRange::default(), NOW)
+            .is_empty());
+        // The request names it; the connection then ends with its totals.
+        let request = b"GET / HTTP/1.1\r\nHost: www.google-analytics.com\r\n\r\n";
+        assert_eq!(
+            queue(&mut engine, &tcp(1, false, request)),
+            Verdict::AcceptMark { bits: MARK_ALLOW }
+        );
+        engine.on_ct_destroy(&entry(300, 1000), NOW);
+        let rows = engine.owner_rows(None, TimeRange::default(), NOW);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].owner.as_str(), rows[0].bytes_up, rows[0].bytes_down),
+            ("Google", 300, 1000)
+        );
+    }
+}
