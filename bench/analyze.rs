@@ -217,23 +217,7 @@ fn capture(net: &mut Net, names: &[String], https_rounds: usize, bulk: usize) ->
         &wan,
         &format!("ip -batch {}", dir.join("addresses").display()),
     );
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    net.spawn(
-        "https-all",
-        &wan,
-        &[
-            "openssl",
-            "s_server",
-            "-quiet",
-            "-accept",
-            "0.0.0.0:8443",
-            "-www",
-            "-cert",
-            cert.to_str().unwrap(),
-            "-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    net.spawn_tls_server("https-all", "0.0.0.0:8443");
     net.wait_for(&wan, "ss -ltn | grep -q ':8443 '");
     // 8443 on the wire would not look like a phone's traffic: the
     // addresses' 443 goes to it.
@@ -278,22 +262,7 @@ fn capture(net: &mut Net, names: &[String], https_rounds: usize, bulk: usize) ->
     );
     net.wait_for(&wan, &format!("ss -lun | grep -q '{BENCH_DNS}:53 '"));
 
-    let pcap = dir.join("bench.pcap");
-    net.spawn(
-        "tcpdump",
-        &router,
-        &[
-            "tcpdump",
-            "-i",
-            "lan0",
-            "-s",
-            "0",
-            "-U",
-            "-w",
-            pcap.to_str().unwrap(),
-        ],
-    );
-    net.wait_for(&router, &format!("test -s {}", pcap.display()));
+    let pcap = net.start_lan_capture("bench.pcap");
 
     let looked_up: Vec<&str> = names.iter().step_by(2).map(String::as_str).collect();
     std::fs::write(dir.join("lookups"), looked_up.join("\n") + "\n").unwrap();
@@ -339,8 +308,7 @@ fn capture(net: &mut Net, names: &[String], https_rounds: usize, bulk: usize) ->
     for _ in 0..bulk {
         assert!(net.curl("http://files.example.org/10mb.bin", NEUTRAL_IP, 30.0));
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    net.signal("tcpdump", "TERM");
+    net.stop_lan_capture();
     pcap
 }
 

@@ -22,22 +22,7 @@ fn main() {
     );
     // tcpdump on the router's LAN side sees the same traffic, for
     // `phonehome analyze` at the end.
-    let pcap = net.dir.join("lan.pcap");
-    let router = net.router.clone();
-    net.spawn(
-        "tcpdump",
-        &router,
-        &[
-            "tcpdump",
-            "-i",
-            "lan0",
-            "--immediate-mode",
-            "-U",
-            "-w",
-            pcap.to_str().unwrap(),
-        ],
-    );
-    net.wait_for(&router, &format!("test -s {}", pcap.display()));
+    let pcap = net.start_lan_capture("lan.pcap");
     println!("== the phone connects: names from SNI/Host only, then via dnsmasq on the router");
     // (name, https or http, address when the phone skips DNS)
     struct Step {
@@ -113,8 +98,7 @@ fn main() {
         );
     }
     println!("\n== queued packets in total: {}", net.queued_packets());
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    net.signal("tcpdump", "TERM");
+    net.stop_lan_capture();
     let config = net.config_path();
     println!("\n== the same traffic from tcpdump on the router's LAN side: phonehome analyze lan.pcap -c CONFIG --flows");
     let out = std::process::Command::new(bin())

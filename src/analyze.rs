@@ -475,6 +475,24 @@ mod tests {
     }
 
     #[test]
+    fn packets_cut_at_the_snap_length_still_count_whole() {
+        // tcpdump -s 96: headers, the first bytes of payloads.
+        let cut: Vec<_> = packets(PHONE_LAN)
+            .into_iter()
+            .map(|(t, l, data, orig)| (t, l, data[..data.len().min(96)].to_vec(), orig))
+            .collect();
+        let r = analyze(&config(""), &cut);
+        let google = flow(&r, "203.0.113.20");
+        assert_eq!((google.bytes_up, google.bytes_down), (1311, 6979));
+        // The name came from DNS, whose answer was cut too: no name now.
+        assert_eq!(google.domain, None);
+        assert_eq!(
+            r.capture.bytes,
+            analyze(&config(""), &packets(PHONE_LAN)).capture.bytes
+        );
+    }
+
+    #[test]
     fn a_capture_starting_mid_connection_keeps_client_and_server_apart() {
         let all = packets(PHONE_LAN);
         // Start at every packet of the Google connection in turn: the

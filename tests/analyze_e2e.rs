@@ -48,25 +48,7 @@ fn a_capture_of_the_lan_gives_the_live_daemons_summary() {
     let Some(mut net) = network(REJECT_XIAOMI) else {
         return;
     };
-    let pcap = net.dir.join("lan.pcap");
-    let router = net.router.clone();
-    net.spawn(
-        "tcpdump",
-        &router,
-        &[
-            "tcpdump",
-            "-i",
-            "lan0",
-            "--immediate-mode",
-            "-s",
-            "2048",
-            "-U",
-            "-w",
-            pcap.to_str().unwrap(),
-        ],
-    );
-    net.wait_for(&router, &format!("test -s {}", pcap.display()));
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pcap = net.start_lan_capture("lan.pcap");
 
     // DNS through the router to the wan resolver, then connections named
     // by it, by SNI alone and by HTTP Host alone; one download.
@@ -78,8 +60,7 @@ fn a_capture_of_the_lan_gives_the_live_daemons_summary() {
     assert!(net.curl("https://oss.aliyuncs.com/", ALIYUN_IP, 5.0));
     assert!(net.curl("http://files.example.org/10mb.bin", NEUTRAL_IP, 10.0));
     assert!(!net.curl("https://api.ad.xiaomi.com/", XIAOMI_IP, 2.0));
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    net.signal("tcpdump", "TERM");
+    net.stop_lan_capture();
 
     let live_owners = net.cli_json(&["owners"]);
     let live_devices = net.cli_json(&["devices"]);

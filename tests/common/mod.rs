@@ -265,22 +265,7 @@ impl Net {
         // One TLS server per owner address: s_server serves one connection
         // at a time, and a connection blocked after its handshake stalls it.
         for owner_ip in [XIAOMI_IP, GOOGLE_IP, NEUTRAL_IP, ALIYUN_IP] {
-            self.spawn(
-                &format!("https-{owner_ip}"),
-                &wan,
-                &[
-                    "openssl",
-                    "s_server",
-                    "-quiet",
-                    "-accept",
-                    &format!("{owner_ip}:443"),
-                    "-www",
-                    "-cert",
-                    cert.to_str().unwrap(),
-                    "-key",
-                    key.to_str().unwrap(),
-                ],
-            );
+            self.spawn_tls_server(&format!("https-{owner_ip}"), &format!("{owner_ip}:443"));
         }
         let www = self.dir.join("www");
         std::fs::create_dir_all(&www).unwrap();
@@ -305,6 +290,63 @@ impl Net {
             &wan,
             "ss -ltn | grep -q ':443 ' && ss -ltn | grep -q ':80 ' && ss -lun | grep -q ':53 '",
         );
+    }
+
+    /// `openssl s_server -www` in wan on `accept` (ADDR:PORT) with this
+    /// network's certificate (made by `start_wan_services`).
+    pub fn spawn_tls_server(&mut self, name: &str, accept: &str) {
+        let (cert, key) = (self.dir.join("cert.pem"), self.dir.join("key.pem"));
+        let wan = self.wan.clone();
+        self.spawn(
+            name,
+            &wan,
+            &[
+                "openssl",
+                "s_server",
+                "-quiet",
+                "-accept",
+                accept,
+                "-www",
+                "-cert",
+                cert.to_str().unwrap(),
+                "-key",
+                key.to_str().unwrap(),
+            ],
+        );
+    }
+
+    /// tcpdump on the router's LAN side (what the phone sends and gets),
+    /// whole packets, each written as it comes (a 32 MB buffer, so a
+    /// download at veth speed loses none), into `file` in this network's
+    /// directory; `stop_lan_capture` ends it.
+    pub fn start_lan_capture(&mut self, file: &str) -> PathBuf {
+        let pcap = self.dir.join(file);
+        let router = self.router.clone();
+        self.spawn(
+            "tcpdump",
+            &router,
+            &[
+                "tcpdump",
+                "-i",
+                "lan0",
+                "--immediate-mode",
+                "-B",
+                "32768",
+                "-s",
+                "0",
+                "-U",
+                "-w",
+                pcap.to_str().unwrap(),
+            ],
+        );
+        self.wait_for(&router, &format!("test -s {}", pcap.display()));
+        pcap
+    }
+
+    /// Lets the last packets in, then stops tcpdump (the file is complete).
+    pub fn stop_lan_capture(&mut self) {
+        std::thread::sleep(Duration::from_millis(500));
+        self.signal("tcpdump", "TERM");
     }
 
     /// dnsmasq on the router, forwarding to the wan resolver.
