@@ -81,7 +81,8 @@ pub struct Engine {
     pub decided: Vec<FlowRow>,
     pub watching: bool,
     /// No log lines on stderr for sinkholed answers and `log` rules
-    /// (`phonehome analyze` reports them in its summary instead).
+    /// (`phonehome analyze`: its summary counts the sinkholed answers, its
+    /// flows carry their rules).
     pub quiet: bool,
 }
 
