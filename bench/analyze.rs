@@ -244,22 +244,8 @@ fn capture(net: &mut Net, names: &[String], https_rounds: usize, bulk: usize) ->
         .collect();
     std::fs::write(dir.join("bench.hosts"), hosts).unwrap();
     net.sh(&wan, &format!("ip addr add {BENCH_DNS}/32 dev up0"));
-    net.spawn(
-        "dnsmasq-bench",
-        &wan,
-        &[
-            "dnsmasq",
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            &format!("--listen-address={BENCH_DNS}"),
-            "--pid-file=",
-            "--user=root",
-            &format!("--addn-hosts={}", dir.join("bench.hosts").display()),
-        ],
-    );
+    let hosts_file = format!("--addn-hosts={}", dir.join("bench.hosts").display());
+    net.spawn_dnsmasq("dnsmasq-bench", &wan, BENCH_DNS, &[hosts_file]);
     net.wait_for(&wan, &format!("ss -lun | grep -q '{BENCH_DNS}:53 '"));
 
     let pcap = net.start_lan_capture("bench.pcap");

@@ -218,27 +218,15 @@ impl Net {
 
     /// dnsmasq as the upstream resolver, TLS on 443 and HTTP on 80 in `wan`.
     pub fn start_wan_services(&mut self) {
-        let mut args: Vec<String> = vec![
-            "dnsmasq".into(),
-            "--keep-in-foreground".into(),
-            "--conf-file=/dev/null".into(),
-            "--no-resolv".into(),
-            "--no-hosts".into(),
-            "--bind-interfaces".into(),
-            format!("--listen-address={WAN_DNS}"),
-            "--pid-file=".into(),
-            "--user=root".into(),
-            "--local-ttl=60".into(),
-        ];
+        let mut records = vec!["--local-ttl=60".to_string()];
         for (name, ip) in DNS_RECORDS {
-            args.push(format!("--host-record={name},{ip}"));
+            records.push(format!("--host-record={name},{ip}"));
         }
         for (alias, target) in CNAMES {
-            args.push(format!("--cname={alias},{target}"));
+            records.push(format!("--cname={alias},{target}"));
         }
         let wan = self.wan.clone();
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.spawn("dnsmasq-wan", &wan, &refs);
+        self.spawn_dnsmasq("dnsmasq-wan", &wan, WAN_DNS, &records);
 
         let (cert, key) = (self.dir.join("cert.pem"), self.dir.join("key.pem"));
         check(
@@ -352,23 +340,29 @@ impl Net {
     /// dnsmasq on the router, forwarding to the wan resolver.
     pub fn start_router_dns(&mut self) {
         let router = self.router.clone();
-        self.spawn(
-            "dnsmasq-router",
-            &router,
-            &[
-                "dnsmasq",
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--listen-address=192.168.77.1",
-                "--pid-file=",
-                "--user=root",
-                &format!("--server={WAN_DNS}"),
-            ],
-        );
+        let upstream = format!("--server={WAN_DNS}");
+        self.spawn_dnsmasq("dnsmasq-router", &router, ROUTER_LAN_IP, &[upstream]);
         self.wait_for(&router, "ss -lun | grep -q '192.168.77.1:53 '");
+    }
+
+    /// dnsmasq in namespace `ns`, in the foreground, on `listen` only,
+    /// with no config, resolv.conf or hosts file of the machine's, and
+    /// `options` on top.
+    pub fn spawn_dnsmasq(&mut self, name: &str, ns: &str, listen: &str, options: &[String]) {
+        let listen = format!("--listen-address={listen}");
+        let mut args = vec![
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            &listen,
+            "--pid-file=",
+            "--user=root",
+        ];
+        args.extend(options.iter().map(String::as_str));
+        self.spawn(name, ns, &args);
     }
 
     /// Polls a shell condition for up to 10 s.
