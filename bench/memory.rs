@@ -49,18 +49,12 @@ fn fill(engine: &mut Engine) {
     for i in 0..FLOWS {
         let bytes = syn(i);
         let pkt = QueuedPacket {
-            queue: 0,
             id: i,
             hw_protocol: 0x0800,
             hook: HOOK_FORWARD,
-            mark: 0,
-            indev: None,
-            outdev: None,
             hwaddr: Some([2, 0, 0, 0, 0x77, (2 + i % 50) as u8]),
             payload: &bytes,
-            cap_len: None,
-            ct: None,
-            ct_info: None,
+            ..Default::default()
         };
         black_box(engine.on_packet(
             &pkt,

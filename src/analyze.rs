@@ -218,21 +218,15 @@ impl Analyzer {
                 }
             }
             let queued = QueuedPacket {
-                queue: 0,
-                id: 0,
                 hw_protocol: if t.src.is_ipv4() { 0x0800 } else { 0x86dd },
                 hook: HOOK_FORWARD,
-                mark: 0,
-                indev: None,
-                outdev: None,
                 hwaddr: frame.src_mac,
                 payload: frame.ip,
-                cap_len: None,
                 ct: Some(CtEntry {
                     orig: Some(orig),
                     ..Default::default()
                 }),
-                ct_info: None,
+                ..Default::default()
             };
             self.engine.on_packet(&queued, MarkMode::Repeat, now);
         }

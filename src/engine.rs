@@ -669,18 +669,11 @@ mod tests {
     fn queue(engine: &mut Engine, bytes: &[u8]) -> Verdict {
         engine.on_packet(
             &QueuedPacket {
-                queue: 0,
-                id: 1,
                 hw_protocol: 0x0800,
                 hook: HOOK_FORWARD,
-                mark: 0,
-                indev: None,
-                outdev: None,
                 hwaddr: Some([2, 0, 0, 0, 0x77, 2]),
                 payload: bytes,
-                cap_len: None,
-                ct: None,
-                ct_info: None,
+                ..Default::default()
             },
             MarkMode::Repeat,
             NOW,

@@ -71,7 +71,7 @@ const fn msg_type(kind: u16) -> u16 {
 }
 
 /// One queued packet, borrowed from the receive buffer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct QueuedPacket<'a> {
     pub queue: u16,
     pub id: u32,
@@ -125,17 +125,7 @@ pub fn parse_packet<'a>(msg: &netlink::Message<'a>) -> Result<QueuedPacket<'a>, 
     let (_family, queue, body) = msg.nfgen().ok_or(ParseError::Truncated)?;
     let mut pkt = QueuedPacket {
         queue,
-        id: 0,
-        hw_protocol: 0,
-        hook: 0,
-        mark: 0,
-        indev: None,
-        outdev: None,
-        hwaddr: None,
-        payload: &[],
-        cap_len: None,
-        ct: None,
-        ct_info: None,
+        ..Default::default()
     };
     let mut have_header = false;
     for attr in netlink::attrs(body) {

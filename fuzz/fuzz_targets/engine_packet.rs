@@ -22,18 +22,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let half = data.len() / 2;
     for (i, payload) in [data, &data[..half], &data[half..]].into_iter().enumerate() {
         let pkt = QueuedPacket {
-            queue: 0,
             id: i as u32,
             hw_protocol: 0x0800,
             hook: HOOK_FORWARD,
-            mark: 0,
-            indev: None,
-            outdev: None,
             hwaddr: Some([2, 0, 0, 0, 0x77, 2]),
             payload,
-            cap_len: None,
-            ct: None,
-            ct_info: None,
+            ..Default::default()
         };
         let _ = engine.on_packet(
             &pkt,
