@@ -197,11 +197,13 @@ impl Analyzer {
         } else {
             (t, false)
         };
-        let decided = self
+        // The flow as this packet finds it: decided or not, last seen when.
+        let before = self
             .engine
             .flows
             .get_mut(&orig)
-            .is_some_and(|f| f.decision.is_some());
+            .map(|f| (f.decision.is_some(), f.last_seen));
+        let decided = before.is_some_and(|(decided, _)| decided);
         let dns_answer = t.proto == PROTO_UDP && t.sport == 53;
         if !decided || dns_answer {
             // The client's MAC: the sender of its packets, the receiver of
@@ -231,16 +233,12 @@ impl Analyzer {
             self.engine.on_packet(&queued, MarkMode::Repeat, now);
         }
 
-        let Some(flow) = self.engine.flows.get_mut(&orig) else {
-            return; // a DNS answer without its question in the capture
-        };
-        if flow.last_seen / 60 != now.unix / 60 {
+        if let Some((_, last)) = before.filter(|(_, last)| last / 60 != now.unix / 60) {
             // A new minute: the bytes so far belong to the last one.
-            let last = flow.last_seen;
             self.engine.fold_bytes(&orig, last);
         }
         let Some(flow) = self.engine.flows.get_mut(&orig) else {
-            return;
+            return; // a DNS answer without its question in the capture
         };
         let counters = if is_reply {
             &mut flow.down
