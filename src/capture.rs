@@ -193,14 +193,19 @@ impl std::fmt::Display for ReadError {
 }
 
 fn read_error(packets: u64, e: pcap_file::PcapError) -> ReadError {
-    let truncated = matches!(
-        e,
-        pcap_file::PcapError::IncompleteBuffer | pcap_file::PcapError::IoError(_)
-    );
+    use pcap_file::PcapError;
+    // pcap-file reports a record running past the end as an early EOF;
+    // any other I/O error is the disk's or the pipe's, not the file's end.
+    let truncated = match &e {
+        PcapError::IncompleteBuffer => true,
+        PcapError::IoError(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+        _ => false,
+    };
     let message = match e {
-        pcap_file::PcapError::IncompleteBuffer | pcap_file::PcapError::IoError(_) => {
+        _ if truncated => {
             "the file ends inside a packet record (or a record's length is damaged)".into()
         }
+        PcapError::IoError(io) => format!("cannot read: {io}"),
         other => other.to_string(),
     };
     ReadError {
@@ -404,6 +409,29 @@ mod tests {
             scale(3 << 10 | 512, units_per_second(Some(0x8a))),
             Duration::new(3, 500_000_000)
         );
+    }
+
+    #[test]
+    fn a_read_error_is_not_taken_for_the_end_of_the_file() {
+        // The whole capture, then the disk fails.
+        struct Failing<'a>(&'a [u8]);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("disk on fire"));
+                }
+                let n = self.0.read(buf)?;
+                Ok(n)
+            }
+        }
+        let file = include_bytes!("../tests/fixtures/phone-lan.pcap");
+        let mut seen = 0;
+        let e = for_each_packet(Failing(file), |_| seen += 1).unwrap_err();
+        assert_eq!((e.packets, seen, e.truncated), (50, 50, false));
+        assert!(e.message.contains("disk on fire"), "{e}");
+        // A file cut inside a record is the truncated kind.
+        let e = for_each_packet(&file[..file.len() - 7], |_| {}).unwrap_err();
+        assert!(e.truncated, "{e}");
     }
 
     #[test]
