@@ -31,7 +31,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -185,22 +185,6 @@ fn libndpi() -> PathBuf {
         .and_then(|r| r.split_whitespace().next())
         .map(PathBuf::from)
         .expect("ndpiReader (scripts/install-deps installs libndpi-bin)")
-}
-
-fn whotracksme() -> PathBuf {
-    const FILE: &str = "whotracksme-trackerdb-2022-08.sql";
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(dir) = std::env::var_os("PHONEHOME_SHARED_DATA") {
-        candidates.push(PathBuf::from(dir).join(FILE));
-    }
-    candidates.push(root.join("../shared/data").join(FILE));
-    candidates.push(PathBuf::from("/work/shared/data").join(FILE));
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .unwrap_or_else(|| panic!("the WhoTracks.me dump is not at any of {candidates:?}"))
 }
 
 /// Makes the traffic and returns the capture's path.
@@ -400,7 +384,7 @@ fn main() {
     let compiled = Command::new(bin())
         .args(["db", "compile", "--out"])
         .arg(&db)
-        .arg(format!("whotracksme:{}", whotracksme().display()))
+        .arg(format!("whotracksme:{}", whotracksme_dump().display()))
         .output()
         .unwrap();
     assert!(

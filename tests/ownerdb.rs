@@ -5,6 +5,8 @@
 //! committed (Tracker Radar, Disconnect, TrackerDB: CC BY-NC-SA); then
 //! `db lookup` against the result.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -20,26 +22,9 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
-/// The real WhoTracks.me dump: `../shared/data/` beside the checkout (as
-/// DESIGN.md places it), `/work/shared/data/`, or `$PHONEHOME_SHARED_DATA`.
+/// The real WhoTracks.me dump (see `common::whotracksme_dump`).
 fn whotracksme() -> String {
-    const FILE: &str = "whotracksme-trackerdb-2022-08.sql";
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(dir) = std::env::var_os("PHONEHOME_SHARED_DATA") {
-        candidates.push(PathBuf::from(dir).join(FILE));
-    }
-    candidates.push(root().join("../shared/data").join(FILE));
-    candidates.push(PathBuf::from("/work/shared/data").join(FILE));
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the WhoTracks.me dump is not at any of {candidates:?} (set PHONEHOME_SHARED_DATA)"
-            )
-        })
-        .display()
-        .to_string()
+    common::whotracksme_dump().display().to_string()
 }
 const PSL: &str = "/usr/share/publicsuffix/public_suffix_list.dat";
 

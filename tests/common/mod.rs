@@ -521,6 +521,32 @@ pub fn network(config: &str) -> Option<Net> {
     Some(net)
 }
 
+/// The real WhoTracks.me dump: `../shared/data/` beside the checkout (as
+/// DESIGN.md places it), `/work/shared/data/`, or `$PHONEHOME_SHARED_DATA`;
+/// panics naming the places when none has it.
+pub fn whotracksme_dump() -> PathBuf {
+    const FILE: &str = "whotracksme-trackerdb-2022-08.sql";
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("PHONEHOME_SHARED_DATA") {
+        candidates.push(PathBuf::from(dir).join(FILE));
+    }
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data")
+            .join(FILE),
+    );
+    candidates.push(PathBuf::from("/work/shared/data").join(FILE));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "the WhoTracks.me dump is not at any of {candidates:?} (set PHONEHOME_SHARED_DATA)"
+            )
+        })
+}
+
 /// The middle value (benchmarks report medians of their rounds).
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
