@@ -128,17 +128,18 @@ impl Analyzer {
     }
 
     fn clock(&mut self, time: Duration) -> Now {
-        let first = *self.first_time.get_or_insert(time);
         let unix = time.as_secs();
-        if unix != self.now.unix || self.summary.packets == 1 {
+        let first_packet = self.first_time.is_none();
+        let first = *self.first_time.get_or_insert(time);
+        if first_packet {
+            self.summary.first_seen = unix;
+        }
+        if first_packet || unix != self.now.unix {
             self.now = Now {
                 mono: time.saturating_sub(first).as_secs(),
                 unix,
                 local: crate::daemon::local_time(unix),
             };
-        }
-        if self.summary.first_seen == 0 {
-            self.summary.first_seen = unix;
         }
         self.summary.last_seen = self.summary.last_seen.max(unix);
         self.now
@@ -261,7 +262,7 @@ impl Analyzer {
     /// Ends the flows that are over at `now`.
     fn sweep(&mut self, now: Now) {
         let closing = &self.closing;
-        let over: Vec<FiveTuple> = self
+        let mut over: Vec<FiveTuple> = self
             .engine
             .flows
             .active()
@@ -279,7 +280,6 @@ impl Analyzer {
             })
             .map(|f| f.tuple)
             .collect();
-        let mut over = over;
         over.sort();
         for t in over {
             self.end(&t, now);
