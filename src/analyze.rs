@@ -78,6 +78,8 @@ pub struct CaptureSummary {
     pub sinkholed: u64,
     /// Flows decided without a name after `decide_by` packets.
     pub gave_up: u64,
+    /// Flows decided without a name for any reason.
+    pub nameless: u64,
     /// Flows pushed out of a full table (their later bytes uncounted).
     pub evicted: u64,
 }
@@ -312,6 +314,7 @@ impl Analyzer {
         let c = self.engine.counters;
         self.summary.sinkholed = c.sinkholed;
         self.summary.gave_up = c.gave_up;
+        self.summary.nameless = c.nameless;
         self.summary.evicted = self.engine.flows.evicted;
         let all = TimeRange::default();
         let mut owners = self.engine.owner_rows(device, all, now);

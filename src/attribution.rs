@@ -335,6 +335,33 @@ impl NameCache {
     }
 }
 
+/// Real captured bytes and helpers shared with other modules' unit tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// The TLS ClientHello curl sent for https://api.ad.xiaomi.com/.
+    pub const CURL_HELLO: &[u8] = include_bytes!("../tests/fixtures/tls_client_hello_curl.bin");
+
+    /// Offset of the server_name extension's type field in a ClientHello
+    /// record (one record, one handshake message).
+    pub fn sni_extension_offset(record: &[u8]) -> Option<usize> {
+        let body = 5 + 4;
+        let mut at = body + 2 + 32;
+        at += 1 + *record.get(at)? as usize;
+        at += 2 + u16::from_be_bytes([*record.get(at)?, *record.get(at + 1)?]) as usize;
+        at += 1 + *record.get(at)? as usize;
+        let end = at + 2 + u16::from_be_bytes([*record.get(at)?, *record.get(at + 1)?]) as usize;
+        at += 2;
+        while at + 4 <= end {
+            let kind = u16::from_be_bytes([record[at], record[at + 1]]);
+            if kind == 0 {
+                return Some(at);
+            }
+            at += 4 + u16::from_be_bytes([record[at + 2], record[at + 3]]) as usize;
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

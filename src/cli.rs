@@ -693,6 +693,9 @@ fn policy_check(
         let database = crate::owners::db::OwnerDb::load(path).map_err(failed)?;
         crate::owners::install_database(database);
     }
+    for w in cfg.warnings() {
+        eprintln!("warning: {w}");
+    }
     let device = q
         .device
         .as_deref()
@@ -748,7 +751,7 @@ fn policy_check(
         dport: port,
         time,
         dns: port == 53,
-        gave_up: false,
+        nameless: names.is_empty(),
     };
     let d = policy.decide(&facts);
     let sinkholed = cfg.sinkhole != crate::sinkhole::SinkholeMode::Off
@@ -1166,8 +1169,8 @@ fn print_status(s: &StatusRow, json: bool) -> Result<(), UsageOr> {
         s.flows_active, s.flows_evicted, s.dns_names, s.rules
     );
     println!(
-        "dns sinkholed {}  decided without a name {}  re-judged at reload {}",
-        s.dns_sinkholed, s.gave_up, s.rejudged
+        "dns sinkholed {}  decided without a name {} (gave up waiting {})  re-judged at reload {}",
+        s.dns_sinkholed, s.nameless, s.gave_up, s.rejudged
     );
     println!("memory {}", human_bytes(s.rss_bytes));
     Ok(())

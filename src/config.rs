@@ -380,15 +380,113 @@ pub struct Config {
 }
 
 pub const DEFAULT_SOCKET: &str = "/var/run/phonehome.sock";
+/// Largest config file read (a thousand rules fit in a tenth of it).
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// Most rules in one config.
+pub const MAX_RULES: usize = 4096;
+
+/// A rule's `list domain` value as names are on the wire: lowercase, `*.`
+/// and a trailing dot dropped, Unicode labels in their IDNA (`xn--`) form.
+/// URLs and anything else that can never equal a name are refused.
+pub fn rule_domain(v: &str) -> Result<String, String> {
+    let trimmed = v.trim();
+    if trimmed.contains("://") || trimmed.contains('/') || trimmed.contains('@') {
+        let host = trimmed
+            .split_once("://")
+            .map_or(trimmed, |(_, rest)| rest)
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("");
+        let host = host.rsplit('@').next().unwrap_or(host);
+        let host = host.split(':').next().unwrap_or(host);
+        return Err(format!(
+            "domain: '{v}' is a URL, not a domain (write '{host}')"
+        ));
+    }
+    let d = trimmed.trim_start_matches("*.").trim_end_matches('.');
+    let ascii = crate::idn::to_ascii(d)
+        .ok_or_else(|| format!("domain: '{v}' cannot be written in its IDNA form"))?;
+    let labels_ok = ascii.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    if ascii.is_empty() || ascii.len() > 253 || !labels_ok {
+        return Err(format!(
+            "domain: '{v}' is not a domain (letters, digits, '-' and '_' in dot-separated labels)"
+        ));
+    }
+    Ok(ascii)
+}
 
 impl Config {
+    /// Reads and parses `path`; a file over `MAX_CONFIG_BYTES` is refused
+    /// without being read whole.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        use std::io::Read;
+        let fail = |message: String| ConfigError {
             path: path.to_path_buf(),
             line: 0,
-            message: format!("cannot read: {e}"),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_CONFIG_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        if bytes.len() > MAX_CONFIG_BYTES {
+            return Err(fail(format!(
+                "larger than {} KiB; a policy that big is not meant for a router (use groups, owners and categories instead of long lists)",
+                MAX_CONFIG_BYTES / 1024
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = 1 + e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count();
+            ConfigError {
+                path: path.to_path_buf(),
+                line,
+                message: "not UTF-8 text".into(),
+            }
         })?;
         Config::parse(&text, path)
+    }
+
+    /// What can never match but is not an error: rules naming an owner no
+    /// table or database knows (a typo, or a database not loaded), and
+    /// rules for a group nobody is in. Call once the owner database is
+    /// installed; each line names the file and line.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            for owner in &rule.owners {
+                // Unlisted names are owned by their registrable domain.
+                if !owner.contains('.') && !crate::owners::known_owner(owner) {
+                    out.push(format!(
+                        "{}:{}: rule '{}': owner '{owner}' is in neither the built-in table nor the owner database; the rule never matches it",
+                        self.path.display(),
+                        rule.line,
+                        rule.name
+                    ));
+                }
+            }
+            for d in &rule.devices {
+                let members = parse_mac(d).is_some()
+                    || self.devices.iter().any(|dev| {
+                        dev.name.as_deref() == Some(d.as_str()) || dev.groups.iter().any(|g| g == d)
+                    });
+                if !members {
+                    out.push(format!(
+                        "{}:{}: rule '{}': group '{d}' has no devices; the rule applies to nobody until one lists it",
+                        self.path.display(),
+                        rule.line,
+                        rule.name
+                    ));
+                }
+            }
+        }
+        out
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -612,6 +710,9 @@ impl Config {
                 }
                 "rule" => {
                     rule_no += 1;
+                    if rule_no > MAX_RULES {
+                        return Err(err(s.line, format!("more than {MAX_RULES} rules")));
+                    }
                     let mut rule = RuleConfig {
                         name: s.name.clone().unwrap_or_else(|| format!("rule#{rule_no}")),
                         line: s.line,
@@ -640,13 +741,7 @@ impl Config {
                             "category" => rule.categories.push(Category::parse(v).ok_or_else(|| {
                                 err(*line, format!("category: unknown '{v}' (advertising, analytics, telemetry, social, cdn, cloud, services)"))
                             })?),
-                            "domain" => {
-                                let d = v.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
-                                if d.is_empty() || d.contains(char::is_whitespace) {
-                                    return Err(err(*line, format!("domain: '{v}' is not a domain")));
-                                }
-                                rule.domains.push(d)
-                            }
+                            "domain" => rule.domains.push(rule_domain(v).map_err(|m| err(*line, m))?),
                             "action" | "target" => {
                                 action = Some(parse_action(v).ok_or_else(|| err(*line, format!("action: '{v}' (expected allow, block, reject or log)")))?)
                             }
@@ -704,6 +799,17 @@ impl Config {
                         ),
                     ))
                 }
+            }
+        }
+        // Rules are named by `flows`, `watch` and `policy check`: one name,
+        // one rule.
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for rule in &cfg.rules {
+            if let Some(first) = seen.insert(&rule.name, rule.line) {
+                return Err(err(
+                    rule.line,
+                    format!("rule '{}' is defined twice (first at line {first}); rule names must be unique", rule.name),
+                ));
             }
         }
         // Every device named by a rule must exist as a device, group or MAC.
@@ -785,6 +891,83 @@ config rule
         )
         .unwrap_err();
         assert_eq!(e.line, 1);
+    }
+
+    /// What can never match is refused with its line (or converted to
+    /// what is on the wire), and what may match later is a warning.
+    #[test]
+    fn rules_that_can_never_match_are_refused_or_converted() {
+        let rule = |body: &str| {
+            format!("config device\n\toption mac '02:00:00:00:77:02'\n\toption name 'phone'\n\nconfig rule 'r'\n{body}\toption action 'block'\n")
+        };
+        let cfg = Config::parse(
+            &rule("\tlist domain 'Bücher.Example.'\n\tlist domain '*.miui.com'\n"),
+            Path::new("f"),
+        )
+        .unwrap();
+        assert_eq!(cfg.rules[0].domains, ["xn--bcher-kva.example", "miui.com"]);
+        for (bad, says) in [
+            (
+                "https://miui.com/",
+                "is a URL, not a domain (write 'miui.com')",
+            ),
+            ("miui.com/path", "is a URL"),
+            (
+                "http://user@tracker.example:8080/x",
+                "(write 'tracker.example')",
+            ),
+            ("miui com", "is not a domain"),
+            ("a..b", "is not a domain"),
+            ("", "is not a domain"),
+        ] {
+            let e = Config::parse(&rule(&format!("\tlist domain '{bad}'\n")), Path::new("f"))
+                .unwrap_err();
+            assert_eq!(e.line, 6, "{bad}");
+            assert!(e.message.contains(says), "{bad}: {}", e.message);
+        }
+        // Two rules of one name: `flows` and `policy check` could not tell
+        // them apart.
+        let twice =
+            "config rule 'x'\n\toption action block\nconfig rule 'x'\n\toption action allow\n";
+        let e = Config::parse(twice, Path::new("f")).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("defined twice (first at line 1)"),
+            "{}",
+            e.message
+        );
+        // Unknown owners and empty groups: warnings with file and line.
+        let cfg = Config::parse(
+            &format!("config group 'kids'\n{}", rule("\tlist owner 'Xiaomy'\n\tlist owner 'Xiaomi'\n\tlist owner 'example.org'\n\toption device 'kids'\n")),
+            Path::new("f"),
+        )
+        .unwrap();
+        let w = cfg.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("f:6: rule 'r': owner 'Xiaomy' is in neither"),
+            "{w:?}"
+        );
+        assert!(w[1].contains("group 'kids' has no devices"), "{w:?}");
+    }
+
+    #[test]
+    fn huge_configs_are_refused_before_they_are_read_whole() {
+        let dir = std::env::temp_dir().join(format!("phonehome-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big");
+        let one = "config rule\n\tlist owner 'Xiaomi'\n\toption action block\n";
+        std::fs::write(&path, one.repeat(MAX_CONFIG_BYTES / one.len() + 1)).unwrap();
+        let e = Config::load(&path).unwrap_err();
+        assert!(e.to_string().contains("larger than 1024 KiB"), "{e}");
+        let many = one.repeat(MAX_RULES + 1);
+        assert!(many.len() < MAX_CONFIG_BYTES);
+        let e = Config::parse(&many, &path).unwrap_err();
+        assert_eq!(e.line, MAX_RULES * 3 + 1);
+        assert!(e.message.contains("more than 4096 rules"));
+        std::fs::write(&path, b"config rule\n\toption owner '\xff'\n").unwrap();
+        assert_eq!(Config::load(&path).unwrap_err().line, 2);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

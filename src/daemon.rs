@@ -122,6 +122,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         );
         crate::owners::install_database(db);
     }
+    for w in cfg.warnings() {
+        eprintln!("phonehome: warning: {w}");
+    }
     if let Err(e) = conntrack::enable_accounting() {
         eprintln!(
             "phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0"
@@ -298,6 +301,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         dns_names: engine.names.len() as u64,
                         dns_sinkholed: engine.counters.sinkholed,
                         gave_up: engine.counters.gave_up,
+                        nameless: engine.counters.nameless,
                         rejudged,
                         rules: engine.policy.rule_count() as u64,
                         rss_bytes: rss_bytes(),
@@ -428,6 +432,9 @@ fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
                 eprintln!(
                     "phonehome: queue, socket, copy_range and db changes take effect on restart"
                 );
+            }
+            for w in new.warnings() {
+                eprintln!("phonehome: warning: {w}");
             }
             engine.reload(&new);
             let rules = engine.policy.rule_count() as u64;

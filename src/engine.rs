@@ -53,6 +53,9 @@ pub struct PacketCounters {
     pub sinkholed: u64,
     /// Connections decided without a name after `decide_by` packets.
     pub gave_up: u64,
+    /// Connections decided without a name, for any reason (none came,
+    /// none can come, or `decide_by` was reached): `undecided` applied.
+    pub nameless: u64,
 }
 
 pub struct Engine {
@@ -304,7 +307,8 @@ impl Engine {
                 enforced: true,
             };
         };
-        let gave_up = flow.names.is_none() && flow.queued >= self.decide_by;
+        let nameless = flow.names.is_none() && !is_dns(&flow.tuple);
+        let gave_up = nameless && flow.queued >= self.decide_by;
         let chain: &[String] = flow.names.as_deref().unwrap_or(&[]);
         let a = owners::attribute(chain, flow.tuple.dst);
         let (owner, host) = (a.owner, a.host);
@@ -317,7 +321,7 @@ impl Engine {
             dport: flow.tuple.dport,
             time: now.local,
             dns: is_dns(&flow.tuple),
-            gave_up,
+            nameless,
         });
         flow.owner = owner;
         flow.host = host;
@@ -330,6 +334,9 @@ impl Engine {
         }
         if gave_up {
             self.counters.gave_up += 1;
+        }
+        if nameless {
+            self.counters.nameless += 1;
         }
         for rule in decision.logged.iter().filter(|_| !self.quiet) {
             eprintln!(
@@ -694,6 +701,60 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    fn engine(cfg: &str) -> Engine {
+        Engine::new(&Config::parse(cfg, std::path::Path::new("t.conf")).unwrap())
+    }
+
+    /// `undecided 'block'` holds for every way a connection can end up
+    /// without a name, not only for the `decide_by` give-up: TLS without
+    /// SNI, HTTP/1.0 without Host, bytes of no known protocol, a server
+    /// that speaks first, a connection that ends before any data.
+    #[test]
+    fn every_nameless_connection_gets_the_undecided_policy() {
+        let hello_without_sni = {
+            // The real curl ClientHello with its server_name extension
+            // renamed to an unknown type (0xfafa): complete, but no SNI.
+            let mut h = attribution::tests_support::CURL_HELLO.to_vec();
+            let at = attribution::tests_support::sni_extension_offset(&h).unwrap();
+            h[at] = 0xfa;
+            h[at + 1] = 0xfa;
+            assert_eq!(attribution::sniff_client_hello(&h), Sniffed::NoName);
+            h
+        };
+        let first_bytes: [&[u8]; 3] = [
+            &hello_without_sni,
+            b"GET / HTTP/1.0\r\nUser-Agent: x\r\n\r\n",
+            b"\x00\x01\x02 custom binary protocol",
+        ];
+        for bytes in first_bytes {
+            let mut e = engine("config phonehome\n\toption undecided block\n");
+            assert_eq!(queue(&mut e, &tcp(0, true, &[])), Verdict::Accept);
+            assert_eq!(
+                queue(&mut e, &tcp(1, false, bytes)),
+                Verdict::DropMark { bits: MARK_BLOCK },
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            assert_eq!((e.counters.nameless, e.counters.gave_up), (1, 0));
+            let rows = e.flow_rows(None);
+            assert_eq!(rows[0].rule.as_deref(), Some("undecided"));
+            // And open by default.
+            let mut e = engine("");
+            queue(&mut e, &tcp(0, true, &[]));
+            assert_eq!(
+                queue(&mut e, &tcp(1, false, bytes)),
+                Verdict::AcceptMark { bits: MARK_ALLOW }
+            );
+            assert_eq!(e.counters.nameless, 1);
+        }
+        // A connection that ends before it sent anything is counted too.
+        let mut e = engine("config phonehome\n\toption undecided block\n");
+        queue(&mut e, &tcp(0, true, &[]));
+        e.on_ct_destroy(&entry(60, 60), NOW);
+        assert_eq!(e.counters.nameless, 1);
+        assert_eq!(e.flow_rows(None)[0].verdict, "block");
     }
 
     #[test]

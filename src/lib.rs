@@ -18,6 +18,7 @@ pub mod devices;
 pub mod engine;
 pub mod firewall;
 pub mod flows;
+pub mod idn;
 pub mod ipfix;
 pub mod metrics;
 pub mod netlink;

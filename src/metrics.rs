@@ -136,6 +136,13 @@ pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) ->
     );
     scalar(
         &mut o,
+        "phonehome_nameless_total",
+        "counter",
+        "Connections decided without a name, for any reason (option undecided applied).",
+        status.nameless,
+    );
+    scalar(
+        &mut o,
         "phonehome_rejudged_total",
         "counter",
         "Live connections whose verdict changed at a reload.",
@@ -245,6 +252,7 @@ mod tests {
             dns_names: 3,
             dns_sinkholed: 1,
             gave_up: 0,
+            nameless: 0,
             rejudged: 0,
             rules: 1,
             rss_bytes: 4096,

@@ -57,8 +57,9 @@ pub const DOH_NAMES: &[&str] = &[
 #[derive(Debug, Clone)]
 struct Rule {
     name: String,
-    /// Empty = every device.
-    macs: Vec<Mac>,
+    /// None = every device; Some of an empty list (a group without
+    /// members) = no device.
+    macs: Option<Vec<Mac>>,
     owners: Vec<String>,
     categories: Vec<Category>,
     domains: Vec<String>,
@@ -99,9 +100,10 @@ pub struct FlowFacts<'a> {
     pub time: LocalTime,
     /// A DNS query flow (exempt from device defaults).
     pub dns: bool,
-    /// Judged without a name after `decide_by` packets: `undecided`
-    /// replaces the default.
-    pub gave_up: bool,
+    /// Judged without a name: none came (TLS without SNI, HTTP without
+    /// Host, other protocols) or none by `decide_by` packets. `undecided`
+    /// then replaces the default.
+    pub nameless: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +169,7 @@ impl Policy {
         let mut rules = Vec::new();
         let builtin = |name: &str, action: Action| Rule {
             name: name.to_string(),
-            macs: Vec::new(),
+            macs: None,
             owners: Vec::new(),
             categories: Vec::new(),
             domains: Vec::new(),
@@ -196,30 +198,29 @@ impl Policy {
                 ..builtin("block_quic", Action::Reject)
             });
         }
-        rules.extend(cfg.rules.iter().map(|r| {
-            Rule {
-                name: r.name.clone(),
-                macs: r
-                    .devices
+        rules.extend(cfg.rules.iter().map(|r| Rule {
+            name: r.name.clone(),
+            macs: (!r.devices.is_empty()).then(|| {
+                r.devices
                     .iter()
                     .flat_map(|d| match parse_mac(d) {
                         Some(mac) => vec![mac],
                         None => by_label.get(d.as_str()).cloned().unwrap_or_default(),
                     })
-                    .collect(),
-                owners: r.owners.iter().map(|o| o.to_ascii_lowercase()).collect(),
-                categories: r.categories.clone(),
-                domains: r.domains.clone(),
-                asns: r.asns.clone(),
-                proto: r.proto,
-                ports: r.ports.clone(),
-                schedule: r.schedule,
-                action: r.action,
-            }
+                    .collect()
+            }),
+            owners: r.owners.iter().map(|o| o.to_ascii_lowercase()).collect(),
+            categories: r.categories.clone(),
+            domains: r.domains.clone(),
+            asns: r.asns.clone(),
+            proto: r.proto,
+            ports: r.ports.clone(),
+            schedule: r.schedule,
+            action: r.action,
         }));
         Policy {
             mode: cfg.mode,
-            device_specific: !defaults.is_empty() || rules.iter().any(|r| !r.macs.is_empty()),
+            device_specific: !defaults.is_empty() || rules.iter().any(|r| r.macs.is_some()),
             rules,
             names,
             defaults,
@@ -258,7 +259,7 @@ impl Policy {
         if f.dns {
             return (Action::Allow, None);
         }
-        if f.gave_up && f.names.is_empty() && self.undecided != Action::Allow {
+        if f.nameless && f.names.is_empty() && self.undecided != Action::Allow {
             return (self.undecided, Some("undecided".into()));
         }
         match f.mac.and_then(|m| self.defaults.get(&m)) {
@@ -317,8 +318,10 @@ impl Rule {
     /// Whether the rule matches; with `dns_time`, criteria that need the
     /// connection (protocol, port, network) make it `Undetermined`.
     fn matches(&self, f: &FlowFacts<'_>, dns_time: bool) -> Match {
-        if !self.macs.is_empty() && !f.mac.is_some_and(|m| self.macs.contains(&m)) {
-            return Match::No;
+        if let Some(macs) = &self.macs {
+            if !f.mac.is_some_and(|m| macs.contains(&m)) {
+                return Match::No;
+            }
         }
         if !self.owners.is_empty()
             && !f.owners.iter().any(|o| {
@@ -531,12 +534,38 @@ mod tests {
         );
     }
 
+    /// A group nobody is in matches nobody (an empty member list once
+    /// meant "every device"): its block rule leaves others alone, its
+    /// allow rule exempts no one.
+    #[test]
+    fn a_group_without_members_matches_no_device() {
+        let p = policy(
+            "config phonehome\n\toption default block\n\
+             config group 'kids'\n\
+             config device\n\toption mac '02:00:00:00:77:02'\n\toption name 'laptop'\n\
+             config rule 'kids_no_google'\n\toption device kids\n\tlist owner Google\n\toption action block\n\
+             config rule 'kids_all'\n\toption device kids\n\toption action allow\n",
+        );
+        let names = ["www.google.com".to_string()];
+        let owners = owners_of(&names);
+        let d = p.decide(&facts(PHONE, &names, &owners));
+        assert_eq!(
+            (d.action, d.rule.as_deref()),
+            (Action::Block, Some("default"))
+        );
+        assert!(p.depends_on_device());
+    }
+
     #[test]
     fn undecided_connections_fail_open_or_closed() {
         let closed = policy("config phonehome\n\toption undecided block\n");
         let mut f = facts(PHONE, &[], &[]);
-        assert_eq!(closed.decide(&f).action, Action::Allow, "not given up yet");
-        f.gave_up = true;
+        assert_eq!(
+            closed.decide(&f).action,
+            Action::Allow,
+            "not judged nameless"
+        );
+        f.nameless = true;
         let d = closed.decide(&f);
         assert_eq!(
             (d.action, d.rule.as_deref()),

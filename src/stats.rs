@@ -489,6 +489,10 @@ pub struct StatusRow {
     pub dns_sinkholed: u64,
     /// Connections decided without a name after `decide_by` packets.
     pub gave_up: u64,
+    /// Connections decided without a name for any reason (`undecided`
+    /// applied to them).
+    #[serde(default)]
+    pub nameless: u64,
     /// Live connections whose verdict changed at a reload.
     pub rejudged: u64,
     pub rules: u64,

@@ -19,7 +19,8 @@ const MACS: [[u8; 6]; 4] = [
     [2, 0, 0, 0, 0x77, 4],
     [2, 0, 0, 0, 0x77, 9], // not in the config
 ];
-const DEVICE_LABELS: [&str; 4] = ["phone", "kids", "laptop", "02:00:00:00:77:04"];
+/// "nobody" is a group with no members: its rules match no device.
+const DEVICE_LABELS: [&str; 5] = ["phone", "kids", "laptop", "02:00:00:00:77:04", "nobody"];
 const OWNERS: [&str; 3] = ["Xiaomi", "Google", "Meta"];
 const CATEGORIES: [&str; 4] = ["advertising", "analytics", "telemetry", "services"];
 const DOMAINS: [&str; 3] = ["miui.com", "google.com", "example.org"];
@@ -56,7 +57,7 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn rule() -> impl Strategy<Value = RuleSpec> {
     (
-        proptest::option::weighted(0.4, 0..4usize),
+        proptest::option::weighted(0.4, 0..5usize),
         proptest::collection::vec(0..3usize, 0..3),
         proptest::option::weighted(0.2, 0..4usize),
         proptest::option::weighted(0.3, 0..3usize),
@@ -120,6 +121,7 @@ fn config_text(s: &Setup) -> String {
         "config phonehome 'main'\n\toption default '{}'\n",
         if s.global_block { "block" } else { "allow" }
     );
+    t.push_str("config group 'nobody'\n");
     t.push_str("config group 'kids'\n");
     if let Some(a) = s.kids_default {
         t.push_str(&format!("\toption default '{}'\n", a.as_str()));
@@ -222,7 +224,8 @@ fn reference(
         match label {
             0 | 1 => vec![MACS[0]],
             2 => vec![MACS[1]],
-            _ => vec![MACS[2]],
+            3 => vec![MACS[2]],
+            _ => vec![],
         }
     };
     let mut logged = Vec::new();
@@ -294,7 +297,7 @@ fn facts<'a>(c: &Conn, names: &'a [String], owners: &'a [Owner]) -> FlowFacts<'a
             weekday: c.weekday,
         },
         dns: c.port == 53,
-        gave_up: false,
+        nameless: false,
     }
 }
 

@@ -553,6 +553,18 @@ impl OwnerDb {
         std::str::from_utf8(&blob[a..b]).unwrap_or("")
     }
 
+    /// Whether `name` (case-insensitive) is an owner of some listed domain
+    /// or the hosting owner of some network.
+    pub fn has_owner(&self, name: &str) -> bool {
+        let owners = (self.owners.end - self.owners.start) / 4;
+        (0..owners as u32).any(|i| self.owner_name(i).eq_ignore_ascii_case(name))
+            || (0..(self.asns.end - self.asns.start) / 12).any(|i| {
+                self.asn_entry(i as u32)
+                    .and_then(|m| m.host_owner)
+                    .is_some_and(|h| h.eq_ignore_ascii_case(name))
+            })
+    }
+
     fn owner_name(&self, owner: u32) -> &str {
         let at = self.owners.start + owner as usize * 4;
         if at + 4 > self.owners.end {

@@ -601,9 +601,14 @@ fn intern_unlisted(name: &str) -> &'static str {
     leaked
 }
 
-/// All owner names in the table (for config validation hints).
+/// Whether any rule could ever see `name` as an owner: the built-in
+/// table's owners and hosting networks, and the loaded database's.
 pub fn known_owner(name: &str) -> bool {
     TABLE.iter().any(|(_, o, _)| o.eq_ignore_ascii_case(name))
+        || HOSTING_ASNS
+            .iter()
+            .any(|(_, o)| o.eq_ignore_ascii_case(name))
+        || database().is_some_and(|db| db.has_owner(name))
 }
 
 #[cfg(test)]
