@@ -15,7 +15,7 @@ use phonehome::config::Config;
 use phonehome::engine::{Engine, Now};
 use phonehome::owners::db::{Builder, OwnerDb};
 use phonehome::owners::Category;
-use phonehome::queue::{MarkMode, QueuedPacket, HOOK_FORWARD};
+use phonehome::queue::{QueuedPacket, HOOK_FORWARD};
 
 const FLOWS: u32 = 100_000;
 
@@ -58,7 +58,6 @@ fn fill(engine: &mut Engine) {
         };
         black_box(engine.on_packet(
             &pkt,
-            MarkMode::Repeat,
             Now {
                 mono: 1,
                 unix: 1_795_651_200,

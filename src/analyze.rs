@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::conntrack::CtEntry;
 use crate::engine::{Engine, Now};
 use crate::packet::{self, FiveTuple, PacketError, PROTO_TCP, PROTO_UDP};
-use crate::queue::{MarkMode, QueuedPacket, HOOK_FORWARD};
+use crate::queue::{QueuedPacket, HOOK_FORWARD};
 use crate::stats::{DeviceRow, FlowRow, OwnerRow, TimeRange};
 
 /// Idle time after which a capture's flow is over, in seconds.
@@ -233,7 +233,7 @@ impl Analyzer {
                 }),
                 ..Default::default()
             };
-            self.engine.on_packet(&queued, MarkMode::Repeat, now);
+            self.engine.on_packet(&queued, now);
         }
 
         if let Some((_, last)) = before.filter(|(_, last)| last / 60 != now.unix / 60) {

@@ -35,8 +35,21 @@ pub struct DnsAnswer {
     pub answers: Vec<(IpAddr, NameChain, u32)>,
 }
 
+/// A DNS name as it is kept and shown: lowercase, no trailing dot, and
+/// every byte that is not a letter, digit, '-', '_' or '.' written as
+/// `\DDD` (as dig prints it), so a hostile resolver's control characters
+/// never reach a terminal or a log while suffix rules still match the
+/// labels after them.
 fn normalize(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
+    let name = name.trim_end_matches('.');
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        match b.to_ascii_lowercase() {
+            c @ (b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.') => out.push(char::from(c)),
+            other => out.push_str(&format!("\\{other:03}")),
+        }
+    }
+    out
 }
 
 /// Reads a DNS response (UDP payload). `None` for queries and junk.
@@ -380,6 +393,34 @@ mod tests {
         let (ip, chain, _ttl) = &a.answers[0];
         assert_eq!(ip.to_string(), "203.0.113.10");
         assert_eq!(&chain[..], &["cdn.innocent.test", "tracking.miui.com"]);
+    }
+
+    /// A hostile resolver's names with terminal escapes and other bytes:
+    /// kept (rules on their labels still match), never printable as such.
+    #[test]
+    fn dns_names_with_control_characters_are_escaped() {
+        use simple_dns::{rdata, Name, ResourceRecord, CLASS};
+        let mut p = Packet::new_reply(7);
+        p.questions.push(simple_dns::Question::new(
+            Name::new_unchecked("x\x1b[2Jevil\x07.tracking.miui.com"),
+            simple_dns::TYPE::A.into(),
+            CLASS::IN.into(),
+            false,
+        ));
+        p.answers.push(ResourceRecord::new(
+            Name::new_unchecked("x\x1b[2Jevil\x07.tracking.miui.com"),
+            CLASS::IN,
+            60,
+            RData::A(rdata::A {
+                address: 0xcb00_710a,
+            }),
+        ));
+        let bytes = p.build_bytes_vec().unwrap();
+        let a = parse_dns_response(&bytes).unwrap();
+        let name = &a.answers[0].1[0];
+        assert_eq!(name, "x\\027\\0912jevil\\007.tracking.miui.com");
+        assert!(name.bytes().all(|b| b.is_ascii_graphic()));
+        assert!(crate::policy::domain_within(name, "miui.com"));
     }
 
     #[test]

@@ -181,6 +181,21 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
         return Err(UsageOr::Usage("no command given (try --help)".into()));
     };
     let failed = UsageOr::Failed;
+    // Queries filter by the key the daemon counts under: a MAC, or the
+    // address of a device whose MAC is unknown. (`policy check` also takes
+    // a device name from the config.)
+    if command != "policy" {
+        for d in &devices {
+            if crate::config::parse_mac(d).is_none() && d.parse::<std::net::IpAddr>().is_err() {
+                return Err(UsageOr::Usage(format!(
+                    "--device: '{d}' is not a MAC (aa:bb:cc:dd:ee:ff) or an address"
+                )));
+            }
+        }
+    }
+    if socket.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(UsageOr::Usage("--socket: the path holds a NUL byte".into()));
+    }
     if command != "run" {
         // A reader that goes away (`phonehome analyze x.pcap | head`) ends
         // the CLI quietly, as it does C tools. Not the daemon: it writes to

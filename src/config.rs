@@ -108,6 +108,17 @@ pub fn parse_uci(text: &str, path: &Path) -> Result<Vec<Section>, ConfigError> {
     let mut sections: Vec<Section> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
+        // No value may hold a NUL (paths end there for the C library) or
+        // another control character but tab.
+        if let Some(c) = raw
+            .chars()
+            .find(|c| c.is_control() && *c != '\t' && *c != '\r')
+        {
+            return Err(err(
+                line_no,
+                format!("control character U+{:04X} in the line", c as u32),
+            ));
+        }
         let w = words(raw).map_err(|m| err(line_no, m))?;
         let Some(first) = w.first() else { continue };
         match first.as_str() {
@@ -965,6 +976,12 @@ config rule
         let e = Config::parse(&many, &path).unwrap_err();
         assert_eq!(e.line, MAX_RULES * 3 + 1);
         assert!(e.message.contains("more than 4096 rules"));
+        let e =
+            Config::parse("config phonehome\n\toption socket '/tmp/a\0b'\n", &path).unwrap_err();
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "control character U+0000 in the line")
+        );
         std::fs::write(&path, b"config rule\n\toption owner '\xff'\n").unwrap();
         assert_eq!(Config::load(&path).unwrap_err().line, 2);
         std::fs::remove_dir_all(&dir).unwrap();

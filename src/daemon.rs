@@ -243,8 +243,8 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                                 }
                             }
                         }
-                        let verdict = engine.on_packet(&pkt, v.mode(), clock.now());
-                        v.push(pkt.id, pkt.mark, verdict);
+                        let verdict = engine.on_packet(&pkt, clock.now());
+                        v.push_packet(&pkt, verdict);
                     }
                     // Without a packet id there is nothing to answer; the
                     // kernel's queue timeout is not a thing, so log loudly.
@@ -258,11 +258,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 // Decisions to `watch` clients (none listening: none kept).
                 for row in engine.decided.drain(..) {
                     let _ = decisions.send(row);
-                }
-                if engine.want_repeat_mode && verdicts.mode() == MarkMode::Conntrack {
-                    eprintln!("phonehome: kernel sends no conntrack info; switching to repeat verdicts");
-                    verdicts.set_mode(MarkMode::Repeat);
-                    queue.mode = MarkMode::Repeat;
                 }
             }
             r = ct.events.recv(&mut events_buf) => {

@@ -27,7 +27,7 @@ use crate::flows::{Flow, FlowTable, NameSource};
 use crate::owners;
 use crate::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, FlowFacts, Policy};
-use crate::queue::{MarkMode, QueuedPacket, Verdict, HOOK_FORWARD};
+use crate::queue::{QueuedPacket, Verdict, HOOK_FORWARD};
 use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, TimeRange, UNKNOWN_OWNER};
 
 /// A TCP flow with no name yet is decided by its n-th queued packet, well
@@ -68,9 +68,6 @@ pub struct Engine {
     /// Set when a packet's device could not be named from its own headers:
     /// the caller should refresh the neighbour table.
     pub want_neighbours: bool,
-    /// Set when ct-mark verdicts turned out not to work (no `NFQA_CT` in
-    /// queued packets); the caller switches its verdicts to repeat mode.
-    pub want_repeat_mode: bool,
     dump_gen: u64,
     decide_by: u32,
     sinkhole: crate::sinkhole::SinkholeMode,
@@ -102,7 +99,6 @@ impl Engine {
             stats: Stats::default(),
             counters: PacketCounters::default(),
             want_neighbours: false,
-            want_repeat_mode: false,
             dump_gen: 0,
             decide_by: cfg.decide_by,
             sinkhole: cfg.sinkhole,
@@ -171,11 +167,8 @@ impl Engine {
 
     /// Decides one queued packet. Never fails: anything unreadable is
     /// accepted unmarked (the kernel path keeps working).
-    pub fn on_packet(&mut self, pkt: &QueuedPacket<'_>, mode: MarkMode, now: Now) -> Verdict {
+    pub fn on_packet(&mut self, pkt: &QueuedPacket<'_>, now: Now) -> Verdict {
         self.counters.packets += 1;
-        if mode == MarkMode::Conntrack && pkt.ct.is_none() {
-            self.want_repeat_mode = true;
-        }
         let Ok(view) = packet::parse(pkt.payload) else {
             self.counters.malformed += 1;
             return Verdict::Accept;
@@ -682,7 +675,6 @@ mod tests {
                 payload: bytes,
                 ..Default::default()
             },
-            MarkMode::Repeat,
             NOW,
         )
     }

@@ -4,7 +4,10 @@
 //!
 //! 1. connections marked "allow" leave the chain (one match for nearly
 //!    every packet);
-//! 2. a packet mark set by a repeat verdict is saved into the ct mark;
+//! 2. a packet mark set by a repeat verdict is saved into the ct mark, and
+//!    the repeated packet of a newly allowed connection leaves at once (it
+//!    would otherwise meet the queue rule again: two queued packets per
+//!    connection instead of one);
 //! 3. connections marked "block" are dropped in the kernel, connections
 //!    marked "reject" are refused (TCP reset, else ICMP port unreachable)
 //!    so apps fail at once instead of timing out;
@@ -68,12 +71,26 @@ pub struct Options {
 /// One rule of the chain, independent of the backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rule {
-    SaveMark { bits: u32 },
-    DropIfConnMarked { bits: u32 },
-    RejectIfConnMarked { bits: u32 },
+    SaveMark {
+        bits: u32,
+    },
+    DropIfConnMarked {
+        bits: u32,
+    },
+    RejectIfConnMarked {
+        bits: u32,
+    },
     QueueDnsAnswers,
-    ReturnIfConnMarked { bits: u32 },
-    QueueFirstPackets { packets: u32 },
+    ReturnIfConnMarked {
+        bits: u32,
+    },
+    /// The packet itself carries the mark (a repeat verdict just set it).
+    ReturnIfMarked {
+        bits: u32,
+    },
+    QueueFirstPackets {
+        packets: u32,
+    },
 }
 
 pub fn rules() -> Vec<Rule> {
@@ -85,6 +102,7 @@ pub fn rules() -> Vec<Rule> {
         // answers must reach the queue, are never marked "allow".
         Rule::ReturnIfConnMarked { bits: MARK_ALLOW },
         Rule::SaveMark { bits: MARK_ALLOW },
+        Rule::ReturnIfMarked { bits: MARK_ALLOW },
         Rule::SaveMark { bits: MARK_BLOCK },
         Rule::SaveMark { bits: MARK_REJECT },
         Rule::DropIfConnMarked { bits: MARK_BLOCK },
@@ -136,6 +154,7 @@ pub fn iptables_restore_up(opts: &Options) -> String {
             Rule::ReturnIfConnMarked { bits } => {
                 format!("-m connmark --mark {bits:#x}/{m} -j RETURN")
             }
+            Rule::ReturnIfMarked { bits } => format!("-m mark --mark {bits:#x}/{m} -j RETURN"),
             Rule::QueueFirstPackets { packets } => format!(
                 "-m connbytes --connbytes 0:{packets} --connbytes-dir original --connbytes-mode packets {queue}"
             ),
@@ -196,6 +215,7 @@ pub fn nft_chains(opts: &Options) -> String {
             ),
             Rule::QueueDnsAnswers => format!("udp sport 53 {queue}"),
             Rule::ReturnIfConnMarked { bits } => format!("ct mark & {m} == {bits:#010x} return"),
+            Rule::ReturnIfMarked { bits } => format!("meta mark & {m} == {bits:#010x} return"),
             Rule::QueueFirstPackets { packets } => {
                 format!("ct original packets <= {packets} {queue}")
             }
@@ -479,7 +499,9 @@ mod tests {
                         assert!(n.ends_with(" reject"), "{n}");
                         ("-j RETURN", " reject with tcp reset")
                     }
-                    Rule::ReturnIfConnMarked { .. } => ("-j RETURN", " return"),
+                    Rule::ReturnIfConnMarked { .. } | Rule::ReturnIfMarked { .. } => {
+                        ("-j RETURN", " return")
+                    }
                     Rule::QueueDnsAnswers | Rule::QueueFirstPackets { .. } => {
                         ("--queue-num 7", "queue ")
                     }
@@ -492,8 +514,14 @@ mod tests {
                     assert!(n.ends_with("to 7"));
                 }
             }
-            assert!(nft[7].starts_with("ct original packets <= 12 "));
-            assert!(ipt[7].contains("--connbytes 0:12 --connbytes-dir original"));
+            assert!(nft[8].starts_with("ct original packets <= 12 "));
+            assert!(ipt[8].contains("--connbytes 0:12 --connbytes-dir original"));
+            // The repeated packet of an allowed connection leaves right
+            // after its mark is saved, before any queue rule.
+            assert!(ipt[2].starts_with(&format!(
+                "-A {CHAIN} -m mark --mark 0x10000000/0x30000000 -j RETURN"
+            )));
+            assert!(nft[2].starts_with("meta mark & 0x30000000 == 0x10000000 return"));
         }
     }
 

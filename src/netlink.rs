@@ -289,22 +289,24 @@ impl Socket {
         Ok(())
     }
 
-    /// Sends one buffer of (possibly several) messages.
+    /// Sends one buffer of (possibly several) messages as one datagram
+    /// (the kernel handles it whole or refuses it). A full socket buffer
+    /// (EAGAIN, ENOBUFS: the kernel processes netlink requests inline, so
+    /// this is memory pressure) is retried a few times, 1 ms apart, then
+    /// reported: never a busy loop, at most ~3 ms in the event loop.
     pub fn send(&self, buf: &[u8]) -> io::Result<()> {
-        let mut sent = 0;
-        while sent < buf.len() {
-            match rustix::net::send(self.fd.get_ref(), &buf[sent..], SendFlags::empty()) {
-                Ok(n) => sent += n,
+        let mut tries = 0;
+        loop {
+            match rustix::net::send(self.fd.get_ref(), buf, SendFlags::empty()) {
+                Ok(_) => return Ok(()),
                 Err(rustix::io::Errno::INTR) => continue,
-                Err(rustix::io::Errno::AGAIN) => {
-                    // The kernel side of a netlink socket does not apply
-                    // back-pressure to senders in practice; yield briefly.
-                    std::thread::yield_now();
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::NOBUFS) if tries < 3 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
     }
 
     /// Receives one datagram without waiting; `Ok(None)` when none is ready.

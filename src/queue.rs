@@ -229,12 +229,25 @@ impl Verdicts {
         self.mode
     }
 
-    pub fn set_mode(&mut self, mode: MarkMode) {
-        self.mode = mode;
+    /// Adds the verdict for a queued packet. In conntrack mode a packet
+    /// that came without its conntrack entry (untracked, or a kernel that
+    /// sends none for it) gets a repeat verdict: the chain saves the packet
+    /// mark for it, and every other packet keeps ct-mark verdicts.
+    pub fn push_packet(&mut self, pkt: &QueuedPacket<'_>, verdict: Verdict) {
+        let mode = if pkt.ct.is_none() {
+            MarkMode::Repeat
+        } else {
+            self.mode
+        };
+        self.push_in(pkt.id, pkt.mark, verdict, mode);
     }
 
     /// Adds the verdict for packet `id` whose current packet mark is `mark`.
     pub fn push(&mut self, id: u32, mark: u32, verdict: Verdict) {
+        self.push_in(id, mark, verdict, self.mode);
+    }
+
+    fn push_in(&mut self, id: u32, mark: u32, verdict: Verdict, mode: MarkMode) {
         match verdict {
             Verdict::Accept => {
                 self.accepted += 1;
@@ -242,17 +255,17 @@ impl Verdicts {
             }
             Verdict::AcceptMark { bits } => {
                 self.accepted += 1;
-                self.write_marked(id, mark, bits, NF_ACCEPT);
+                self.write_marked(id, mark, bits, NF_ACCEPT, mode);
             }
             Verdict::DropMark { bits } => {
                 self.dropped += 1;
-                self.write_marked(id, mark, bits, NF_DROP);
+                self.write_marked(id, mark, bits, NF_DROP, mode);
             }
             // Accepted into the chain that rejects it (repeat mode: the
             // repeated packet meets that rule after its mark is saved).
             Verdict::RejectMark { bits } => {
                 self.dropped += 1;
-                self.write_marked(id, mark, bits, NF_ACCEPT);
+                self.write_marked(id, mark, bits, NF_ACCEPT, mode);
             }
             Verdict::AcceptPayload { payload } => {
                 self.accepted += 1;
@@ -271,7 +284,7 @@ impl Verdicts {
         }
     }
 
-    fn write_marked(&mut self, id: u32, mark: u32, bits: u32, verdict: u32) {
+    fn write_marked(&mut self, id: u32, mark: u32, bits: u32, verdict: u32, mode: MarkMode) {
         let mut w = MessageWriter::nfnl(
             &mut self.buf,
             msg_type(NFQNL_MSG_VERDICT),
@@ -280,7 +293,7 @@ impl Verdicts {
             0,
             self.queue,
         );
-        match self.mode {
+        match mode {
             MarkMode::Conntrack => {
                 w.attr(NFQA_VERDICT_HDR, &verdict_hdr(verdict, id))
                     .begin_nested(NFQA_CT)
@@ -487,21 +500,164 @@ impl Queue {
             })
             .await?;
         let out = verdicts.finish();
-        if !out.is_empty() {
-            socket.send(out)?;
-        }
+        send_verdicts(socket, out);
         verdicts.clear();
         Ok(n)
     }
 }
 
-fn bind_error(e: io::Error, queue: u16) -> io::Error {
-    let hint = match e.raw_os_error() {
-        Some(libc::EBUSY) => " (another process holds this queue)",
-        Some(libc::EPERM) => " (needs CAP_NET_ADMIN)",
-        _ => "",
+/// Verdict bytes per send: well under the default netlink send buffer
+/// (`net.core.wmem_default`, 208 KiB; 160 KiB on small routers), which a
+/// burst of 64 rewritten DNS answers of 4 KB each would exceed.
+pub const MAX_VERDICT_SEND: usize = 32 * 1024;
+
+/// The buffer cut at message boundaries into pieces of at most `max` bytes
+/// (a single larger message is a piece of its own).
+pub fn verdict_chunks(buf: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    while at + 4 <= buf.len() {
+        let len = u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+        let next = (at + netlink::align4(len.max(netlink::NLMSG_HDRLEN))).min(buf.len());
+        if next - start > max && at > start {
+            chunks.push(&buf[start..at]);
+            start = at;
+        }
+        at = next;
+    }
+    if buf.len() > start {
+        chunks.push(&buf[start..]);
+    }
+    chunks
+}
+
+/// The verdict to fall back on when the kernel would not take `msg` (one
+/// verdict message): the same fate without the extras that can fail. A
+/// rewritten payload that cannot be delivered is dropped (the original
+/// bytes are what the policy forbade), a repeat verdict becomes the accept
+/// or drop its mark stood for. None for messages that are not verdicts.
+pub fn fallback_verdict(msg: &netlink::Message<'_>, queue: u16) -> Option<Vec<u8>> {
+    if msg.kind != msg_type(NFQNL_MSG_VERDICT) {
+        return None;
+    }
+    let (_, _, body) = msg.nfgen()?;
+    let (mut verdict, mut id, mut payload, mut mark) = (None, 0, false, None);
+    for attr in netlink::attrs(body) {
+        match attr.kind {
+            NFQA_VERDICT_HDR if attr.data.len() >= 8 => {
+                let d = attr.data;
+                verdict = Some(u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+                id = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
+            }
+            NFQA_PAYLOAD => payload = true,
+            NFQA_MARK => mark = attr.be_u32(),
+            _ => {}
+        }
+    }
+    let verdict = match verdict? {
+        NF_ACCEPT if payload => NF_DROP,
+        NF_REPEAT => match mark.map(|m| m & crate::firewall::MARK_MASK) {
+            Some(crate::firewall::MARK_ALLOW) => NF_ACCEPT,
+            _ => NF_DROP,
+        },
+        v => v,
     };
+    let mut out = Vec::new();
+    let mut w = MessageWriter::nfnl(
+        &mut out,
+        msg_type(NFQNL_MSG_VERDICT),
+        NLM_F_REQUEST,
+        0,
+        0,
+        queue,
+    );
+    w.attr(NFQA_VERDICT_HDR, &verdict_hdr(verdict, id));
+    w.finish();
+    Some(out)
+}
+
+/// Sends a burst's verdicts in pieces the socket takes. A piece the kernel
+/// refuses is sent again message by message, and a message it still
+/// refuses is replaced by its fallback (`fallback_verdict`), so no packet
+/// is left waiting in the queue and one bad verdict never stops the
+/// daemon. Failures are logged.
+fn send_verdicts(socket: &netlink::Socket, buf: &[u8]) {
+    for chunk in verdict_chunks(buf, MAX_VERDICT_SEND) {
+        let Err(e) = socket.send(chunk) else { continue };
+        eprintln!(
+            "phonehome: verdict send of {} bytes failed ({e}); sending them one by one",
+            chunk.len()
+        );
+        for one in verdict_chunks(chunk, 0) {
+            if let Err(e) = socket.send(one) {
+                let queue = netlink::messages(one)
+                    .next()
+                    .and_then(|m| m.nfgen())
+                    .map_or(0, |(_, q, _)| q);
+                let fallback = netlink::messages(one)
+                    .next()
+                    .and_then(|m| fallback_verdict(&m, queue));
+                match fallback.map(|f| socket.send(&f)) {
+                    Some(Ok(())) => {
+                        eprintln!("phonehome: a verdict was refused ({e}); sent its fallback")
+                    }
+                    Some(Err(e2)) => {
+                        eprintln!("phonehome: a verdict and its fallback were refused ({e}, {e2})")
+                    }
+                    None => eprintln!("phonehome: a verdict batch was refused ({e})"),
+                }
+            }
+        }
+    }
+}
+
+fn bind_error(e: io::Error, queue: u16) -> io::Error {
+    let holder = std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
+        .ok()
+        .and_then(|text| queue_holder(&text, queue));
+    let hint = bind_hint(e.raw_os_error(), holder, has_net_admin());
     io::Error::new(e.kind(), format!("cannot bind NFQUEUE {queue}: {e}{hint}"))
+}
+
+/// Why a bind failed, for people. The kernel answers EPERM both to a
+/// process without CAP_NET_ADMIN and to anyone binding a queue that
+/// another socket holds, so the queue table and our capabilities decide.
+fn bind_hint(errno: Option<i32>, holder: Option<u32>, net_admin: bool) -> String {
+    match (errno, holder) {
+        (Some(libc::EPERM | libc::EBUSY), Some(port)) => format!(
+            " (another process holds this queue: netlink port id {port}, usually its pid; stop it or choose another queue)"
+        ),
+        (Some(libc::EBUSY), None) => " (another process holds this queue)".into(),
+        (Some(libc::EPERM), None) if net_admin => {
+            " (refused although we have CAP_NET_ADMIN: another process may hold this queue)".into()
+        }
+        (Some(libc::EPERM), None) => " (needs CAP_NET_ADMIN)".into(),
+        _ => String::new(),
+    }
+}
+
+/// The netlink port id bound to `queue`, from
+/// `/proc/net/netfilter/nfnetlink_queue`.
+fn queue_holder(text: &str, queue: u16) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let mut cols = line.split_whitespace();
+        (cols.next()?.parse::<u16>().ok()? == queue).then(|| cols.next()?.parse().ok())?
+    })
+}
+
+/// Whether this process has CAP_NET_ADMIN (bit 12 of CapEff).
+fn has_net_admin() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim()
+                .to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 12) != 0)
 }
 
 /// Reads `/proc/net/netfilter/nfnetlink_queue`: per queue, the number of
@@ -534,6 +690,67 @@ mod tests {
     /// The capture re-framed for this host's byte order.
     fn syn_msg() -> Vec<u8> {
         netlink::le_capture_to_host_order(SYN_MSG, netlink::NFGENMSG_LEN)
+    }
+
+    /// 64 rewritten DNS answers of 4 KB go out in pieces under the send
+    /// limit, cut between messages, nothing lost; each verdict has a
+    /// fallback that cannot carry what failed.
+    #[test]
+    fn verdict_bursts_are_cut_between_messages_with_fallbacks() {
+        let mut v = Verdicts::new(0, MarkMode::Repeat, crate::firewall::MARK_MASK);
+        for id in 0..64 {
+            v.push(
+                id,
+                0,
+                Verdict::AcceptPayload {
+                    payload: vec![0x45; 4000],
+                },
+            );
+        }
+        v.push(
+            100,
+            0,
+            Verdict::DropMark {
+                bits: crate::firewall::MARK_BLOCK,
+            },
+        );
+        v.push(
+            101,
+            0,
+            Verdict::AcceptMark {
+                bits: crate::firewall::MARK_ALLOW,
+            },
+        );
+        v.push(102, 0, Verdict::Accept);
+        let buf = v.finish().to_vec();
+        assert!(buf.len() > 256 * 1024 - 4096);
+        let chunks = verdict_chunks(&buf, MAX_VERDICT_SEND);
+        assert!(chunks.iter().all(|c| c.len() <= MAX_VERDICT_SEND));
+        assert_eq!(chunks.concat(), buf);
+        let messages: usize = chunks.iter().map(|c| netlink::messages(c).count()).sum();
+        assert_eq!(messages, 64 + 3);
+        assert_eq!(verdict_chunks(&buf, 0).len(), 67);
+        let fallbacks: Vec<(u32, u32)> = netlink::messages(&buf)
+            .filter_map(|m| fallback_verdict(&m, 0))
+            .map(|f| {
+                let m = netlink::messages(&f).next().unwrap();
+                let (_, _, body) = m.nfgen().unwrap();
+                let hdr = netlink::attrs(body).next().unwrap().data;
+                assert_eq!(netlink::attrs(body).count(), 1, "only the verdict header");
+                (
+                    u32::from_be_bytes(hdr[4..8].try_into().unwrap()),
+                    u32::from_be_bytes(hdr[..4].try_into().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(fallbacks.len(), 66, "the batch message has none");
+        assert!(fallbacks[..64]
+            .iter()
+            .all(|(_, verdict)| *verdict == NF_DROP));
+        assert_eq!(fallbacks[64], (100, NF_DROP));
+        assert_eq!(fallbacks[65], (101, NF_ACCEPT));
+        assert!(verdict_chunks(&buf[..3], 10).len() == 1);
+        assert!(verdict_chunks(&[], 10).is_empty());
     }
 
     #[test]
@@ -605,6 +822,45 @@ mod tests {
         );
     }
 
+    /// One untracked packet (no `NFQA_CT`) once switched the daemon to
+    /// repeat verdicts for good; now only that packet gets one.
+    #[test]
+    fn a_packet_without_conntrack_gets_a_repeat_verdict_and_only_it() {
+        let mut v = Verdicts::new(0, MarkMode::Conntrack, 0x3000_0000);
+        let untracked = QueuedPacket {
+            id: 1,
+            ..Default::default()
+        };
+        let tracked = QueuedPacket {
+            id: 2,
+            ct: Some(CtEntry::default()),
+            ..Default::default()
+        };
+        v.push_packet(&untracked, Verdict::AcceptMark { bits: 0x1000_0000 });
+        v.push_packet(&tracked, Verdict::AcceptMark { bits: 0x1000_0000 });
+        v.push_packet(&untracked, Verdict::DropMark { bits: 0x2000_0000 });
+        let bytes = v.finish().to_vec();
+        let kinds: Vec<(u32, u16)> = netlink::messages(&bytes)
+            .map(|m| {
+                let (_, _, body) = m.nfgen().unwrap();
+                let attrs: Vec<_> = netlink::attrs(body).collect();
+                (
+                    u32::from_be_bytes(attrs[0].data[..4].try_into().unwrap()),
+                    attrs[1].kind,
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (NF_REPEAT, NFQA_MARK),
+                (NF_ACCEPT, NFQA_CT),
+                (NF_REPEAT, NFQA_MARK)
+            ]
+        );
+        assert_eq!(v.mode(), MarkMode::Conntrack);
+    }
+
     #[test]
     fn config_messages_encode_copy_range_and_flags_big_endian() {
         let mut buf = Vec::new();
@@ -625,6 +881,25 @@ mod tests {
         assert_eq!(attrs[1].be_u32(), Some(1024));
         assert_eq!(attrs[2].be_u32(), Some(5));
         assert_eq!(attrs[3].be_u32(), Some(7));
+    }
+
+    #[test]
+    fn a_queue_held_by_another_process_is_named_as_such() {
+        let table = "    0  4242     0 2  4096     0     0       17  1\n    3  77     0 2  4096     0     0       1  1\n";
+        assert_eq!(queue_holder(table, 0), Some(4242));
+        assert_eq!(queue_holder(table, 3), Some(77));
+        assert_eq!(queue_holder(table, 1), None);
+        let held = bind_hint(Some(libc::EPERM), Some(4242), true);
+        assert!(
+            held.contains("another process holds this queue: netlink port id 4242"),
+            "{held}"
+        );
+        assert!(!held.contains("CAP_NET_ADMIN"));
+        assert_eq!(
+            bind_hint(Some(libc::EPERM), None, false),
+            " (needs CAP_NET_ADMIN)"
+        );
+        assert!(bind_hint(Some(libc::EPERM), None, true).contains("another process may hold"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use phonehome::config::Config;
 use phonehome::engine::{Engine, Now};
-use phonehome::queue::{MarkMode, QueuedPacket, HOOK_FORWARD};
+use phonehome::queue::{QueuedPacket, HOOK_FORWARD};
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
 
@@ -31,7 +31,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         };
         let _ = engine.on_packet(
             &pkt,
-            MarkMode::Repeat,
             Now {
                 mono: 1 + i as u64,
                 unix: 1_795_651_200,
