@@ -32,7 +32,42 @@ pub type NameChain = Arc<[String]>;
 /// What one DNS response taught: addresses and the names that reach them.
 #[derive(Debug, PartialEq, Eq)]
 pub struct DnsAnswer {
+    /// Addresses from A/AAAA records and from HTTPS/SVCB `ipv4hint` /
+    /// `ipv6hint`, each with the names that lead to it and its TTL.
     pub answers: Vec<(IpAddr, NameChain, u32)>,
+    /// The question and the CNAMEs the answer follows from it, whatever
+    /// the record types (an HTTPS answer, a NODATA answer): what the policy
+    /// judges the answer by.
+    pub question: Option<NameChain>,
+}
+
+/// The question name of a DNS response, read from the header and the
+/// first question only, so a message cut short (at the queue's copy
+/// range, or a TCP message still arriving) still tells what it answers.
+/// None for queries and for anything that is not a DNS message.
+pub fn question_name(msg: &[u8]) -> Option<String> {
+    if msg.len() < 12 || msg[2] & 0x80 == 0 || u16::from_be_bytes([msg[4], msg[5]]) == 0 {
+        return None;
+    }
+    let mut labels: Vec<&[u8]> = Vec::new();
+    let mut at = 12;
+    loop {
+        let len = *msg.get(at)? as usize;
+        if len == 0 {
+            break;
+        }
+        // A question name is not compressed (nothing precedes it).
+        if len & 0xc0 != 0 || labels.len() >= 127 {
+            return None;
+        }
+        labels.push(msg.get(at + 1..at + 1 + len)?);
+        at += 1 + len;
+    }
+    let name: Vec<String> = labels
+        .iter()
+        .map(|l| normalize(&String::from_utf8_lossy(l)))
+        .collect();
+    Some(name.join("."))
 }
 
 /// A DNS name as it is kept and shown: lowercase, no trailing dot, and
@@ -74,9 +109,25 @@ pub fn parse_dns_response(payload: &[u8]) -> Option<DnsAnswer> {
     let mut chain_cache: HashMap<String, NameChain> = HashMap::new();
     let mut answers = Vec::new();
     for rr in &packet.answers {
-        let ip: IpAddr = match &rr.rdata {
-            RData::A(a) => std::net::Ipv4Addr::from(a.address).into(),
-            RData::AAAA(a) => std::net::Ipv6Addr::from(a.address).into(),
+        let ips: Vec<IpAddr> = match &rr.rdata {
+            RData::A(a) => vec![std::net::Ipv4Addr::from(a.address).into()],
+            RData::AAAA(a) => vec![std::net::Ipv6Addr::from(a.address).into()],
+            // HTTPS/SVCB hints are addresses the client may connect to
+            // without asking A/AAAA at all.
+            RData::HTTPS(simple_dns::rdata::HTTPS(svcb)) | RData::SVCB(svcb) => svcb
+                .iter_params()
+                .flat_map(|p| match p {
+                    simple_dns::rdata::SVCParam::Ipv4Hint(v4) => v4
+                        .iter()
+                        .map(|a| IpAddr::from(std::net::Ipv4Addr::from(*a)))
+                        .collect(),
+                    simple_dns::rdata::SVCParam::Ipv6Hint(v6) => v6
+                        .iter()
+                        .map(|a| IpAddr::from(std::net::Ipv6Addr::from(*a)))
+                        .collect(),
+                    _ => Vec::new(),
+                })
+                .collect(),
             _ => continue,
         };
         let holder = normalize(&rr.name.to_string());
@@ -84,9 +135,25 @@ pub fn parse_dns_response(payload: &[u8]) -> Option<DnsAnswer> {
             .entry(holder.clone())
             .or_insert_with(|| chain_to(question.as_deref(), &holder, &cnames))
             .clone();
-        answers.push((ip, chain, rr.ttl));
+        for ip in ips.into_iter().take(64) {
+            answers.push((ip, chain.clone(), rr.ttl));
+        }
     }
-    Some(DnsAnswer { answers })
+    let question = question.map(|q| cname_path(&q, &cnames));
+    Some(DnsAnswer { answers, question })
+}
+
+/// The question followed along the answer's CNAMEs as far as they go
+/// (bounded against loops).
+fn cname_path(question: &str, cnames: &HashMap<String, String>) -> NameChain {
+    let mut chain = vec![question.to_string()];
+    while let Some(next) = cnames.get(chain.last().expect("not empty")) {
+        if chain.len() >= 16 || chain.contains(next) {
+            break;
+        }
+        chain.push(next.clone());
+    }
+    chain.into()
 }
 
 /// The CNAME path from the question to `holder`; just `[holder]` when the
@@ -289,10 +356,27 @@ pub fn http_host(data: &[u8]) -> Sniffed {
     }
 }
 
-/// Per-client DNS memory: which names a client resolved to which address.
-/// Bounded: past `capacity` entries the ones closest to expiry go first.
+/// Who asked a DNS question: the device when its MAC is known, so a
+/// dual-stack phone that asks AAAA over IPv4 (or A over IPv6, or from a
+/// new privacy address) has the answer name its connections from any of
+/// its addresses; else the address that asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Asker {
+    Device(crate::config::Mac),
+    Address(IpAddr),
+}
+
+impl Asker {
+    pub fn new(mac: Option<crate::config::Mac>, ip: IpAddr) -> Asker {
+        mac.map_or(Asker::Address(ip), Asker::Device)
+    }
+}
+
+/// Per-client DNS memory: which names a device (or address) resolved to
+/// which address. Bounded: past `capacity` entries the ones closest to
+/// expiry go first.
 pub struct NameCache {
-    entries: HashMap<(IpAddr, IpAddr), (NameChain, u64)>,
+    entries: HashMap<(Asker, IpAddr), (NameChain, u64)>,
     capacity: usize,
     /// Names outlive their TTL by this much: apps keep using an address
     /// after the record expired, and the name is still the best we know.
@@ -317,7 +401,7 @@ impl NameCache {
     }
 
     /// Records what a DNS answer to `client` taught, at time `now` (s).
-    pub fn learn(&mut self, client: IpAddr, answer: &DnsAnswer, now: u64) {
+    pub fn learn(&mut self, client: Asker, answer: &DnsAnswer, now: u64) {
         for (ip, chain, ttl) in &answer.answers {
             let expires = now + u64::from(*ttl) + self.grace_s;
             self.entries.insert((client, *ip), (chain.clone(), expires));
@@ -339,12 +423,22 @@ impl NameCache {
         }
     }
 
-    /// The names `client` last resolved for `server`, if still fresh.
-    pub fn lookup(&self, client: IpAddr, server: IpAddr, now: u64) -> Option<NameChain> {
-        match self.entries.get(&(client, server)) {
+    /// The names the device `mac` (else the address `client`) last
+    /// resolved for `server`, if still fresh. A device's own answers come
+    /// first; answers to the address from before its MAC was known next.
+    pub fn lookup(
+        &self,
+        mac: Option<crate::config::Mac>,
+        client: IpAddr,
+        server: IpAddr,
+        now: u64,
+    ) -> Option<NameChain> {
+        let fresh = |asker: Asker| match self.entries.get(&(asker, server)) {
             Some((chain, exp)) if *exp > now => Some(chain.clone()),
             _ => None,
-        }
+        };
+        mac.and_then(|m| fresh(Asker::Device(m)))
+            .or_else(|| fresh(Asker::Address(client)))
     }
 }
 
@@ -469,12 +563,20 @@ mod tests {
         let mut cache = NameCache::new(16);
         let phone: IpAddr = "192.168.77.2".parse().unwrap();
         let other: IpAddr = "192.168.77.3".parse().unwrap();
+        let phone_v6: IpAddr = "fd00:77::2".parse().unwrap();
+        let mac = [2, 0, 0, 0, 0x77, 2];
         let a = parse_dns_response(CNAME_ANSWER).unwrap();
-        cache.learn(phone, &a, 100);
+        cache.learn(Asker::Address(phone), &a, 100);
         let server = a.answers[0].0;
-        assert!(cache.lookup(phone, server, 101).is_some());
-        assert!(cache.lookup(other, server, 101).is_none());
-        assert!(cache.lookup(phone, server, 100 + 3600 + 86400).is_none());
+        assert!(cache.lookup(None, phone, server, 101).is_some());
+        assert!(cache.lookup(Some(mac), phone, server, 101).is_some());
+        assert!(cache.lookup(None, other, server, 101).is_none());
+        assert!(cache.lookup(None, phone, server, 100 + 3600 + 86400).is_none());
+        // Asked by the device over IPv4, used from its IPv6 address.
+        cache.learn(Asker::Device(mac), &a, 100);
+        assert!(cache.lookup(Some(mac), phone_v6, server, 101).is_some());
+        assert!(cache.lookup(None, phone_v6, server, 101).is_none());
+        assert!(cache.lookup(Some([2, 0, 0, 0, 0x77, 3]), other, server, 101).is_none());
         for i in 0..100u32 {
             let ans = DnsAnswer {
                 answers: vec![(
@@ -482,8 +584,9 @@ mod tests {
                     vec!["x".to_string()].into(),
                     i,
                 )],
+                question: None,
             };
-            cache.learn(phone, &ans, 200);
+            cache.learn(Asker::Address(phone), &ans, 200);
         }
         assert!(cache.len() <= 16);
     }

@@ -1184,8 +1184,8 @@ fn print_status(s: &StatusRow, json: bool) -> Result<(), UsageOr> {
         s.flows_active, s.flows_evicted, s.dns_names, s.rules
     );
     println!(
-        "dns sinkholed {}  decided without a name {} (gave up waiting {})  re-judged at reload {}",
-        s.dns_sinkholed, s.nameless, s.gave_up, s.rejudged
+        "dns sinkholed {}  refused {}  decided without a name {} (gave up waiting {})  re-judged at reload {}",
+        s.dns_sinkholed, s.dns_refused, s.nameless, s.gave_up, s.rejudged
     );
     println!("memory {}", human_bytes(s.rss_bytes));
     Ok(())

@@ -203,8 +203,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut events_buf = vec![0u8; 64 * 1024];
     let mut rejudged = 0u64;
-    let mut neighbour_tries: std::collections::HashMap<std::net::IpAddr, Instant> =
-        std::collections::HashMap::new();
 
     eprintln!(
         "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
@@ -227,22 +225,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 }
                 match parsed {
                     Ok(pkt) => {
-                        if let Some(client) = engine.dns_client_unknown(&pkt) {
-                            // At most once a second per client address.
-                            let now = Instant::now();
-                            let due = neighbour_tries
-                                .get(&client)
-                                .is_none_or(|t| now.duration_since(*t) > Duration::from_secs(1));
-                            if due {
-                                if neighbour_tries.len() > 1024 {
-                                    neighbour_tries.clear();
-                                }
-                                neighbour_tries.insert(client, now);
-                                if let Ok(entries) = devices::dump_neighbours_now() {
-                                    engine.learn_neighbours(entries);
-                                }
-                            }
-                        }
                         let verdict = engine.on_packet(&pkt, clock.now());
                         v.push_packet(&pkt, verdict);
                     }
@@ -297,6 +279,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         dns_sinkholed: engine.counters.sinkholed,
                         gave_up: engine.counters.gave_up,
                         nameless: engine.counters.nameless,
+                        dns_refused: engine.counters.dns_refused,
                         rejudged,
                         rules: engine.policy.rule_count() as u64,
                         rss_bytes: rss_bytes(),

@@ -134,33 +134,6 @@ pub async fn dump_neighbours() -> io::Result<Vec<(IpAddr, Mac)>> {
     Ok(out)
 }
 
-/// The same dump without waiting on the runtime: for the one moment the
-/// daemon must know a device before it can answer a packet (a DNS answer
-/// to a client it has not seen forward anything yet). Gives up after 50 ms.
-pub fn dump_neighbours_now() -> io::Result<Vec<(IpAddr, Mac)>> {
-    let socket = netlink::Socket::open(netlink::Protocol::Route, 0)?;
-    socket.send(&neighbour_dump_request(2))?;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
-    loop {
-        let Some(n) = socket.try_recv(&mut buf)? else {
-            if std::time::Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "neighbour dump"));
-            }
-            std::thread::sleep(std::time::Duration::from_micros(100));
-            continue;
-        };
-        for msg in netlink::messages(&buf[..n]) {
-            match msg.kind {
-                netlink::NLMSG_DONE | netlink::NLMSG_ERROR => return Ok(out),
-                RTM_NEWNEIGH => out.extend(neighbour_entry(msg.body)),
-                _ => {}
-            }
-        }
-    }
-}
-
 /// The address and MAC of one RTM_NEWNEIGH body (ndmsg + attributes);
 /// entries without a 6-byte link-layer address (incomplete, failed,
 /// non-Ethernet) give None.

@@ -27,7 +27,7 @@ use crate::flows::{Flow, FlowTable, NameSource};
 use crate::owners;
 use crate::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, FlowFacts, Policy};
-use crate::queue::{QueuedPacket, Verdict, HOOK_FORWARD};
+use crate::queue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN};
 use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, TimeRange, UNKNOWN_OWNER};
 
 /// A TCP flow with no name yet is decided by its n-th queued packet, well
@@ -53,6 +53,9 @@ pub struct PacketCounters {
     pub sinkholed: u64,
     /// Connections decided without a name after `decide_by` packets.
     pub gave_up: u64,
+    /// DNS answers for blocked names that could not be rewritten and were
+    /// dropped, and DNS-over-TCP connections refused for one.
+    pub dns_refused: u64,
     /// Connections decided without a name, for any reason (none came,
     /// none can come, or `decide_by` was reached): `undecided` applied.
     pub nameless: u64,
@@ -150,21 +153,6 @@ impl Engine {
         changed
     }
 
-    /// Whether `pkt` is a DNS answer to a client whose device is not known
-    /// yet: the caller should learn the neighbour table first, so device
-    /// rules can sinkhole it. Only looks at the packet when some decision
-    /// depends on the device (else this would parse every queued packet a
-    /// second time for nothing).
-    pub fn dns_client_unknown(&self, pkt: &QueuedPacket<'_>) -> Option<IpAddr> {
-        if self.sinkhole == crate::sinkhole::SinkholeMode::Off || !self.policy.depends_on_device() {
-            return None;
-        }
-        let view = packet::parse(pkt.payload).ok()?;
-        let t = view.tuple;
-        (t.proto == PROTO_UDP && t.sport == 53 && self.devices.mac_of(&t.dst).is_none())
-            .then_some(t.dst)
-    }
-
     /// Decides one queued packet. Never fails: anything unreadable is
     /// accepted unmarked (the kernel path keeps working).
     pub fn on_packet(&mut self, pkt: &QueuedPacket<'_>, now: Now) -> Verdict {
@@ -176,17 +164,15 @@ impl Engine {
         let t = view.tuple;
 
         // DNS answers teach names to the client they are addressed to, and
-        // are sinkholed when the policy blocks their names for it.
+        // are sinkholed when the policy blocks their names for it. (A
+        // blocked DNS flow is dropped in the kernel before the queue.)
         if t.proto == PROTO_UDP && t.sport == 53 {
-            if let Some(answer) = attribution::parse_dns_response(view.payload) {
-                self.names.learn(t.dst, &answer, now.mono);
-                if let Some(rewritten) = self.sinkhole_answer(pkt.payload, &answer, t.dst, now) {
-                    self.counters.sinkholed += 1;
-                    return Verdict::AcceptPayload { payload: rewritten };
-                }
+            return self.on_dns_datagram(pkt.payload, view.payload, t.dst, now);
+        }
+        if let (PROTO_TCP, 53, Some(tcp)) = (t.proto, t.sport, view.tcp) {
+            if t.dport != 53 {
+                return self.on_dns_segment(pkt.payload, &view, tcp, now);
             }
-            // A blocked DNS flow is dropped in the kernel before the queue.
-            return Verdict::Accept;
         }
 
         // The original-direction tuple and which way this packet goes.
@@ -196,7 +182,10 @@ impl Engine {
             None if self.flows.contains(&t.reversed()) => (t.reversed(), true),
             None => (t, false),
         };
-        if !is_reply && pkt.hook == HOOK_FORWARD {
+        // A packet from the LAN (forwarded, or a DNS query to the router's
+        // own resolver) names its sender's MAC: learned before any answer
+        // to that address is judged.
+        if !is_reply && matches!(pkt.hook, HOOK_FORWARD | HOOK_LOCAL_IN) {
             if let Some(mac) = pkt.hwaddr {
                 self.devices.observe(orig.src, mac);
             }
@@ -205,7 +194,7 @@ impl Engine {
         if mac.is_none() {
             self.want_neighbours = true;
         }
-        let cached = self.names.lookup(orig.src, orig.dst, now.mono);
+        let cached = self.names.lookup(mac, orig.src, orig.dst, now.mono);
 
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
@@ -248,22 +237,171 @@ impl Engine {
         verdict_for(&decision, is_dns(&orig))
     }
 
-    /// The DNS answer `packet` (to `client`) rewritten by the sinkhole when
-    /// the policy blocks its names for that device; None to pass it as is.
-    fn sinkhole_answer(
+    /// A DNS answer over UDP to `client`: its names are learned, and when
+    /// the policy blocks them for that device the answer is rewritten, or
+    /// dropped when it cannot be (cut at the copy range, IPv6 extension
+    /// headers, a message the rewriter cannot walk): a blocked name's real
+    /// addresses never pass.
+    fn on_dns_datagram(&mut self, packet: &[u8], msg: &[u8], client: IpAddr, now: Now) -> Verdict {
+        let Some((name, rule)) = self.judge_dns_answer(msg, client, now) else {
+            return Verdict::Accept;
+        };
+        match crate::sinkhole::rewrite_packet(packet, self.sinkhole) {
+            Some(out) => {
+                self.counters.sinkholed += 1;
+                self.log_sinkhole("sinkholed", &name, client, &rule);
+                Verdict::AcceptPayload { payload: out }
+            }
+            None => {
+                self.counters.dns_refused += 1;
+                self.log_sinkhole("dropped the answer (cannot rewrite it) for", &name, client, &rule);
+                Verdict::Drop
+            }
+        }
+    }
+
+    /// A segment of a DNS-over-TCP answer stream (server to `client`). The
+    /// stream is followed from the SYN-ACK on, in order: every complete
+    /// message is judged like a UDP answer. A blocked message that lies
+    /// whole in this segment is rewritten in place (same length, checksum
+    /// fixed); one that cannot be (it spans segments, or carries records
+    /// other than addresses) gets the connection refused: this segment and
+    /// everything after it are dropped, so the client never holds the
+    /// message whole. Out-of-order segments are dropped (the server sends
+    /// them again in order); retransmissions of bytes already judged pass
+    /// unless the stream was rewritten (a retransmission would carry the
+    /// original bytes), and a stream whose start was never seen (older
+    /// than the daemon) is refused.
+    fn on_dns_segment(
         &mut self,
         packet: &[u8],
-        answer: &attribution::DnsAnswer,
-        client: IpAddr,
+        view: &packet::PacketView<'_>,
+        tcp: packet::TcpInfo,
         now: Now,
-    ) -> Option<Vec<u8>> {
-        if self.sinkhole == crate::sinkhole::SinkholeMode::Off || answer.answers.is_empty() {
+    ) -> Verdict {
+        let orig = view.tuple.reversed();
+        let client = orig.src;
+        let payload = view.payload;
+        let flow = self.flows.entry(orig, now.unix);
+        flow.last_seen = now.unix;
+        flow.queued += 1;
+        if let Some(d) = flow.decision.as_ref().filter(|d| d.blocks()) {
+            return verdict_for(d, true);
+        }
+        let s = &mut flow.dns_stream;
+        if tcp.syn {
+            s.next_seq = Some(tcp.seq.wrapping_add(1));
+            return Verdict::Accept;
+        }
+        if payload.is_empty() {
+            return Verdict::Accept;
+        }
+        let Some(next) = s.next_seq else {
+            return self.refuse_dns_stream(&orig, client, "its start was not seen", now);
+        };
+        let ahead = tcp.seq.wrapping_sub(next) as i32;
+        if ahead > 0 {
+            return Verdict::Drop;
+        }
+        let seen = ahead.unsigned_abs() as usize;
+        if seen >= payload.len() || (seen > 0 && s.rewrote) {
+            return if s.rewrote { Verdict::Drop } else { Verdict::Accept };
+        }
+        if packet::ip_len(packet).is_some_and(|n| n as usize > packet.len()) {
+            return self.refuse_dns_stream(&orig, client, "a segment was cut at the copy range", now);
+        }
+        let held = s.buf.len();
+        s.buf.extend_from_slice(&payload[seen..]);
+        s.next_seq = Some(tcp.seq.wrapping_add(payload.len() as u32));
+        // The complete messages: (offset of the length prefix in the
+        // buffer, message).
+        let mut messages: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut at = 0;
+        while s.buf.len() >= at + 2 {
+            let len = usize::from(u16::from_be_bytes([s.buf[at], s.buf[at + 1]]));
+            let Some(msg) = s.buf.get(at + 2..at + 2 + len) else {
+                break;
+            };
+            messages.push((at, msg.to_vec()));
+            at += 2 + len;
+        }
+        s.buf.drain(..at);
+        let mut rewritten: Option<Vec<u8>> = None;
+        for (offset, mut msg) in messages {
+            let Some((name, rule)) = self.judge_dns_answer(&msg, client, now) else {
+                continue;
+            };
+            // Whole in this segment: the length prefix at or after the
+            // bytes held from earlier segments.
+            if offset < held || !crate::sinkhole::rewrite_in_place(&mut msg, self.sinkhole) {
+                return self.refuse_dns_stream(&orig, client, &format!("it answers {name} ({rule})"), now);
+            }
+            let start = offset - held + seen + 2;
+            rewritten.get_or_insert_with(|| payload.to_vec())[start..start + msg.len()]
+                .copy_from_slice(&msg);
+            self.counters.sinkholed += 1;
+            self.log_sinkhole("sinkholed (DNS over TCP)", &name, client, &rule);
+        }
+        let Some(new_payload) = rewritten else {
+            return Verdict::Accept;
+        };
+        match crate::sinkhole::rebuild_tcp_segment(packet, &new_payload) {
+            Some(out) => {
+                if let Some(f) = self.flows.get_mut(&orig) {
+                    f.dns_stream.rewrote = true;
+                }
+                Verdict::AcceptPayload { payload: out }
+            }
+            None => self.refuse_dns_stream(&orig, client, "its segment cannot be rebuilt", now),
+        }
+    }
+
+    /// Ends a DNS-over-TCP connection whose answers must not reach the
+    /// client: marked blocked, so the kernel drops this segment and every
+    /// later packet of it, both ways.
+    fn refuse_dns_stream(&mut self, orig: &FiveTuple, client: IpAddr, why: &str, now: Now) -> Verdict {
+        self.counters.dns_refused += 1;
+        let decision = Decision {
+            action: Action::Block,
+            rule: Some("dns-refused".into()),
+            logged: Vec::new(),
+            enforced: true,
+        };
+        if let Some(f) = self.flows.get_mut(orig) {
+            f.decision = Some(decision.clone());
+            f.dns_stream = Default::default();
+            f.last_seen = now.unix;
+        }
+        self.log_sinkhole("refused a DNS-over-TCP connection", why, client, "-");
+        verdict_for(&decision, true)
+    }
+
+    /// Learns what a DNS message to `client` teaches; when the sinkhole is
+    /// on and the policy blocks its names for that device, returns the
+    /// name and the rule. Judged on the question and its CNAME chain (so an
+    /// HTTPS/SVCB or NODATA answer counts as much as an A answer), and on
+    /// every name that leads to an address in it. The question is read even
+    /// from a message cut short.
+    fn judge_dns_answer(&mut self, msg: &[u8], client: IpAddr, now: Now) -> Option<(String, String)> {
+        let answer = attribution::parse_dns_response(msg);
+        let mac = self.devices.mac_of(&client);
+        if let Some(a) = &answer {
+            self.names.learn(attribution::Asker::new(mac, client), a, now.mono);
+        }
+        if self.sinkhole == crate::sinkhole::SinkholeMode::Off {
             return None;
         }
-        let mac = self.devices.mac_of(&client);
-        let mut chains: Vec<&NameChain> = answer.answers.iter().map(|a| &a.1).collect();
-        chains.dedup();
-        let blocked = chains.into_iter().find_map(|chain| {
+        let question: Option<NameChain> = match &answer {
+            Some(a) => a.question.clone(),
+            None => attribution::question_name(msg).map(|q| vec![q].into()),
+        };
+        let mut chains: Vec<NameChain> = question.into_iter().collect();
+        for (_, chain, _) in answer.iter().flat_map(|a| &a.answers) {
+            if !chains.contains(chain) {
+                chains.push(chain.clone());
+            }
+        }
+        chains.iter().find_map(|chain| {
             let owners = owners::attribute(chain, IpAddr::from([0u8, 0, 0, 0])).owners; // names only
             self.policy
                 .decide_name(&FlowFacts {
@@ -274,18 +412,22 @@ impl Engine {
                     ..Default::default()
                 })
                 .filter(|d| d.enforced)
-        })?;
-        let out = crate::sinkhole::rewrite_packet(packet, self.sinkhole)?;
+                .map(|d| {
+                    let name = chain.first().cloned().unwrap_or_default();
+                    (name, d.rule.unwrap_or_else(|| "-".into()))
+                })
+        })
+    }
+
+    fn log_sinkhole(&self, what: &str, name: &str, client: IpAddr, rule: &str) {
         if self.quiet {
-            return Some(out);
+            return;
         }
+        let mac = self.devices.mac_of(&client);
         eprintln!(
-            "phonehome: sinkholed {} for {} (rule {})",
-            answer.answers[0].1.first().map_or("?", String::as_str),
+            "phonehome: {what} {name} for {} (rule {rule})",
             mac.map_or_else(|| client.to_string(), |m| format_mac(&m)),
-            blocked.rule.as_deref().unwrap_or("-")
         );
-        Some(out)
     }
 
     /// Judges the flow `orig` with what is known and records the outcome

@@ -11,8 +11,8 @@
 //! 3. connections marked "block" are dropped in the kernel, connections
 //!    marked "reject" are refused (TCP reset, else ICMP port unreachable)
 //!    so apps fail at once instead of timing out;
-//! 4. DNS answers always go to the queue (names are learned from them, and
-//!    blocked names are sinkholed in them);
+//! 4. DNS answers, over UDP and TCP, always go to the queue (names are
+//!    learned from them, and blocked names are sinkholed in them);
 //! 5. only the first packets of undecided connections (connbytes) are
 //!    queued, with `--queue-bypass` (fail-open) unless `--fail-closed`.
 //!
@@ -80,7 +80,9 @@ pub enum Rule {
     RejectIfConnMarked {
         bits: u32,
     },
-    QueueDnsAnswers,
+    /// Every DNS answer of `proto` ("udp" or "tcp"), not only the first
+    /// packets: a TCP answer stream can be long, and each answer is judged.
+    QueueDnsAnswers { proto: &'static str },
     ReturnIfConnMarked {
         bits: u32,
     },
@@ -107,22 +109,30 @@ pub fn rules() -> Vec<Rule> {
         Rule::SaveMark { bits: MARK_REJECT },
         Rule::DropIfConnMarked { bits: MARK_BLOCK },
         Rule::RejectIfConnMarked { bits: MARK_REJECT },
-        Rule::QueueDnsAnswers,
+        Rule::QueueDnsAnswers { proto: "udp" },
+        Rule::QueueDnsAnswers { proto: "tcp" },
         Rule::QueueFirstPackets {
             packets: FIRST_PACKETS,
         },
     ]
 }
 
-/// Where the chain is entered: (hook, iptables match, nft match). Forwarded
-/// traffic, and answers of a DNS server on the router itself.
-fn entry_points() -> [(&'static str, &'static str, &'static str); 2] {
+/// Where the chain is entered: (hook, iptables matches, one rule each;
+/// nft match). Forwarded traffic; answers of a DNS server on the router
+/// itself; and the queries to it, whose sender's MAC tells the daemon
+/// which device the answer is for before the answer comes.
+fn entry_points() -> [(&'static str, &'static [&'static str], &'static str); 3] {
     [
-        ("forward", "", ""),
+        ("forward", &[""], ""),
         (
             "output",
-            "! -o lo -p udp --sport 53 ",
-            "oifname != \"lo\" udp sport 53 ",
+            &["! -o lo -p udp --sport 53 ", "! -o lo -p tcp --sport 53 "],
+            "oifname != \"lo\" meta l4proto { tcp, udp } th sport 53 ",
+        ),
+        (
+            "input",
+            &["! -i lo -p udp --dport 53 ", "! -i lo -p tcp --dport 53 "],
+            "iifname != \"lo\" meta l4proto { tcp, udp } th dport 53 ",
         ),
     ]
 }
@@ -150,7 +160,7 @@ pub fn iptables_restore_up(opts: &Options) -> String {
             Rule::RejectIfConnMarked { bits } => {
                 format!("-m connmark --mark {bits:#x}/{m} -j RETURN")
             }
-            Rule::QueueDnsAnswers => format!("-p udp --sport 53 {queue}"),
+            Rule::QueueDnsAnswers { proto } => format!("-p {proto} --sport 53 {queue}"),
             Rule::ReturnIfConnMarked { bits } => {
                 format!("-m connmark --mark {bits:#x}/{m} -j RETURN")
             }
@@ -162,10 +172,12 @@ pub fn iptables_restore_up(opts: &Options) -> String {
         out.push_str(&format!("-A {CHAIN} {line}\n"));
     }
     for (hook, matches, _) in entry_points() {
-        out.push_str(&format!(
-            "-I {} 1 {matches}-j {CHAIN}\n",
-            hook.to_ascii_uppercase()
-        ));
+        for m in matches {
+            out.push_str(&format!(
+                "-I {} 1 {m}-j {CHAIN}\n",
+                hook.to_ascii_uppercase()
+            ));
+        }
     }
     out.push_str("COMMIT\n*filter\n");
     out.push_str(&format!(":{REJECT_CHAIN} - [0:0]\n"));
@@ -213,7 +225,7 @@ pub fn nft_chains(opts: &Options) -> String {
                 "ct mark & {m} == {bits:#010x} meta l4proto tcp reject with tcp reset\n\t\
                  ct mark & {m} == {bits:#010x} reject"
             ),
-            Rule::QueueDnsAnswers => format!("udp sport 53 {queue}"),
+            Rule::QueueDnsAnswers { proto } => format!("{proto} sport 53 {queue}"),
             Rule::ReturnIfConnMarked { bits } => format!("ct mark & {m} == {bits:#010x} return"),
             Rule::ReturnIfMarked { bits } => format!("meta mark & {m} == {bits:#010x} return"),
             Rule::QueueFirstPackets { packets } => {
@@ -368,18 +380,17 @@ pub fn down(opts: &Options) -> Result<(), String> {
         if !run_quiet(tool, &["--version"]) {
             continue;
         }
-        for _ in 0..64 {
-            if !run_quiet(tool, &["-w", "-t", "mangle", "-D", "FORWARD", "-j", CHAIN]) {
-                break;
-            }
-        }
-        for _ in 0..64 {
-            let args = [
-                "-w", "-t", "mangle", "-D", "OUTPUT", "!", "-o", "lo", "-p", "udp", "--sport",
-                "53", "-j", CHAIN,
-            ];
-            if !run_quiet(tool, &args) {
-                break;
+        for (hook, matches, _) in entry_points() {
+            let hook = hook.to_ascii_uppercase();
+            for m in matches {
+                let mut args = vec!["-w", "-t", "mangle", "-D", &hook];
+                args.extend(m.split_whitespace());
+                args.extend(["-j", CHAIN]);
+                for _ in 0..64 {
+                    if !run_quiet(tool, &args) {
+                        break;
+                    }
+                }
             }
         }
         for _ in 0..64 {
@@ -502,20 +513,22 @@ mod tests {
                     Rule::ReturnIfConnMarked { .. } | Rule::ReturnIfMarked { .. } => {
                         ("-j RETURN", " return")
                     }
-                    Rule::QueueDnsAnswers | Rule::QueueFirstPackets { .. } => {
+                    Rule::QueueDnsAnswers { .. } | Rule::QueueFirstPackets { .. } => {
                         ("--queue-num 7", "queue ")
                     }
                 };
                 assert!(i.contains(ipt_verdict), "{rule:?}: {i}");
                 assert!(n.contains(nft_verdict), "{rule:?}: {n}");
-                if matches!(rule, Rule::QueueFirstPackets { .. } | Rule::QueueDnsAnswers) {
+                if matches!(rule, Rule::QueueFirstPackets { .. } | Rule::QueueDnsAnswers { .. }) {
                     assert_eq!(i.contains("--queue-bypass"), !fail_closed);
                     assert_eq!(n.contains("flags bypass"), !fail_closed, "{n}");
                     assert!(n.ends_with("to 7"));
                 }
             }
-            assert!(nft[8].starts_with("ct original packets <= 12 "));
-            assert!(ipt[8].contains("--connbytes 0:12 --connbytes-dir original"));
+            assert!(nft[9].starts_with("ct original packets <= 12 "));
+            assert!(ipt[9].contains("--connbytes 0:12 --connbytes-dir original"));
+            assert!(nft[7].starts_with("udp sport 53 queue") && nft[8].starts_with("tcp sport 53 queue"));
+            assert!(ipt[7].contains("-p udp --sport 53 ") && ipt[8].contains("-p tcp --sport 53 "));
             // The repeated packet of an allowed connection leaves right
             // after its mark is saved, before any queue rule.
             assert!(ipt[2].starts_with(&format!(
@@ -531,7 +544,17 @@ mod tests {
         assert!(chains.contains(
             "chain phonehome_forward {\n\ttype filter hook forward priority mangle + 10; policy accept;\n\tjump phonehome\n}"
         ));
-        assert!(chains.contains("hook output priority mangle + 10; policy accept;\n\toifname != \"lo\" udp sport 53 jump phonehome\n}"));
+        assert!(chains.contains("hook output priority mangle + 10; policy accept;\n\toifname != \"lo\" meta l4proto { tcp, udp } th sport 53 jump phonehome\n}"));
+        assert!(chains.contains("hook input priority mangle + 10; policy accept;\n\tiifname != \"lo\" meta l4proto { tcp, udp } th dport 53 jump phonehome\n}"));
+        let ipt = iptables_restore_up(&defaults());
+        for jump in [
+            "-I OUTPUT 1 ! -o lo -p udp --sport 53 -j phonehome\n",
+            "-I OUTPUT 1 ! -o lo -p tcp --sport 53 -j phonehome\n",
+            "-I INPUT 1 ! -i lo -p udp --dport 53 -j phonehome\n",
+            "-I INPUT 1 ! -i lo -p tcp --dport 53 -j phonehome\n",
+        ] {
+            assert!(ipt.contains(jump), "{jump}");
+        }
         let ruleset = nft_ruleset_up(&defaults());
         assert!(ruleset.starts_with(
             "table inet phonehome\ndelete table inet phonehome\ntable inet phonehome {\n\tchain phonehome {\n"

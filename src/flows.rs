@@ -45,6 +45,18 @@ pub struct Pending {
     pub crypto: crate::quic::CryptoPieces,
 }
 
+/// A DNS-over-TCP answer stream followed in order (see
+/// `Engine::on_dns_segment`): the next sequence number expected from the
+/// server and the bytes of a message not yet complete.
+#[derive(Debug, Default)]
+pub struct DnsStream {
+    pub next_seq: Option<u32>,
+    pub buf: Vec<u8>,
+    /// A message of it was sinkholed in place: retransmissions (which would
+    /// carry the original bytes) are dropped.
+    pub rewrote: bool,
+}
+
 #[derive(Debug)]
 pub struct Flow {
     pub tuple: FiveTuple,
@@ -59,6 +71,8 @@ pub struct Flow {
     pub host: Option<&'static str>,
     pub decision: Option<Decision>,
     pub pending: Pending,
+    /// The server's answers, for a DNS-over-TCP flow.
+    pub dns_stream: DnsStream,
     /// Packets of this flow that reached user space.
     pub queued: u32,
     pub first_seen: u64,
@@ -87,6 +101,7 @@ impl Flow {
             host: None,
             decision: None,
             pending: Pending::default(),
+            dns_stream: DnsStream::default(),
             queued: 0,
             first_seen: now,
             last_seen: now,

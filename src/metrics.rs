@@ -136,6 +136,13 @@ pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) ->
     );
     scalar(
         &mut o,
+        "phonehome_dns_refused_total",
+        "counter",
+        "DNS answers for blocked names dropped (they could not be rewritten), and DNS-over-TCP connections refused.",
+        status.dns_refused,
+    );
+    scalar(
+        &mut o,
         "phonehome_nameless_total",
         "counter",
         "Connections decided without a name, for any reason (option undecided applied).",
@@ -253,6 +260,7 @@ mod tests {
             dns_sinkholed: 1,
             gave_up: 0,
             nameless: 0,
+            dns_refused: 0,
             rejudged: 0,
             rules: 1,
             rss_bytes: 4096,

@@ -60,6 +60,7 @@ pub const NF_DROP: u32 = 0;
 pub const NF_ACCEPT: u32 = 1;
 pub const NF_REPEAT: u32 = 4;
 
+pub const HOOK_LOCAL_IN: u8 = 1;
 pub const HOOK_FORWARD: u8 = 2;
 pub const HOOK_LOCAL_OUT: u8 = 3;
 
@@ -186,6 +187,9 @@ pub enum MarkMode {
 pub enum Verdict {
     /// Let this packet through; the connection stays undecided.
     Accept,
+    /// Drop this packet only; the connection stays as it is (an answer
+    /// that must not pass, a segment out of order).
+    Drop,
     /// Let it through and mark the connection with `bits` (under `mask`).
     AcceptMark { bits: u32 },
     /// Drop it and mark the connection with `bits`.
@@ -252,6 +256,19 @@ impl Verdicts {
             Verdict::Accept => {
                 self.accepted += 1;
                 self.batch_max = Some(self.batch_max.map_or(id, |m| m.max(id)));
+            }
+            Verdict::Drop => {
+                self.dropped += 1;
+                let mut w = MessageWriter::nfnl(
+                    &mut self.buf,
+                    msg_type(NFQNL_MSG_VERDICT),
+                    NLM_F_REQUEST,
+                    0,
+                    0,
+                    self.queue,
+                );
+                w.attr(NFQA_VERDICT_HDR, &verdict_hdr(NF_DROP, id));
+                w.finish();
             }
             Verdict::AcceptMark { bits } => {
                 self.accepted += 1;

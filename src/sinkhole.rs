@@ -5,10 +5,17 @@
 //!
 //! Two ways, chosen by `option sinkhole`:
 //! - `zero` (default): every A record becomes 0.0.0.0 and every AAAA ::,
-//!   in place (same length: the message keeps its layout, names, CNAMEs and
-//!   TTLs), so resolvers and apps cache an answer that goes nowhere;
+//!   in every section, in place (same length: the message keeps its layout,
+//!   names, CNAMEs and TTLs), so resolvers and apps cache an answer that
+//!   goes nowhere. An answer that carries other records (HTTPS/SVCB with
+//!   address hints and ECH keys, or anything else) becomes NODATA instead:
+//!   the question only, no records;
 //! - `nxdomain`: the answer becomes "no such name" (RCODE 3) with the
 //!   question only.
+//!
+//! Over TCP the message is part of a stream and must keep its length, so
+//! only the in-place form exists there (`rewrite_in_place`); the engine
+//! refuses the connection when that is not possible.
 //!
 //! The IP and UDP headers are rebuilt with etherparse (lengths and both
 //! checksums: the kernel takes a rewritten packet's checksums as given).
@@ -16,9 +23,9 @@
 //! parses and rebuilds messages but does not say where a record's bytes
 //! are, and a rebuilt message would change what the resolver sent.
 //!
-//! Limits: UDP only (answers over TCP are not queued); a packet cut at the
-//! queue's copy range, IPv6 extension headers or a malformed message are
-//! left alone (the engine accepts them unchanged).
+//! Limits: IPv6 extension headers, a packet cut at the queue's copy range
+//! or a malformed message cannot be rewritten (None): the engine drops
+//! such an answer when its name is blocked.
 
 use etherparse::{IpNumber, Ipv4Header, Ipv6Header, UdpHeader};
 
@@ -41,7 +48,11 @@ impl SinkholeMode {
 }
 
 const TYPE_A: u16 = 1;
+const TYPE_NS: u16 = 2;
+const TYPE_CNAME: u16 = 5;
+const TYPE_SOA: u16 = 6;
 const TYPE_AAAA: u16 = 28;
+const TYPE_OPT: u16 = 41;
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
@@ -61,48 +72,125 @@ fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
     None
 }
 
-/// The DNS message with its answers sinkholed, or None when it is not a
+/// The end of a response's question section, or None when `msg` is not a
 /// response or cannot be walked.
-pub fn rewrite_message(msg: &[u8], mode: SinkholeMode) -> Option<Vec<u8>> {
+fn questions_end(msg: &[u8]) -> Option<usize> {
     if msg.len() < 12 || msg[2] & 0x80 == 0 {
         return None;
     }
-    let qdcount = be16(msg, 4)? as usize;
-    let ancount = be16(msg, 6)? as usize;
     let mut at = 12;
-    for _ in 0..qdcount {
+    for _ in 0..be16(msg, 4)? {
         at = skip_name(msg, at)? + 4;
     }
-    if at > msg.len() {
-        return None;
+    (at <= msg.len()).then_some(at)
+}
+
+/// Zeroes the address of every A and AAAA record, in all three sections.
+/// Some(true) when the message then points nowhere (every other record is
+/// one that carries no address: CNAME, NS, SOA, OPT); Some(false) when it
+/// holds records of other types; None when it cannot be walked.
+fn zero_addresses(msg: &mut [u8]) -> Option<bool> {
+    let mut at = questions_end(msg)?;
+    let records = be16(msg, 6)? as usize + be16(msg, 8)? as usize + be16(msg, 10)? as usize;
+    let mut only_addresses = true;
+    for _ in 0..records {
+        at = skip_name(msg, at)?;
+        let rtype = be16(msg, at)?;
+        let rdlen = be16(msg, at + 8)? as usize;
+        let data = at + 10;
+        if data + rdlen > msg.len() {
+            return None;
+        }
+        match rtype {
+            TYPE_A | TYPE_AAAA => msg[data..data + rdlen].fill(0),
+            TYPE_CNAME | TYPE_NS | TYPE_SOA | TYPE_OPT => {}
+            _ => only_addresses = false,
+        }
+        at = data + rdlen;
     }
+    Some(only_addresses)
+}
+
+/// The response with its question only: `rcode` (0 = NODATA, 3 =
+/// NXDOMAIN), not truncated, no records.
+fn question_only(msg: &[u8], rcode: u8) -> Option<Vec<u8>> {
+    let mut out = msg[..questions_end(msg)?].to_vec();
+    out[3] = (out[3] & 0xf0) | rcode;
+    out[2] &= !0x02; // not truncated
+    out[6..12].fill(0); // no answer, authority or additional records
+    Some(out)
+}
+
+/// The DNS message with its answers sinkholed, or None when it is not a
+/// response or cannot be walked.
+pub fn rewrite_message(msg: &[u8], mode: SinkholeMode) -> Option<Vec<u8>> {
     match mode {
         SinkholeMode::Off => None,
-        SinkholeMode::NxDomain => {
-            let mut out = msg[..at].to_vec();
-            out[3] = (out[3] & 0xf0) | 3; // RCODE NXDOMAIN
-            out[2] &= !0x02; // not truncated
-            out[6..12].fill(0); // no answer, authority or additional records
-            Some(out)
-        }
+        SinkholeMode::NxDomain => question_only(msg, 3),
         SinkholeMode::Zero => {
             let mut out = msg.to_vec();
-            for _ in 0..ancount {
-                at = skip_name(msg, at)?;
-                let rtype = be16(msg, at)?;
-                let rdlen = be16(msg, at + 8)? as usize;
-                let data = at + 10;
-                if data + rdlen > msg.len() {
-                    return None;
-                }
-                if (rtype == TYPE_A && rdlen == 4) || (rtype == TYPE_AAAA && rdlen == 16) {
-                    out[data..data + rdlen].fill(0);
-                }
-                at = data + rdlen;
+            if zero_addresses(&mut out)? {
+                Some(out)
+            } else {
+                question_only(msg, 0)
             }
-            Some(out)
         }
     }
+}
+
+/// Sinkholes `msg` without changing its length (a message inside a TCP
+/// stream): addresses zeroed, and with `nxdomain` the RCODE set too.
+/// False (the message may be half-written) when that cannot make it point
+/// nowhere: other record types, or a message that cannot be walked.
+pub fn rewrite_in_place(msg: &mut [u8], mode: SinkholeMode) -> bool {
+    if mode == SinkholeMode::Off || zero_addresses(msg) != Some(true) {
+        return false;
+    }
+    if mode == SinkholeMode::NxDomain {
+        msg[3] = (msg[3] & 0xf0) | 3;
+    }
+    true
+}
+
+/// The queued TCP segment (IPv4 or IPv6) with its payload replaced by
+/// `payload` of the same length and its checksum fixed; None when the
+/// packet is not such a segment (cut, extension headers, other length).
+pub fn rebuild_tcp_segment(packet: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
+    use etherparse::TcpHeader;
+    let mut out = Vec::with_capacity(packet.len());
+    match packet.first()? >> 4 {
+        4 => {
+            let (ip, rest) = Ipv4Header::from_slice(packet).ok()?;
+            if ip.protocol != IpNumber::TCP || ip.total_len as usize != packet.len() {
+                return None;
+            }
+            let (mut tcp, old) = TcpHeader::from_slice(rest).ok()?;
+            if old.len() != payload.len() {
+                return None;
+            }
+            tcp.checksum = tcp.calc_checksum_ipv4(&ip, payload).ok()?;
+            ip.write(&mut out).ok()?;
+            tcp.write(&mut out).ok()?;
+        }
+        6 => {
+            let (ip, rest) = Ipv6Header::from_slice(packet).ok()?;
+            if ip.next_header != IpNumber::TCP
+                || Ipv6Header::LEN + ip.payload_length as usize != packet.len()
+            {
+                return None;
+            }
+            let (mut tcp, old) = TcpHeader::from_slice(rest).ok()?;
+            if old.len() != payload.len() {
+                return None;
+            }
+            tcp.checksum = tcp.calc_checksum_ipv6(&ip, payload).ok()?;
+            ip.write(&mut out).ok()?;
+            tcp.write(&mut out).ok()?;
+        }
+        _ => return None,
+    }
+    out.extend_from_slice(payload);
+    Some(out)
 }
 
 /// The queued IP packet (IPv4 or IPv6, UDP) with its DNS answer

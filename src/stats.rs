@@ -493,6 +493,10 @@ pub struct StatusRow {
     /// applied to them).
     #[serde(default)]
     pub nameless: u64,
+    /// DNS answers for blocked names dropped because they could not be
+    /// rewritten, and DNS-over-TCP connections refused for one.
+    #[serde(default)]
+    pub dns_refused: u64,
     /// Live connections whose verdict changed at a reload.
     pub rejudged: u64,
     pub rules: u64,
