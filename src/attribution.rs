@@ -7,7 +7,11 @@
 //!
 //! The ClientHello walker is hand-written: the maintained TLS parser
 //! (tls-parser) pulls nom and a derive stack for one field, too much for a
-//! 16 MB router. DNS parsing uses simple-dns, HTTP uses httparse.
+//! 16 MB router. The DNS reader is hand-written too: simple-dns (used
+//! before) refuses a whole message for one record it cannot read, which
+//! let a hostile resolver hide its answers from the daemon behind a
+//! malformed record that stub resolvers skip; this one keeps what it read.
+//! HTTP uses httparse.
 //!
 //! QUIC Initial packets are decrypted for their ClientHello in `quic`.
 //!
@@ -18,9 +22,6 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-
-use simple_dns::rdata::RData;
-use simple_dns::{Packet, PacketFlag};
 
 /// Largest ClientHello we try to reassemble.
 pub const MAX_HELLO: usize = 16 * 1024;
@@ -46,28 +47,10 @@ pub struct DnsAnswer {
 /// range, or a TCP message still arriving) still tells what it answers.
 /// None for queries and for anything that is not a DNS message.
 pub fn question_name(msg: &[u8]) -> Option<String> {
-    if msg.len() < 12 || msg[2] & 0x80 == 0 || u16::from_be_bytes([msg[4], msg[5]]) == 0 {
+    if msg.len() < 12 || msg[2] & 0x80 == 0 || be16(msg, 4)? == 0 {
         return None;
     }
-    let mut labels: Vec<&[u8]> = Vec::new();
-    let mut at = 12;
-    loop {
-        let len = *msg.get(at)? as usize;
-        if len == 0 {
-            break;
-        }
-        // A question name is not compressed (nothing precedes it).
-        if len & 0xc0 != 0 || labels.len() >= 127 {
-            return None;
-        }
-        labels.push(msg.get(at + 1..at + 1 + len)?);
-        at += 1 + len;
-    }
-    let name: Vec<String> = labels
-        .iter()
-        .map(|l| normalize(&String::from_utf8_lossy(l)))
-        .collect();
-    Some(name.join("."))
+    read_name(msg, 12).map(|(name, _)| name)
 }
 
 /// A DNS name as it is kept and shown: lowercase, no trailing dot, and
@@ -87,58 +70,156 @@ fn normalize(name: &str) -> String {
     out
 }
 
-/// Reads a DNS response (UDP payload). `None` for queries and junk.
-pub fn parse_dns_response(payload: &[u8]) -> Option<DnsAnswer> {
-    let packet = Packet::parse(payload).ok()?;
-    if !packet.has_flags(PacketFlag::RESPONSE) {
+fn be16(b: &[u8], at: usize) -> Option<usize> {
+    Some(usize::from(u16::from_be_bytes([
+        *b.get(at)?,
+        *b.get(at + 1)?,
+    ])))
+}
+
+/// The (possibly compressed) name at `at` in `msg`, normalized, and the
+/// offset just past it where it is written. None when it is malformed:
+/// past the end, a reserved label type, over 255 bytes, or more than 64
+/// compression jumps (a loop).
+pub fn read_name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
+    let mut labels: Vec<String> = Vec::new();
+    let (mut end, mut jumps, mut wire_len) = (None, 0, 1);
+    loop {
+        let len = usize::from(*msg.get(at)?);
+        match len & 0xc0 {
+            0 if len == 0 => break,
+            0 => {
+                let label = msg.get(at + 1..at + 1 + len)?;
+                wire_len += 1 + len;
+                if wire_len > 255 {
+                    return None;
+                }
+                labels.push(normalize(&String::from_utf8_lossy(label)));
+                at += 1 + len;
+            }
+            0xc0 => {
+                jumps += 1;
+                if jumps > 64 {
+                    return None;
+                }
+                end.get_or_insert(at + 2);
+                at = ((len & 0x3f) << 8) | usize::from(*msg.get(at + 1)?);
+            }
+            _ => return None,
+        }
+    }
+    Some((labels.join("."), end.unwrap_or(at + 1)))
+}
+
+/// The `ipv4hint` and `ipv6hint` addresses of an HTTPS/SVCB record's data
+/// (priority, target name, then key/length/value parameters); a parameter
+/// that runs past the record ends the walk, keeping what came before.
+fn svcb_hints(msg: &[u8], rdata: std::ops::Range<usize>) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let Some((_, mut at)) = read_name(msg, rdata.start + 2) else {
+        return out;
+    };
+    while at + 4 <= rdata.end {
+        let (Some(key), Some(len)) = (be16(msg, at), be16(msg, at + 2)) else {
+            break;
+        };
+        if at + 4 + len > rdata.end {
+            break;
+        }
+        let value = &msg[at + 4..at + 4 + len];
+        match key {
+            4 => out.extend(
+                value
+                    .chunks_exact(4)
+                    .map(|c| IpAddr::from(<[u8; 4]>::try_from(c).expect("4 bytes"))),
+            ),
+            6 => out.extend(
+                value
+                    .chunks_exact(16)
+                    .map(|c| IpAddr::from(<[u8; 16]>::try_from(c).expect("16 bytes"))),
+            ),
+            _ => {}
+        }
+        at += 4 + len;
+    }
+    out
+}
+
+/// Reads a DNS response. `None` for queries and junk. Tolerant by design:
+/// a record it cannot read ends the walk but keeps what came before, so a
+/// hostile resolver cannot hide an answer's addresses behind one malformed
+/// record that stub resolvers skip. Learns from the answer section: A,
+/// AAAA, CNAME, and the address hints of HTTPS/SVCB records.
+pub fn parse_dns_response(msg: &[u8]) -> Option<DnsAnswer> {
+    if msg.len() < 12 || msg[2] & 0x80 == 0 {
+        return None;
+    }
+    let mut at = 12;
+    let mut question = None;
+    for i in 0..be16(msg, 4)? {
+        let (name, next) = read_name(msg, at)?;
+        if i == 0 {
+            question = Some(name);
+        }
+        at = next + 4;
+    }
+    if at > msg.len() {
         return None;
     }
     let mut cnames: HashMap<String, String> = HashMap::new();
-    for rr in &packet.answers {
-        if let RData::CNAME(target) = &rr.rdata {
-            cnames.insert(
-                normalize(&rr.name.to_string()),
-                normalize(&target.0.to_string()),
-            );
-        }
-    }
-    let question = packet
-        .questions
-        .first()
-        .map(|q| normalize(&q.qname.to_string()));
-    let mut chain_cache: HashMap<String, NameChain> = HashMap::new();
-    let mut answers = Vec::new();
-    for rr in &packet.answers {
-        let ips: Vec<IpAddr> = match &rr.rdata {
-            RData::A(a) => vec![std::net::Ipv4Addr::from(a.address).into()],
-            RData::AAAA(a) => vec![std::net::Ipv6Addr::from(a.address).into()],
-            // HTTPS/SVCB hints are addresses the client may connect to
-            // without asking A/AAAA at all.
-            RData::HTTPS(simple_dns::rdata::HTTPS(svcb)) | RData::SVCB(svcb) => svcb
-                .iter_params()
-                .flat_map(|p| match p {
-                    simple_dns::rdata::SVCParam::Ipv4Hint(v4) => v4
-                        .iter()
-                        .map(|a| IpAddr::from(std::net::Ipv4Addr::from(*a)))
-                        .collect(),
-                    simple_dns::rdata::SVCParam::Ipv6Hint(v6) => v6
-                        .iter()
-                        .map(|a| IpAddr::from(std::net::Ipv6Addr::from(*a)))
-                        .collect(),
-                    _ => Vec::new(),
-                })
-                .collect(),
-            _ => continue,
+    let mut held: Vec<(String, IpAddr, u32)> = Vec::new();
+    for _ in 0..be16(msg, 6)? {
+        let Some((name, next)) = read_name(msg, at) else {
+            break;
         };
-        let holder = normalize(&rr.name.to_string());
-        let chain = chain_cache
-            .entry(holder.clone())
-            .or_insert_with(|| chain_to(question.as_deref(), &holder, &cnames))
-            .clone();
-        for ip in ips.into_iter().take(64) {
-            answers.push((ip, chain.clone(), rr.ttl));
+        let (Some(rtype), Some(rdlen), Some(ttl)) = (
+            be16(msg, next),
+            be16(msg, next + 8),
+            msg.get(next + 4..next + 8),
+        ) else {
+            break;
+        };
+        let ttl = u32::from_be_bytes([ttl[0], ttl[1], ttl[2], ttl[3]]);
+        let data = next + 10;
+        let Some(rdata) = msg.get(data..data + rdlen) else {
+            break;
+        };
+        match (rtype, rdlen) {
+            (1, 4) => held.push((
+                name,
+                IpAddr::from(<[u8; 4]>::try_from(rdata).expect("4")),
+                ttl,
+            )),
+            (28, 16) => held.push((
+                name,
+                IpAddr::from(<[u8; 16]>::try_from(rdata).expect("16")),
+                ttl,
+            )),
+            (5, _) => {
+                if let Some((target, _)) = read_name(msg, data) {
+                    cnames.insert(name, target);
+                }
+            }
+            (64 | 65, 3..) => {
+                for ip in svcb_hints(msg, data..data + rdlen).into_iter().take(64) {
+                    held.push((name.clone(), ip, ttl));
+                }
+            }
+            _ => {}
         }
+        at = data + rdlen;
     }
+    let mut chain_cache: HashMap<String, NameChain> = HashMap::new();
+    let answers = held
+        .into_iter()
+        .map(|(holder, ip, ttl)| {
+            let chain = chain_cache
+                .entry(holder.clone())
+                .or_insert_with(|| chain_to(question.as_deref(), &holder, &cnames))
+                .clone();
+            (ip, chain, ttl)
+        })
+        .collect();
     let question = question.map(|q| cname_path(&q, &cnames));
     Some(DnsAnswer { answers, question })
 }
@@ -493,7 +574,8 @@ mod tests {
     /// kept (rules on their labels still match), never printable as such.
     #[test]
     fn dns_names_with_control_characters_are_escaped() {
-        use simple_dns::{rdata, Name, ResourceRecord, CLASS};
+        use simple_dns::rdata::{self, RData};
+        use simple_dns::{Name, Packet, ResourceRecord, CLASS};
         let mut p = Packet::new_reply(7);
         p.questions.push(simple_dns::Question::new(
             Name::new_unchecked("x\x1b[2Jevil\x07.tracking.miui.com"),
@@ -515,6 +597,40 @@ mod tests {
         assert_eq!(name, "x\\027\\0912jevil\\007.tracking.miui.com");
         assert!(name.bytes().all(|b| b.is_ascii_graphic()));
         assert!(crate::policy::domain_within(name, "miui.com"));
+    }
+
+    /// An answer as a tracker's resolver writes it (the bytes of
+    /// tests/tools/hostile_dns.py): an A record, an HTTPS record whose ECH
+    /// value is not a well-formed ECHConfigList (simple-dns refused the
+    /// whole message for it), then a record that runs past the end.
+    #[test]
+    fn a_malformed_record_hides_nothing_read_before_it() {
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0];
+        m.extend(b"\x08tracking\x04miui\x03com\x00\x00\x41\x00\x01");
+        m.extend(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xcb\x00\x71\x0a");
+        let mut params = b"\x00\x01\x00\x03\x02h2\x00\x04\x00\x04\xcb\x00\x71\x0b".to_vec();
+        params.extend(b"\x00\x05\x00\x08ECHCONFG\x00\x06\x00\x10");
+        params.extend([
+            0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ]);
+        let rdata = [&b"\x00\x01\x00"[..], &params].concat();
+        m.extend(b"\xc0\x0c\x00\x41\x00\x01\x00\x00\x00\x3c");
+        m.extend((rdata.len() as u16).to_be_bytes());
+        m.extend(&rdata);
+        m.extend(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xcb");
+        let a = parse_dns_response(&m).unwrap();
+        let ips: Vec<String> = a.answers.iter().map(|(ip, _, _)| ip.to_string()).collect();
+        assert_eq!(ips, ["203.0.113.10", "203.0.113.11", "2001:db8:113::10"]);
+        assert_eq!(&a.question.unwrap()[..], &["tracking.miui.com"]);
+        assert_eq!(question_name(&m[..20]), None, "the question itself cut");
+        assert_eq!(
+            question_name(&m[..40]).as_deref(),
+            Some("tracking.miui.com")
+        );
+        // Compression loops and pointers past the end end the walk.
+        let mut looped = m[..12].to_vec();
+        looped.extend(b"\xc0\x0c");
+        assert!(parse_dns_response(&looped).is_none());
     }
 
     #[test]
@@ -571,12 +687,16 @@ mod tests {
         assert!(cache.lookup(None, phone, server, 101).is_some());
         assert!(cache.lookup(Some(mac), phone, server, 101).is_some());
         assert!(cache.lookup(None, other, server, 101).is_none());
-        assert!(cache.lookup(None, phone, server, 100 + 3600 + 86400).is_none());
+        assert!(cache
+            .lookup(None, phone, server, 100 + 3600 + 86400)
+            .is_none());
         // Asked by the device over IPv4, used from its IPv6 address.
         cache.learn(Asker::Device(mac), &a, 100);
         assert!(cache.lookup(Some(mac), phone_v6, server, 101).is_some());
         assert!(cache.lookup(None, phone_v6, server, 101).is_none());
-        assert!(cache.lookup(Some([2, 0, 0, 0, 0x77, 3]), other, server, 101).is_none());
+        assert!(cache
+            .lookup(Some([2, 0, 0, 0, 0x77, 3]), other, server, 101)
+            .is_none());
         for i in 0..100u32 {
             let ans = DnsAnswer {
                 answers: vec![(

@@ -513,7 +513,7 @@ impl Config {
             queue: 0,
             fail_closed: false,
             mode: Mode::Enforce,
-            copy_range: 4096,
+            copy_range: 65535,
             leases: "/tmp/dhcp.leases".into(),
             db: None,
             max_flows: 16384,

@@ -254,7 +254,12 @@ impl Engine {
             }
             None => {
                 self.counters.dns_refused += 1;
-                self.log_sinkhole("dropped the answer (cannot rewrite it) for", &name, client, &rule);
+                self.log_sinkhole(
+                    "dropped the answer (cannot rewrite it) for",
+                    &name,
+                    client,
+                    &rule,
+                );
                 Verdict::Drop
             }
         }
@@ -297,7 +302,7 @@ impl Engine {
             return Verdict::Accept;
         }
         let Some(next) = s.next_seq else {
-            return self.refuse_dns_stream(&orig, client, "its start was not seen", now);
+            return self.refuse_dns_stream(&orig, packet, client, "its start was not seen", now);
         };
         let ahead = tcp.seq.wrapping_sub(next) as i32;
         if ahead > 0 {
@@ -305,10 +310,20 @@ impl Engine {
         }
         let seen = ahead.unsigned_abs() as usize;
         if seen >= payload.len() || (seen > 0 && s.rewrote) {
-            return if s.rewrote { Verdict::Drop } else { Verdict::Accept };
+            return if s.rewrote {
+                Verdict::Drop
+            } else {
+                Verdict::Accept
+            };
         }
         if packet::ip_len(packet).is_some_and(|n| n as usize > packet.len()) {
-            return self.refuse_dns_stream(&orig, client, "a segment was cut at the copy range", now);
+            return self.refuse_dns_stream(
+                &orig,
+                packet,
+                client,
+                "a segment was cut at the copy range",
+                now,
+            );
         }
         let held = s.buf.len();
         s.buf.extend_from_slice(&payload[seen..]);
@@ -334,7 +349,13 @@ impl Engine {
             // Whole in this segment: the length prefix at or after the
             // bytes held from earlier segments.
             if offset < held || !crate::sinkhole::rewrite_in_place(&mut msg, self.sinkhole) {
-                return self.refuse_dns_stream(&orig, client, &format!("it answers {name} ({rule})"), now);
+                return self.refuse_dns_stream(
+                    &orig,
+                    packet,
+                    client,
+                    &format!("it answers {name} ({rule})"),
+                    now,
+                );
             }
             let start = offset - held + seen + 2;
             rewritten.get_or_insert_with(|| payload.to_vec())[start..start + msg.len()]
@@ -352,14 +373,26 @@ impl Engine {
                 }
                 Verdict::AcceptPayload { payload: out }
             }
-            None => self.refuse_dns_stream(&orig, client, "its segment cannot be rebuilt", now),
+            None => {
+                self.refuse_dns_stream(&orig, packet, client, "its segment cannot be rebuilt", now)
+            }
         }
     }
 
     /// Ends a DNS-over-TCP connection whose answers must not reach the
-    /// client: marked blocked, so the kernel drops this segment and every
-    /// later packet of it, both ways.
-    fn refuse_dns_stream(&mut self, orig: &FiveTuple, client: IpAddr, why: &str, now: Now) -> Verdict {
+    /// client: this segment reaches it as a TCP reset instead (the client
+    /// fails at once, as for a refused connection), and the connection is
+    /// marked blocked, so the kernel drops every later packet of it, both
+    /// ways (`packet` is the segment; when it cannot be turned into a reset
+    /// it is dropped).
+    fn refuse_dns_stream(
+        &mut self,
+        orig: &FiveTuple,
+        packet: &[u8],
+        client: IpAddr,
+        why: &str,
+        now: Now,
+    ) -> Verdict {
         self.counters.dns_refused += 1;
         let decision = Decision {
             action: Action::Block,
@@ -372,8 +405,11 @@ impl Engine {
             f.dns_stream = Default::default();
             f.last_seen = now.unix;
         }
-        self.log_sinkhole("refused a DNS-over-TCP connection", why, client, "-");
-        verdict_for(&decision, true)
+        self.log_sinkhole("refused a DNS-over-TCP connection:", why, client, "-");
+        match crate::sinkhole::tcp_reset_instead(packet) {
+            Some(reset) => Verdict::AcceptPayload { payload: reset },
+            None => verdict_for(&decision, true),
+        }
     }
 
     /// Learns what a DNS message to `client` teaches; when the sinkhole is
@@ -382,11 +418,17 @@ impl Engine {
     /// HTTPS/SVCB or NODATA answer counts as much as an A answer), and on
     /// every name that leads to an address in it. The question is read even
     /// from a message cut short.
-    fn judge_dns_answer(&mut self, msg: &[u8], client: IpAddr, now: Now) -> Option<(String, String)> {
+    fn judge_dns_answer(
+        &mut self,
+        msg: &[u8],
+        client: IpAddr,
+        now: Now,
+    ) -> Option<(String, String)> {
         let answer = attribution::parse_dns_response(msg);
         let mac = self.devices.mac_of(&client);
         if let Some(a) = &answer {
-            self.names.learn(attribution::Asker::new(mac, client), a, now.mono);
+            self.names
+                .learn(attribution::Asker::new(mac, client), a, now.mono);
         }
         if self.sinkhole == crate::sinkhole::SinkholeMode::Off {
             return None;

@@ -82,7 +82,9 @@ pub enum Rule {
     },
     /// Every DNS answer of `proto` ("udp" or "tcp"), not only the first
     /// packets: a TCP answer stream can be long, and each answer is judged.
-    QueueDnsAnswers { proto: &'static str },
+    QueueDnsAnswers {
+        proto: &'static str,
+    },
     ReturnIfConnMarked {
         bits: u32,
     },
@@ -519,7 +521,10 @@ mod tests {
                 };
                 assert!(i.contains(ipt_verdict), "{rule:?}: {i}");
                 assert!(n.contains(nft_verdict), "{rule:?}: {n}");
-                if matches!(rule, Rule::QueueFirstPackets { .. } | Rule::QueueDnsAnswers { .. }) {
+                if matches!(
+                    rule,
+                    Rule::QueueFirstPackets { .. } | Rule::QueueDnsAnswers { .. }
+                ) {
                     assert_eq!(i.contains("--queue-bypass"), !fail_closed);
                     assert_eq!(n.contains("flags bypass"), !fail_closed, "{n}");
                     assert!(n.ends_with("to 7"));
@@ -527,7 +532,10 @@ mod tests {
             }
             assert!(nft[9].starts_with("ct original packets <= 12 "));
             assert!(ipt[9].contains("--connbytes 0:12 --connbytes-dir original"));
-            assert!(nft[7].starts_with("udp sport 53 queue") && nft[8].starts_with("tcp sport 53 queue"));
+            assert!(
+                nft[7].starts_with("udp sport 53 queue")
+                    && nft[8].starts_with("tcp sport 53 queue")
+            );
             assert!(ipt[7].contains("-p udp --sport 53 ") && ipt[8].contains("-p tcp --sport 53 "));
             // The repeated packet of an allowed connection leaves right
             // after its mark is saved, before any queue rule.

@@ -202,10 +202,12 @@ pub enum Verdict {
     AcceptPayload { payload: Vec<u8> },
 }
 
-/// Builds one send buffer of verdicts: packets that need a mark or a drop
-/// get their own `NFQNL_MSG_VERDICT`; every plain accept is folded into a
-/// single `NFQNL_MSG_VERDICT_BATCH` for the highest such id, written last so
-/// the kernel has already taken the special ones off the queue.
+/// Builds one send buffer of verdicts, in the order the packets came:
+/// packets that need a mark, a drop or new bytes get their own
+/// `NFQNL_MSG_VERDICT`; each run of plain accepts between them is folded
+/// into one `NFQNL_MSG_VERDICT_BATCH` for the run's highest id, written
+/// before the next special verdict (a batch accepts every queued id up to
+/// its own, so it never reaches past a special one still queued).
 pub struct Verdicts {
     buf: Vec<u8>,
     queue: u16,
@@ -252,6 +254,14 @@ impl Verdicts {
     }
 
     fn push_in(&mut self, id: u32, mark: u32, verdict: Verdict, mode: MarkMode) {
+        if verdict != Verdict::Accept {
+            // The plain accepts so far go first: the kernel reinjects in
+            // the order it reads verdicts, and two packets of one
+            // connection must leave in the order they came (a reset
+            // written in place of a segment must not overtake the segment
+            // before it). The batch covers only ids below this one.
+            self.write_batch();
+        }
         match verdict {
             Verdict::Accept => {
                 self.accepted += 1;
@@ -331,6 +341,12 @@ impl Verdicts {
 
     /// The bytes to send, closing the batch; empty when nothing is pending.
     pub fn finish(&mut self) -> &[u8] {
+        self.write_batch();
+        &self.buf
+    }
+
+    /// Writes the pending plain accepts as one batch verdict.
+    fn write_batch(&mut self) {
         if let Some(max) = self.batch_max.take() {
             let mut w = MessageWriter::nfnl(
                 &mut self.buf,
@@ -343,7 +359,6 @@ impl Verdicts {
             w.attr(NFQA_VERDICT_HDR, &verdict_hdr(NF_ACCEPT, max));
             w.finish();
         }
-        &self.buf
     }
 
     /// Empties the buffer after a send, keeping its allocation.
@@ -425,7 +440,12 @@ impl Queue {
             mode: MarkMode::Repeat,
             recv_buf,
         };
-        let base = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO;
+        // No NFQA_CFG_F_GSO: the kernel then cuts a segment-offload packet
+        // into wire-sized segments before queueing them, so each queued
+        // packet is whole within the copy range (with it, a 4.3 KB
+        // ClientHello or a 5 KB DNS answer came as one packet cut at the
+        // copy range, and the bytes after the cut were never seen).
+        let base = NFQA_CFG_F_FAIL_OPEN;
         if queue.config.want_conntrack {
             match queue.configure(base | NFQA_CFG_F_CONNTRACK, 1).await {
                 Ok(()) => {
@@ -797,17 +817,30 @@ mod tests {
     }
 
     #[test]
-    fn verdict_batch_puts_marked_verdicts_before_one_batch_accept() {
+    fn verdicts_keep_packet_order_with_one_batch_per_run_of_accepts() {
         let mut v = Verdicts::new(3, MarkMode::Conntrack, 0x3000_0000);
+        v.push(9, 0, Verdict::Accept);
         v.push(10, 0, Verdict::Accept);
         v.push(11, 0, Verdict::DropMark { bits: 0x2000_0000 });
         v.push(12, 0, Verdict::Accept);
         let bytes = v.finish().to_vec();
         let msgs: Vec<_> = netlink::messages(&bytes).collect();
-        assert_eq!(msgs.len(), 2);
-        assert_eq!(msgs[0].kind, 0x0301);
-        assert_eq!(msgs[1].kind, 0x0303);
-        let (_, queue, body) = msgs[0].nfgen().unwrap();
+        // batch(<= 10), the marked drop of 11, batch(<= 12): each batch
+        // reaches only ids before the next special verdict.
+        assert_eq!(msgs.len(), 3);
+        assert_eq!(
+            [msgs[0].kind, msgs[1].kind, msgs[2].kind],
+            [0x0303, 0x0301, 0x0303]
+        );
+        let hdr = |m: &netlink::Message<'_>| {
+            netlink::attrs(m.nfgen().unwrap().2)
+                .next()
+                .unwrap()
+                .data
+                .to_vec()
+        };
+        assert_eq!(hdr(&msgs[0]), [0, 0, 0, 1, 0, 0, 0, 10]);
+        let (_, queue, body) = msgs[1].nfgen().unwrap();
         assert_eq!(queue, 3);
         let attrs: Vec<_> = netlink::attrs(body).collect();
         // verdict header: __be32 verdict, __be32 id — big-endian on every host
@@ -816,10 +849,8 @@ mod tests {
         assert_eq!(attrs[1].kind, NFQA_CT);
         assert_eq!((ct[0].kind, ct[0].data), (8, &[0x20, 0, 0, 0][..]));
         assert_eq!((ct[1].kind, ct[1].data), (21, &[0x30, 0, 0, 0][..]));
-        let (_, _, body) = msgs[1].nfgen().unwrap();
-        let hdr = netlink::attrs(body).next().unwrap();
-        assert_eq!(hdr.data, &[0, 0, 0, 1, 0, 0, 0, 12]);
-        assert_eq!((v.accepted, v.dropped), (2, 1));
+        assert_eq!(hdr(&msgs[2]), [0, 0, 0, 1, 0, 0, 0, 12]);
+        assert_eq!((v.accepted, v.dropped), (3, 1));
         v.clear();
         assert!(v.finish().is_empty());
     }

@@ -152,6 +152,54 @@ pub fn rewrite_in_place(msg: &mut [u8], mode: SinkholeMode) -> bool {
     true
 }
 
+/// The queued TCP segment (IPv4 or IPv6) turned into a reset of the same
+/// connection from the same sender, at the same sequence number: what the
+/// receiver gets instead of a segment that must not reach it, so it fails
+/// at once rather than waiting for bytes that never come. None when the
+/// packet is not a TCP segment with a plain IP header.
+pub fn tcp_reset_instead(packet: &[u8]) -> Option<Vec<u8>> {
+    use etherparse::TcpHeader;
+    let mut out = Vec::with_capacity(80);
+    let reset = |tcp: &mut TcpHeader| {
+        tcp.rst = true;
+        tcp.ack = true;
+        tcp.psh = false;
+        tcp.fin = false;
+        tcp.syn = false;
+        tcp.urg = false;
+        tcp.window_size = 0;
+    };
+    match packet.first()? >> 4 {
+        4 => {
+            let (mut ip, rest) = Ipv4Header::from_slice(packet).ok()?;
+            if ip.protocol != IpNumber::TCP || ip.is_fragmenting_payload() {
+                return None;
+            }
+            let (mut tcp, _) = TcpHeader::from_slice(rest).ok()?;
+            reset(&mut tcp);
+            ip.set_payload_len(tcp.header_len()).ok()?;
+            ip.header_checksum = ip.calc_header_checksum();
+            tcp.checksum = tcp.calc_checksum_ipv4(&ip, &[]).ok()?;
+            ip.write(&mut out).ok()?;
+            tcp.write(&mut out).ok()?;
+        }
+        6 => {
+            let (mut ip, rest) = Ipv6Header::from_slice(packet).ok()?;
+            if ip.next_header != IpNumber::TCP {
+                return None;
+            }
+            let (mut tcp, _) = TcpHeader::from_slice(rest).ok()?;
+            reset(&mut tcp);
+            ip.set_payload_length(tcp.header_len()).ok()?;
+            tcp.checksum = tcp.calc_checksum_ipv6(&ip, &[]).ok()?;
+            ip.write(&mut out).ok()?;
+            tcp.write(&mut out).ok()?;
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
 /// The queued TCP segment (IPv4 or IPv6) with its payload replaced by
 /// `payload` of the same length and its checksum fixed; None when the
 /// packet is not such a segment (cut, extension headers, other length).
@@ -334,6 +382,87 @@ mod tests {
             parse_dns_response(msg).unwrap().answers[0].0.to_string(),
             "0.0.0.0"
         );
+    }
+
+    /// A DNS-over-TCP segment becomes a reset at its own sequence number
+    /// (IPv4 and IPv6), checksums right; rewritten in place, it keeps its
+    /// length and gets its checksum fixed.
+    #[test]
+    fn tcp_segments_become_resets_or_are_rewritten_in_place() {
+        use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+        let framed = [&(ANSWER.len() as u16).to_be_bytes()[..], ANSWER].concat();
+        let v4 = {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4([198, 51, 100, 53], [192, 168, 77, 2], 64)
+                .tcp(53, 40000, 1000, 64)
+                .ack(61)
+                .psh()
+                .write(&mut out, &framed)
+                .unwrap();
+            out
+        };
+        let v6 = {
+            let mut out = Vec::new();
+            let (a, b) = (
+                [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53],
+                [0xfd, 0, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            );
+            PacketBuilder::ipv6(a, b, 64)
+                .tcp(53, 40000, 1000, 64)
+                .ack(61)
+                .psh()
+                .write(&mut out, &framed)
+                .unwrap();
+            out
+        };
+        for pkt in [v4, v6] {
+            let reset = tcp_reset_instead(&pkt).unwrap();
+            let s = SlicedPacket::from_ip(&reset).unwrap();
+            let Some(TransportSlice::Tcp(tcp)) = s.transport else {
+                panic!()
+            };
+            assert!(tcp.rst() && tcp.ack() && !tcp.psh());
+            assert_eq!(
+                (tcp.sequence_number(), tcp.acknowledgment_number()),
+                (1000, 61)
+            );
+            assert!(tcp.payload().is_empty());
+            let (ip, checksum) = match s.net.unwrap() {
+                etherparse::NetSlice::Ipv4(ip) => {
+                    let h = ip.header().to_header();
+                    assert_eq!(h.header_checksum, h.calc_header_checksum());
+                    assert_eq!(h.total_len as usize, reset.len());
+                    (4, tcp.to_header().calc_checksum_ipv4(&h, &[]).unwrap())
+                }
+                etherparse::NetSlice::Ipv6(ip) => {
+                    let h = ip.header().to_header();
+                    assert_eq!(40 + h.payload_length as usize, reset.len());
+                    (6, tcp.to_header().calc_checksum_ipv6(&h, &[]).unwrap())
+                }
+                _ => panic!(),
+            };
+            assert_eq!(tcp.checksum(), checksum, "IPv{ip}");
+            let mut msg = framed[2..].to_vec();
+            assert!(rewrite_in_place(&mut msg, SinkholeMode::Zero));
+            let new_payload = [&framed[..2], &msg].concat();
+            let out = rebuild_tcp_segment(&pkt, &new_payload).unwrap();
+            assert_eq!(out.len(), pkt.len());
+            let s = SlicedPacket::from_ip(&out).unwrap();
+            let Some(TransportSlice::Tcp(tcp)) = s.transport else {
+                panic!()
+            };
+            assert_eq!(tcp.payload(), &new_payload[..]);
+            assert_eq!(
+                parse_dns_response(&new_payload[2..]).unwrap().answers[0]
+                    .0
+                    .to_string(),
+                "0.0.0.0"
+            );
+            assert!(
+                rebuild_tcp_segment(&pkt, &new_payload[1..]).is_none(),
+                "other length"
+            );
+        }
     }
 
     #[test]

@@ -2,10 +2,15 @@
 //!
 //! ```text
 //!  phone 192.168.77.2 ── 192.168.77.1 router 198.51.100.1 ── 198.51.100.2 wan
-//!  (MAC 02:00:00:00:77:02)   (forwarding, NAT, firewall,       dnsmasq .53, openssl
+//!        fd00:77::2        fd00:77::1      2001:db8:100::1    2001:db8:100::2
+//!  (MAC 02:00:00:00:77:02)   (forwarding, NAT44, firewall,     dnsmasq .53 / ::53, openssl
 //!                              the daemon, maybe dnsmasq)       s_server :443, HTTP :80,
-//!                                                               203.0.113.x per owner
+//!                                                               203.0.113.x and
+//!                                                               2001:db8:113::x per owner
 //! ```
+//!
+//! Dual stack: IPv4 is NATed at the router, IPv6 routed (the wan knows
+//! the LAN's ULA prefix), as on a router with a delegated prefix.
 //!
 //! Shared by the E2E tests, the benchmark and the demo. Every network gets
 //! unique namespace names, so tests run in parallel; everything is torn
@@ -21,6 +26,9 @@ pub const PHONE_MAC: &str = "02:00:00:00:77:02";
 pub const PHONE_IP: &str = "192.168.77.2";
 pub const ROUTER_LAN_IP: &str = "192.168.77.1";
 pub const WAN_DNS: &str = "198.51.100.53";
+pub const PHONE_IP6: &str = "fd00:77::2";
+pub const ROUTER_LAN_IP6: &str = "fd00:77::1";
+pub const WAN_DNS6: &str = "2001:db8:100::53";
 
 /// Destination addresses in `wan`, one per owner, with the names dnsmasq
 /// there answers for them.
@@ -28,6 +36,25 @@ pub const XIAOMI_IP: &str = "203.0.113.10";
 pub const GOOGLE_IP: &str = "203.0.113.20";
 pub const NEUTRAL_IP: &str = "203.0.113.30";
 pub const ALIYUN_IP: &str = "203.0.113.40";
+/// The same owners' IPv6 addresses (dnsmasq answers AAAA with them).
+pub const XIAOMI_IP6: &str = "2001:db8:113::10";
+pub const GOOGLE_IP6: &str = "2001:db8:113::20";
+pub const NEUTRAL_IP6: &str = "2001:db8:113::30";
+pub const ALIYUN_IP6: &str = "2001:db8:113::40";
+pub const OWNER_IPS: [(&str, &str); 4] = [
+    (XIAOMI_IP, XIAOMI_IP6),
+    (GOOGLE_IP, GOOGLE_IP6),
+    (NEUTRAL_IP, NEUTRAL_IP6),
+    (ALIYUN_IP, ALIYUN_IP6),
+];
+
+/// The IPv6 twin of an owner's IPv4 address.
+pub fn v6_of(ip4: &str) -> &'static str {
+    OWNER_IPS
+        .iter()
+        .find(|(v4, _)| *v4 == ip4)
+        .map_or_else(|| panic!("no IPv6 twin for {ip4}"), |(_, v6)| *v6)
+}
 
 pub const DNS_RECORDS: &[(&str, &str)] = &[
     ("tracking.miui.com", XIAOMI_IP),
@@ -139,13 +166,31 @@ impl Net {
             r,
             &format!("link add wan0 type veth peer name up0 netns {w}"),
         );
+        for ns in [p, r, w] {
+            // No router advertisements or duplicate address detection:
+            // addresses are usable at once, and only the ones set here.
+            net.sh(
+                ns,
+                "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+                 net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0",
+            );
+        }
         ip(p, "addr add 192.168.77.2/24 dev ph0");
         ip(r, "addr add 192.168.77.1/24 dev lan0");
         ip(r, "addr add 198.51.100.1/24 dev wan0");
         ip(w, "addr add 198.51.100.2/24 dev up0");
         ip(w, &format!("addr add {WAN_DNS}/32 dev up0"));
-        for owner_ip in [XIAOMI_IP, GOOGLE_IP, NEUTRAL_IP, ALIYUN_IP] {
+        ip(p, &format!("-6 addr add {PHONE_IP6}/64 dev ph0 nodad"));
+        ip(
+            r,
+            &format!("-6 addr add {ROUTER_LAN_IP6}/64 dev lan0 nodad"),
+        );
+        ip(r, "-6 addr add 2001:db8:100::1/64 dev wan0 nodad");
+        ip(w, "-6 addr add 2001:db8:100::2/64 dev up0 nodad");
+        ip(w, &format!("-6 addr add {WAN_DNS6}/128 dev up0 nodad"));
+        for (owner_ip, owner_ip6) in OWNER_IPS {
             ip(w, &format!("addr add {owner_ip}/32 dev up0"));
+            ip(w, &format!("-6 addr add {owner_ip6}/128 dev up0 nodad"));
         }
         for (ns, dev) in [(p, "ph0"), (r, "lan0"), (r, "wan0"), (w, "up0")] {
             ip(ns, &format!("link set {dev} up"));
@@ -153,7 +198,16 @@ impl Net {
         }
         ip(p, "route add default via 192.168.77.1");
         ip(r, "route add default via 198.51.100.2");
-        net.sh(r, "sysctl -qw net.ipv4.ip_forward=1");
+        ip(p, &format!("-6 route add default via {ROUTER_LAN_IP6}"));
+        ip(r, "-6 route add default via 2001:db8:100::2");
+        ip(w, "-6 route add fd00:77::/64 via 2001:db8:100::1");
+        net.sh(
+            r,
+            "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
+        );
+        // Neighbour discovery along the IPv6 path now, not during the
+        // first connection of a test (its SYN would wait out a 1 s RTO).
+        net.sh(p, "ping -6 -c1 -w3 -i0.2 2001:db8:100::2 >/dev/null");
         net.sh(r, "iptables -w -t nat -A POSTROUTING -o wan0 -j MASQUERADE");
         net
     }
@@ -220,8 +274,9 @@ impl Net {
     pub fn start_wan_services(&mut self) {
         let mut records = vec!["--local-ttl=60".to_string()];
         for (name, ip) in DNS_RECORDS {
-            records.push(format!("--host-record={name},{ip}"));
+            records.push(format!("--host-record={name},{ip},{}", v6_of(ip)));
         }
+        records.push(format!("--listen-address={WAN_DNS6}"));
         for (alias, target) in CNAMES {
             records.push(format!("--cname={alias},{target}"));
         }
@@ -252,8 +307,9 @@ impl Net {
         );
         // One TLS server per owner address: s_server serves one connection
         // at a time, and a connection blocked after its handshake stalls it.
-        for owner_ip in [XIAOMI_IP, GOOGLE_IP, NEUTRAL_IP, ALIYUN_IP] {
+        for (owner_ip, owner_ip6) in OWNER_IPS {
             self.spawn_tls_server(&format!("https-{owner_ip}"), &format!("{owner_ip}:443"));
+            self.spawn_tls_server(&format!("https-{owner_ip6}"), &format!("[{owner_ip6}]:443"));
         }
         let www = self.dir.join("www");
         std::fs::create_dir_all(&www).unwrap();
@@ -269,14 +325,16 @@ impl Net {
                 "http.server",
                 "80",
                 "--bind",
-                "0.0.0.0",
+                "::",
                 "--directory",
                 www.to_str().unwrap(),
             ],
         );
         self.wait_for(
             &wan,
-            "ss -ltn | grep -q ':443 ' && ss -ltn | grep -q ':80 ' && ss -lun | grep -q ':53 '",
+            &format!(
+                "ss -ltn | grep -q '{XIAOMI_IP6}\\]:443 ' && ss -ltn | grep -q ':80 ' && ss -lun | grep -q '{WAN_DNS6}\\]:53 '"
+            ),
         );
     }
 
@@ -341,7 +399,8 @@ impl Net {
     pub fn start_router_dns(&mut self) {
         let router = self.router.clone();
         let upstream = format!("--server={WAN_DNS}");
-        self.spawn_dnsmasq("dnsmasq-router", &router, ROUTER_LAN_IP, &[upstream]);
+        let v6 = format!("--listen-address={ROUTER_LAN_IP6}");
+        self.spawn_dnsmasq("dnsmasq-router", &router, ROUTER_LAN_IP, &[upstream, v6]);
         self.wait_for(&router, "ss -lun | grep -q '192.168.77.1:53 '");
     }
 
@@ -466,6 +525,11 @@ impl Net {
         let (scheme, rest) = url.split_once("://").expect("URL with a scheme");
         let host = rest.split('/').next().unwrap_or(rest);
         let port = if scheme == "https" { 443 } else { 80 };
+        let ip = if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
         self.sh_out(
             &self.phone,
             &format!(
@@ -478,10 +542,34 @@ impl Net {
 
     /// dig from the phone against `server`; returns the answer lines.
     pub fn dig(&self, server: &str, name: &str) -> String {
-        self.sh(
+        self.dig_with(server, name, "A", "")
+    }
+
+    /// dig from the phone: record type `rtype`, extra dig options (`+tcp`,
+    /// `-b ADDR`...); returns the short answer lines (empty when the lookup
+    /// failed or had no answer).
+    pub fn dig_with(&self, server: &str, name: &str, rtype: &str, options: &str) -> String {
+        let out = self.sh_out(
             &self.phone,
-            &format!("dig +short +time=2 +tries=1 @{server} {name} A"),
-        )
+            &format!("dig +short +time=2 +tries=1 {options} @{server} {name} {rtype}"),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with(';'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A plain TCP connect from the phone (no TLS, no HTTP: no name in
+    /// it) to `ip`:`port`: whether the handshake completed within `secs`.
+    /// A connection that only a DNS answer names is decided at its SYN.
+    pub fn tcp_connects(&self, ip: &str, port: u16, secs: f32) -> bool {
+        let script = format!(
+            "import socket\nsocket.create_connection(('{ip}',{port}),timeout={secs}).close()\n"
+        );
+        self.sh_out(&self.phone, &format!("python3 -c \"{script}\""))
+            .status
+            .success()
     }
 
     /// Packets handed to user space by queue 0 in the router so far.

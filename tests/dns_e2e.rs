@@ -1,0 +1,286 @@
+//! DNS as a hostile network uses it, on the real netfilter path: answers
+//! over TCP (asked for, or forced by a resolver that truncates its UDP
+//! answers), answers split into one-byte segments or spread over several,
+//! HTTPS/SVCB records with address hints and ECH keys, a dual-stack phone
+//! that asks over one family and connects over the other, and a phone's
+//! brand-new address asking the router's own resolver. Each in IPv4 and
+//! IPv6. Needs root (CI runs as root).
+
+mod common;
+
+use common::*;
+
+const BLOCK_XIAOMI: &str =
+    "config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'block'\n";
+/// The tracker's own resolver, in wan (tests/tools/hostile_dns.py).
+const HOSTILE_DNS: &str = "198.51.100.54";
+const HOSTILE_DNS6: &str = "2001:db8:100::54";
+
+/// Starts the tracker's resolver on both families, answering every name
+/// with Xiaomi's addresses, `records` of them, the way `mode` says.
+fn start_hostile_dns(net: &mut Net, mode: &str, records: usize) {
+    let wan = net.wan.clone();
+    net.sh(
+        &wan,
+        &format!("ip addr add {HOSTILE_DNS}/32 dev up0 && ip -6 addr add {HOSTILE_DNS6}/128 dev up0 nodad"),
+    );
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/hostile_dns.py");
+    let records = records.to_string();
+    for addr in [HOSTILE_DNS, HOSTILE_DNS6] {
+        net.spawn(
+            &format!("hostile-dns-{addr}"),
+            &wan,
+            &[
+                "python3",
+                script.to_str().unwrap(),
+                "--listen",
+                addr,
+                "--mode",
+                mode,
+                "--records",
+                &records,
+                "--a",
+                XIAOMI_IP,
+                "--aaaa",
+                XIAOMI_IP6,
+            ],
+        );
+    }
+    net.wait_for(
+        &wan,
+        &format!(
+            "ss -ltn | grep -q '{HOSTILE_DNS}:53 ' && ss -ltn | grep -q '{HOSTILE_DNS6}\\]:53 '"
+        ),
+    );
+}
+
+fn lines(answer: &str) -> Vec<&str> {
+    answer.lines().filter(|l| !l.is_empty()).collect()
+}
+
+/// `dig +tcp` against the wan resolver (forwarded) and the router's own
+/// (its answers leave through OUTPUT), A and AAAA, over both families: a
+/// blocked name points nowhere, others resolve.
+#[test]
+fn dns_over_tcp_answers_are_sinkholed_forwarded_and_from_the_router() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_router_dns();
+    net.start_daemon(BLOCK_XIAOMI, false);
+    for server in [WAN_DNS, WAN_DNS6, ROUTER_LAN_IP, ROUTER_LAN_IP6] {
+        assert_eq!(
+            net.dig_with(server, "tracking.miui.com", "A", "+tcp"),
+            "0.0.0.0",
+            "A over TCP via {server}"
+        );
+        assert_eq!(
+            net.dig_with(server, "tracking.miui.com", "AAAA", "+tcp"),
+            "::",
+            "AAAA over TCP via {server}"
+        );
+        assert_eq!(
+            net.dig_with(server, "www.google.com", "AAAA", "+tcp"),
+            GOOGLE_IP6,
+            "an allowed name over TCP via {server}"
+        );
+    }
+    let status = net.cli_json(&["status"]);
+    assert_eq!(status["dns_sinkholed"], 8, "{status:#}");
+    assert_eq!(status["dns_refused"], 0, "{status:#}");
+}
+
+/// With the sinkhole off, names learned from DNS over TCP decide the
+/// connection at its SYN, whatever family asked and connects.
+#[test]
+fn dns_over_tcp_teaches_names_to_the_connections() {
+    let Some(net) = network(REJECT_XIAOMI) else {
+        return;
+    };
+    assert_eq!(
+        net.dig_with(WAN_DNS, "tracking.miui.com", "A", "+tcp"),
+        XIAOMI_IP
+    );
+    assert_eq!(
+        net.dig_with(WAN_DNS6, "api.ad.xiaomi.com", "AAAA", "+tcp"),
+        XIAOMI_IP6
+    );
+    assert!(
+        !net.tcp_connects(XIAOMI_IP, 443, 2.0),
+        "named by DNS over TCP (v4)"
+    );
+    assert!(
+        !net.tcp_connects(XIAOMI_IP6, 443, 2.0),
+        "named by DNS over TCP (v6)"
+    );
+    assert!(net.tcp_connects(GOOGLE_IP6, 443, 2.0));
+    let flows = net.cli_json(&["flows"]);
+    let named: Vec<_> = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["dport"] == 443 && f["owner"] == "Xiaomi")
+        .collect();
+    assert_eq!(named.len(), 2, "{flows:#}");
+    for f in named {
+        assert_eq!(
+            (f["name_source"].as_str(), f["verdict"].as_str()),
+            (Some("dns"), Some("reject")),
+            "{f:#}"
+        );
+    }
+}
+
+/// A tracker's resolver that answers UDP truncated makes dig (like glibc)
+/// ask again over TCP, for 40 addresses (one TCP segment at dig's MSS of
+/// 1220): they all point nowhere.
+#[test]
+fn a_resolver_that_forces_tcp_still_gets_sinkholed() {
+    let Some(mut net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
+    start_hostile_dns(&mut net, "tc", 40);
+    for (server, rtype, nowhere) in [(HOSTILE_DNS, "A", "0.0.0.0"), (HOSTILE_DNS6, "AAAA", "::")] {
+        let answer = net.dig_with(server, "tracking.miui.com", rtype, "");
+        let got = lines(&answer);
+        assert_eq!(got.len(), 40, "{server} {rtype}: {answer}");
+        assert!(
+            got.iter().all(|l| *l == nowhere),
+            "{server} {rtype}: {answer}"
+        );
+    }
+}
+
+/// What dig prints, comments and all.
+fn dig_verbose(net: &Net, server: &str, name: &str, rtype: &str) -> String {
+    let out = net.sh_out(
+        &net.phone,
+        &format!("dig +tcp +time=3 +tries=1 @{server} {name} {rtype}"),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Answers split into one-byte segments, or longer than a segment: a
+/// blocked one never reaches the client whole: the segment that would
+/// complete it reaches the client as a TCP reset (it fails at once, not
+/// after a timeout) and the connection is blocked. An allowed one arrives
+/// intact however it is cut.
+#[test]
+fn answers_split_across_segments_are_refused_when_blocked() {
+    for (mode, records) in [("bytes", 2), ("whole", 200)] {
+        let Some(mut net) = network(BLOCK_XIAOMI) else {
+            return;
+        };
+        start_hostile_dns(&mut net, mode, records);
+        for (server, rtype, addr) in [
+            (HOSTILE_DNS, "A", XIAOMI_IP),
+            (HOSTILE_DNS6, "AAAA", XIAOMI_IP6),
+        ] {
+            let blocked = dig_verbose(&net, server, "tracking.miui.com", rtype);
+            assert!(!blocked.contains(addr), "{mode} {server}: {blocked}");
+            // The reset: dig says so, or, when it had read part of the
+            // message, that the stream ended. Never a timeout.
+            assert!(
+                blocked.contains("connection reset") || blocked.contains("end of file"),
+                "{mode} {server}: {blocked}"
+            );
+            let allowed = net.dig_with(server, "files.example.org", rtype, "+tcp");
+            assert_eq!(lines(&allowed).len(), records, "{mode} {server}: {allowed}");
+            assert!(lines(&allowed).iter().all(|l| *l == addr));
+        }
+        assert_eq!(net.cli_json(&["status"])["dns_refused"], 2);
+    }
+}
+
+/// HTTPS (type 65) answers carry address hints and ECH keys (with ECH
+/// the SNI is the outer name): a blocked name's answer becomes NODATA,
+/// and with the sinkhole off its hints name the connections.
+#[test]
+fn https_records_are_sinkholed_and_their_hints_learned() {
+    let Some(mut net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
+    start_hostile_dns(&mut net, "https", 1);
+    for server in [HOSTILE_DNS, HOSTILE_DNS6] {
+        for options in ["", "+tcp"] {
+            let blocked = net.dig_with(server, "tracking.miui.com", "HTTPS", options);
+            assert_eq!(blocked, "", "{server} {options}");
+            let allowed = net.dig_with(server, "files.example.org", "HTTPS", options);
+            assert!(
+                allowed.contains("ipv4hint=203.0.113.10"),
+                "{server} {options}: {allowed}"
+            );
+        }
+    }
+
+    let Some(mut net) = network(REJECT_XIAOMI) else {
+        return;
+    };
+    start_hostile_dns(&mut net, "https", 1);
+    let answer = net.dig_with(HOSTILE_DNS6, "tracking.miui.com", "HTTPS", "");
+    assert!(answer.contains("ipv6hint=2001:db8:113::10"), "{answer}");
+    // No A or AAAA asked: only the hints name these addresses.
+    assert!(!net.tcp_connects(XIAOMI_IP, 443, 2.0));
+    assert!(!net.tcp_connects(XIAOMI_IP6, 443, 2.0));
+    assert!(net.tcp_connects(GOOGLE_IP, 443, 2.0));
+}
+
+/// A dual-stack phone asks over one family and connects over the other:
+/// the names are the device's, not one address's.
+#[test]
+fn a_dual_stack_phone_is_judged_by_its_answers_over_either_family() {
+    let Some(net) = network(REJECT_XIAOMI) else {
+        return;
+    };
+    assert_eq!(
+        net.dig_with(WAN_DNS, "tracking.miui.com", "AAAA", ""),
+        XIAOMI_IP6
+    );
+    assert!(
+        !net.tcp_connects(XIAOMI_IP6, 443, 2.0),
+        "AAAA asked over IPv4, connected over IPv6"
+    );
+    assert_eq!(
+        net.dig_with(WAN_DNS6, "api.ad.xiaomi.com", "A", ""),
+        XIAOMI_IP
+    );
+    assert!(
+        !net.tcp_connects(XIAOMI_IP, 80, 2.0),
+        "A asked over IPv6, connected over IPv4"
+    );
+    assert!(net.tcp_connects(GOOGLE_IP6, 443, 2.0));
+}
+
+/// A phone's address the router has never seen (a new IPv6 privacy
+/// address, an address not in the leases) asks the router's own resolver:
+/// its very first answer is judged for the device.
+#[test]
+fn a_new_address_of_a_known_phone_is_sinkholed_from_its_first_answer() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_router_dns();
+    net.start_daemon(
+        "config rule 'phone_xiaomi'\n\toption device 'phone'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
+        false,
+    );
+    net.sh(
+        &net.phone,
+        "ip addr add 192.168.77.99/24 dev ph0 && ip -6 addr add fd00:77::99/64 dev ph0 nodad",
+    );
+    for (server, from, rtype, nowhere) in [
+        (ROUTER_LAN_IP, "192.168.77.99", "A", "0.0.0.0"),
+        (ROUTER_LAN_IP6, "fd00:77::99", "AAAA", "::"),
+        (WAN_DNS6, "fd00:77::99", "AAAA", "::"),
+    ] {
+        for options in [format!("-b {from}"), format!("-b {from} +tcp")] {
+            let answer = net.dig_with(server, "tracking.miui.com", rtype, &options);
+            assert_eq!(answer, nowhere, "{server} {options}");
+        }
+    }
+}
