@@ -6,7 +6,9 @@
 //! bytes, undecodable requests and clients that stall past `CLIENT_TIMEOUT`
 //! close that client only; at most `MAX_CLIENTS` at once, and when full the
 //! client idle the longest is closed to make room, so slow or idle clients
-//! cannot keep others out.
+//! cannot keep others out. `watch` streams count as idle (the oldest goes
+//! first), and root and the admin group always get in: when every slot is
+//! busy with a request, they take one of `PRIVILEGED_RESERVE` more.
 //!
 //! The daemon side is async (tokio) and forwards each query to the engine
 //! over a channel; the client side is plain blocking std I/O for the CLI.
@@ -32,6 +34,8 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 pub const MAX_RESPONSE: usize = 256 << 20;
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CLIENTS: usize = 64;
+/// Slots beyond `MAX_CLIENTS` that only root and the admin group may take.
+pub const PRIVILEGED_RESERVE: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -207,17 +211,24 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        let privileged = stream
+            .peer_cred()
+            .is_ok_and(|cred| access.may_change(cred.uid(), cred.gid(), cred.pid()));
         let id = {
             let mut c = clients.lock().unwrap_or_else(|p| p.into_inner());
             if c.count >= MAX_CLIENTS {
-                // Full: the client idle the longest makes room.
+                // Full: the client idle the longest (or the oldest watch
+                // stream) makes room.
                 match c.idle.pop_first() {
                     Some((_, handle)) => {
                         handle.abort();
                         c.count -= 1;
                     }
+                    // All busy with requests: root and the admin group take
+                    // a reserved slot, others are turned away.
+                    None if privileged && c.count < MAX_CLIENTS + PRIVILEGED_RESERVE => {}
                     None => {
-                        drop(stream); // all busy with requests: turned away
+                        drop(stream);
                         continue;
                     }
                 }
@@ -296,6 +307,9 @@ async fn handle_client(
         if let (PROTOCOL_VERSION, Query::Watch { device, blocked }) =
             (request.version, &request.query)
         {
+            // A stream waits on the daemon, not the other way round: it
+            // counts as idle, with its place in line from when it came.
+            set_idle(registry, id, handle);
             return stream_decisions(stream, decisions.subscribe(), device.clone(), *blocked).await;
         }
         let reply = if request.version != PROTOCOL_VERSION {

@@ -11,7 +11,7 @@
 //! before) refuses a whole message for one record it cannot read, which
 //! let a hostile resolver hide its answers from the daemon behind a
 //! malformed record that stub resolvers skip; this one keeps what it read.
-//! HTTP uses httparse.
+//! So is the HTTP Host reader (see `http_host`).
 //!
 //! QUIC Initial packets are decrypted for their ClientHello in `quic`.
 //!
@@ -24,7 +24,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Largest ClientHello we try to reassemble.
-pub const MAX_HELLO: usize = 16 * 1024;
+/// A whole TLS record (2^14 bytes and its 5-byte header): a ClientHello
+/// padded or post-quantum-sized still fits.
+pub const MAX_HELLO: usize = 16 * 1024 + 5;
 
 /// A domain and the CNAME chain that led to it, first the name the client
 /// asked for, last the name holding the address.
@@ -413,27 +415,68 @@ fn valid_hostname(bytes: &[u8]) -> Option<String> {
     Some(normalize(std::str::from_utf8(bytes).ok()?))
 }
 
-/// Reads the Host header of an HTTP/1.x request.
+/// Reads the Host of an HTTP/1.x request: the host of an absolute-form
+/// target (`GET http://host/ HTTP/1.1`, which servers prefer over the
+/// header), else the first `Host` header. Written by hand rather than with
+/// httparse, whose fixed header array made a request with more headers
+/// than it holds before `Host` unreadable; this reads any number of
+/// headers within `MAX_HELLO`, with CRLF or bare LF line ends.
 pub fn http_host(data: &[u8]) -> Sniffed {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut req = httparse::Request::new(&mut headers);
-    let status = match req.parse(data) {
-        Ok(s) => s,
-        Err(httparse::Error::TooManyHeaders) => httparse::Status::Partial,
-        Err(_) => return Sniffed::Unknown,
+    let Some(method_len) = data.iter().position(|b| *b == b' ') else {
+        return if data.len() < 24 && data.iter().all(u8::is_ascii_uppercase) {
+            Sniffed::NeedMore
+        } else {
+            Sniffed::Unknown
+        };
     };
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("host") {
-            let host = h.value.split(|b| *b == b':').next().unwrap_or(h.value);
-            return match valid_hostname(host) {
-                Some(name) => Sniffed::Name(name),
-                None => Sniffed::NoName,
-            };
+    if method_len == 0 || !data[..method_len].iter().all(u8::is_ascii_uppercase) {
+        return Sniffed::Unknown;
+    }
+    if !data.contains(&b'\n') {
+        return Sniffed::NeedMore; // the request line is not complete yet
+    }
+    let mut lines = data.split(|b| *b == b'\n');
+    let request_line = lines.next().unwrap_or_default();
+    let target = request_line[method_len..]
+        .split(|b| *b == b' ')
+        .find(|w| !w.is_empty())
+        .unwrap_or_default();
+    for scheme in [&b"http://"[..], b"https://"] {
+        if target.len() > scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let authority = target[scheme.len()..]
+                .split(|b| matches!(b, b'/' | b'?' | b'#'))
+                .next()
+                .unwrap_or_default();
+            return host_value(authority);
         }
     }
-    match status {
-        httparse::Status::Complete(_) => Sniffed::NoName,
-        httparse::Status::Partial => Sniffed::NeedMore,
+    let complete_lines = data.iter().filter(|b| **b == b'\n').count();
+    for (i, line) in lines.enumerate() {
+        if i + 1 >= complete_lines {
+            return Sniffed::NeedMore; // this line is not complete yet
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return Sniffed::NoName; // end of the headers, no Host
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        if line[..colon].trim_ascii().eq_ignore_ascii_case(b"host") {
+            return host_value(&line[colon + 1..]);
+        }
+    }
+    Sniffed::NeedMore
+}
+
+/// A Host value (or an authority) as a name: userinfo and port dropped.
+fn host_value(value: &[u8]) -> Sniffed {
+    let value = value.trim_ascii();
+    let value = value.rsplit(|b| *b == b'@').next().unwrap_or(value);
+    let host = value.split(|b| *b == b':').next().unwrap_or(value);
+    match valid_hostname(host) {
+        Some(name) => Sniffed::Name(name),
+        None => Sniffed::NoName,
     }
 }
 
@@ -672,6 +715,47 @@ mod tests {
             Sniffed::NeedMore
         );
         assert_eq!(sniff_client_hello(b"\x00\x01binary"), Sniffed::Unknown);
+    }
+
+    /// Requests as a hostile client writes them: hundreds of headers (4 KB)
+    /// before Host, bare LF, an absolute-form target naming another host,
+    /// odd spacing; cut anywhere, they ask for more, never name wrongly.
+    #[test]
+    fn http_host_however_the_request_is_written() {
+        let mut padded = b"GET /x HTTP/1.1\r\n".to_vec();
+        for i in 0..300 {
+            padded.extend(format!("X-Pad-{i}: y\r\n").bytes());
+        }
+        padded.extend(b"hOsT :  tracking.miui.com:8080 \r\n\r\n");
+        assert!(padded.len() > 4096);
+        let cases: [(&[u8], Sniffed); 6] = [
+            (&padded, Sniffed::Name("tracking.miui.com".into())),
+            (
+                b"GET / HTTP/1.1\nUser-Agent: x\nHost: api.ad.xiaomi.com\n\n",
+                Sniffed::Name("api.ad.xiaomi.com".into()),
+            ),
+            (
+                b"GET http://tracking.miui.com/p HTTP/1.1\r\nHost: benign.example\r\n\r\n",
+                Sniffed::Name("tracking.miui.com".into()),
+            ),
+            (
+                b"GET    /   HTTP/1.1\r\nHost:files.example.org\r\n\r\n",
+                Sniffed::Name("files.example.org".into()),
+            ),
+            (b"GET / HTTP/1.0\r\nAccept: */*\r\n\r\n", Sniffed::NoName),
+            (b"GET / HTTP/1.1\r\nHost: bad host\r\n\r\n", Sniffed::NoName),
+        ];
+        for (req, want) in cases {
+            assert_eq!(http_host(req), want, "{}", String::from_utf8_lossy(req));
+            for cut in 1..req.len() {
+                match http_host(&req[..cut]) {
+                    Sniffed::NeedMore => {}
+                    got => assert_eq!(got, want, "cut at {cut}"),
+                }
+            }
+        }
+        assert_eq!(http_host(b"\x16\x03"), Sniffed::Unknown);
+        assert_eq!(http_host(b"lowercase / HTTP/1.1\r\n"), Sniffed::Unknown);
     }
 
     #[test]

@@ -369,6 +369,10 @@ pub struct Config {
     /// A connection still without a name is decided at its n-th queued
     /// packet (1..=10; the kernel stops queueing at 12).
     pub decide_by: u32,
+    /// Bytes all connections waiting for a name may hold together
+    /// (`option max_pending`, in KiB; 4096 by default): past it, a
+    /// connection that needs more is decided without a name.
+    pub max_pending: usize,
     /// What such a connection gets when no rule decides it: allow (fail
     /// open) or block (fail closed).
     pub undecided: Action,
@@ -523,7 +527,8 @@ impl Config {
             block_dot: false,
             block_doh: false,
             block_quic: false,
-            decide_by: 8,
+            decide_by: 16,
+            max_pending: 4 << 20,
             undecided: Action::Allow,
             state: None,
             state_tmp: None,
@@ -603,10 +608,17 @@ impl Config {
                                 }
                             }
                             "decide_by" => {
-                                cfg.decide_by = num(10)? as u32;
+                                cfg.decide_by = num(16)? as u32;
                                 if cfg.decide_by == 0 {
-                                    return Err(err(*line, "decide_by: 1 to 10 packets".into()));
+                                    return Err(err(*line, "decide_by: 1 to 16 client segments".into()));
                                 }
+                            }
+                            "max_pending" => {
+                                let kib = num(1 << 20)?;
+                                if kib < 64 {
+                                    return Err(err(*line, "max_pending: at least 64 (KiB)".into()));
+                                }
+                                cfg.max_pending = kib as usize * 1024;
                             }
                             "mode" => {
                                 cfg.mode = match v.as_str() {
@@ -1032,7 +1044,7 @@ config rule
                 "sinkhole: 'maybe'",
             ),
             (
-                "config phonehome\n\n\toption decide_by 11\n",
+                "config phonehome\n\n\toption decide_by 17\n",
                 3,
                 "decide_by",
             ),

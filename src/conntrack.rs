@@ -203,50 +203,127 @@ pub fn write_mark_request(buf: &mut Vec<u8>, seq: u32, orig: &FiveTuple, bits: u
     w.finish();
 }
 
-/// Two sockets: one for table dumps, one subscribed to destroy events.
+/// The ctnetlink sockets, each on its own so the event loop can wait on
+/// them side by side: table dumps (streamed, see `Dumper`), destroy events,
+/// and mark updates.
 pub struct Conntrack {
-    dump: netlink::Socket,
+    pub dumper: Dumper,
     pub events: netlink::Socket,
-    seq: u32,
-    buf: Vec<u8>,
+    pub control: Control,
 }
 
 impl Conntrack {
     pub fn open() -> io::Result<Conntrack> {
-        let dump = netlink::Socket::open(netlink::Protocol::Netfilter, 0)?;
         let events = netlink::Socket::open(netlink::Protocol::Netfilter, GROUP_DESTROY)?;
         events.tune_for_queue(4 << 20)?;
         Ok(Conntrack {
-            dump,
+            dumper: Dumper {
+                socket: netlink::Socket::open(netlink::Protocol::Netfilter, 0)?,
+                seq: 1000,
+                in_progress: None,
+                buf: vec![0u8; 64 * 1024],
+            },
             events,
-            seq: 1000,
-            buf: vec![0u8; 64 * 1024],
+            control: Control {
+                socket: netlink::Socket::open(netlink::Protocol::Netfilter, 0)?,
+                seq: 1,
+                buf: vec![0u8; 8 * 1024],
+            },
         })
-    }
-
-    /// Dumps the table, handing every entry to `each`.
-    pub async fn dump(&mut self, mut each: impl FnMut(CtEntry)) -> io::Result<()> {
-        self.seq = self.seq.wrapping_add(1);
-        let mut req = Vec::new();
-        write_dump_request(&mut req, self.seq);
-        let Conntrack { dump, buf, seq, .. } = self;
-        dump.request(&req, *seq, buf, |msg| {
-            if let Some((IPCTNL_MSG_CT_NEW, body)) = entry_of(&msg) {
-                each(parse_entry(body));
-            }
-        })
-        .await
     }
 }
 
-impl Conntrack {
+/// A table dump read one datagram at a time (`step`), so the caller goes
+/// on answering queued packets between datagrams however large the table:
+/// a dump never holds the event loop for longer than one datagram's
+/// entries (64 KB, a few hundred).
+pub struct Dumper {
+    socket: netlink::Socket,
+    seq: u32,
+    in_progress: Option<u32>,
+    buf: Vec<u8>,
+}
+
+impl Dumper {
+    /// Whether a dump is under way.
+    pub fn dumping(&self) -> bool {
+        self.in_progress.is_some()
+    }
+
+    /// Asks the kernel for the whole table (no-op when a dump is already
+    /// under way).
+    pub fn start(&mut self) -> io::Result<()> {
+        if self.in_progress.is_some() {
+            return Ok(());
+        }
+        self.seq = self.seq.wrapping_add(1);
+        let mut req = Vec::new();
+        write_dump_request(&mut req, self.seq);
+        self.socket.send(&req)?;
+        self.in_progress = Some(self.seq);
+        Ok(())
+    }
+
+    /// Waits for the next datagram of the dump under way and returns its
+    /// entries, and whether the dump is complete (true, too, when none is
+    /// under way); an error ends the dump.
+    pub async fn step(&mut self) -> io::Result<(Vec<CtEntry>, bool)> {
+        let mut entries = Vec::new();
+        let Some(seq) = self.in_progress else {
+            return Ok((entries, true));
+        };
+        let n = match self.socket.recv(&mut self.buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                self.in_progress = None;
+                return Err(e);
+            }
+        };
+        for msg in netlink::messages(&self.buf[..n]) {
+            if msg.seq != seq {
+                continue;
+            }
+            match msg.kind {
+                netlink::NLMSG_DONE => {
+                    self.in_progress = None;
+                    return Ok((entries, true));
+                }
+                netlink::NLMSG_ERROR => {
+                    self.in_progress = None;
+                    let code = msg.error_code().unwrap_or(-libc::EIO);
+                    return if code == 0 {
+                        Ok((entries, true))
+                    } else {
+                        Err(io::Error::from_raw_os_error(-code))
+                    };
+                }
+                _ => {
+                    if let Some((IPCTNL_MSG_CT_NEW, body)) = entry_of(&msg) {
+                        entries.push(parse_entry(body));
+                    }
+                }
+            }
+        }
+        Ok((entries, false))
+    }
+}
+
+/// Requests that change the table (a connection's mark).
+pub struct Control {
+    socket: netlink::Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl Control {
     /// Sets the ct mark bits of a live connection (see `write_mark_request`).
     pub async fn set_mark(&mut self, orig: &FiveTuple, bits: u32, mask: u32) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let mut req = Vec::new();
         write_mark_request(&mut req, self.seq, orig, bits, mask);
-        let Conntrack { dump, buf, seq, .. } = self;
-        dump.request(&req, *seq, buf, |_| {}).await
+        self.socket
+            .request(&req, self.seq, &mut self.buf, |_| {})
+            .await
     }
 }
 

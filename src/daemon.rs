@@ -4,8 +4,15 @@
 //! (SIGHUP reloads, SIGTERM/SIGINT stop). The engine is owned by this loop
 //! alone, so no locks.
 //!
-//! Limits: a conntrack dump (every 5 s, and before every query that shows
-//! byte counts) runs inline and delays queued packets by its duration.
+//! Nothing here waits inside the loop for longer than one message's work:
+//! conntrack dumps (every 5 s, and for each query that shows byte counts)
+//! are streamed a datagram at a time between queue bursts, and those
+//! queries are answered when a dump that started after them ends.
+//!
+//! Limits: re-marking connections after a reload and the neighbour-table
+//! dump (when a device is unknown, at most every 5 s) are awaited inline;
+//! both are bounded (the changed connections, the kernel's neighbour
+//! table).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -98,14 +105,36 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-async fn dump_conntrack(ct: &mut Conntrack, engine: &mut Engine, clock: &Clock) {
-    engine.begin_dump();
-    let now = clock.now();
-    match ct.dump(|entry| engine.on_ct_entry(&entry, now)).await {
-        Ok(()) => engine.end_dump(now),
+/// Starts a conntrack dump (its entries arrive in the loop's dump branch).
+fn start_dump(ct: &mut Conntrack, engine: &mut Engine) {
+    if ct.dumper.dumping() {
+        return;
+    }
+    match ct.dumper.start() {
+        Ok(()) => engine.begin_dump(),
         Err(e) => eprintln!("phonehome: conntrack dump failed: {e}"),
     }
 }
+
+/// The rows a query that shows byte counts asks for (after a dump).
+fn rows_reply(query: Query, engine: &Engine, clock: &Clock) -> Reply {
+    match query {
+        Query::Devices { device, range } => {
+            Reply::Devices(engine.device_rows(device.as_deref(), range, clock.now()))
+        }
+        Query::Owners { device, range } => {
+            Reply::Owners(engine.owner_rows(device.as_deref(), range, clock.now()))
+        }
+        Query::Flows { device } => Reply::Flows(engine.flow_rows(device.as_deref())),
+        _ => Reply::Error {
+            message: "not a query for rows".into(),
+        },
+    }
+}
+
+/// Queries waiting for byte counts: the ones a dump under way will answer
+/// (they came before it started) and the ones the next dump will.
+type Waiting = Vec<(Query, tokio::sync::oneshot::Sender<Reply>)>;
 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut cfg = Config::load(config_path).map_err(|e| e.to_string())?;
@@ -203,6 +232,10 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut events_buf = vec![0u8; 64 * 1024];
     let mut rejudged = 0u64;
+    let mut answered_by_dump: Waiting = Vec::new();
+    let mut waiting_for_dump: Waiting = Vec::new();
+    // When the dump under way started: the time its entries are folded at.
+    let mut dump_now = clock.now();
 
     eprintln!(
         "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
@@ -256,11 +289,44 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                     Err(e) => eprintln!("phonehome: conntrack events: {e}"),
                 }
             }
+            r = ct.dumper.step(), if ct.dumper.dumping() => {
+                let done = match r {
+                    Ok((entries, done)) => {
+                        for entry in &entries {
+                            engine.on_ct_entry(entry, dump_now);
+                        }
+                        done
+                    }
+                    Err(e) => {
+                        eprintln!("phonehome: conntrack dump failed: {e}");
+                        true
+                    }
+                };
+                if done {
+                    engine.end_dump(clock.now());
+                    for (query, reply_to) in answered_by_dump.drain(..) {
+                        let _ = reply_to.send(rows_reply(query, &engine, &clock));
+                    }
+                    if !waiting_for_dump.is_empty() {
+                        std::mem::swap(&mut answered_by_dump, &mut waiting_for_dump);
+                        start_dump(&mut ct, &mut engine);
+                        dump_now = clock.now();
+                    }
+                }
+            }
             Some((query, reply_to)) = rx.recv() => {
-                let needs_bytes = matches!(query, Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. });
-                // Byte counts are read fresh from conntrack for every query.
-                if needs_bytes {
-                    dump_conntrack(&mut ct, &mut engine, &clock).await;
+                // Byte counts are read fresh from conntrack for these: the
+                // answer waits for a dump that starts after the query came,
+                // while the loop goes on.
+                if matches!(query, Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. }) {
+                    if ct.dumper.dumping() {
+                        waiting_for_dump.push((query, reply_to));
+                    } else {
+                        start_dump(&mut ct, &mut engine);
+                        dump_now = clock.now();
+                        answered_by_dump.push((query, reply_to));
+                    }
+                    continue;
                 }
                 let reply = match query {
                     Query::Status => Reply::Status(StatusRow {
@@ -284,13 +350,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         rules: engine.policy.rule_count() as u64,
                         rss_bytes: rss_bytes(),
                     }),
-                    Query::Devices { device, range } => {
-                        Reply::Devices(engine.device_rows(device.as_deref(), range, clock.now()))
+                    Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
+                        rows_reply(query, &engine, &clock)
                     }
-                    Query::Owners { device, range } => {
-                        Reply::Owners(engine.owner_rows(device.as_deref(), range, clock.now()))
-                    }
-                    Query::Flows { device } => Reply::Flows(engine.flow_rows(device.as_deref())),
                     Query::Watch { .. } => Reply::Error {
                         message: "watch is answered as a stream by the socket server".into(),
                     },
@@ -305,7 +367,10 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 let _ = reply_to.send(reply);
             }
             _ = tick.tick() => {
-                dump_conntrack(&mut ct, &mut engine, &clock).await;
+                if !ct.dumper.dumping() {
+                    start_dump(&mut ct, &mut engine);
+                    dump_now = clock.now();
+                }
                 let now = clock.now();
                 engine.stats.expire(now.unix);
                 export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
@@ -385,7 +450,7 @@ async fn rejudge(engine: &mut Engine, ct: &mut Conntrack, clock: &Clock) -> u64 
     let changed = engine.rejudge(clock.now());
     let mut n = 0;
     for (tuple, bits) in &changed {
-        match ct.set_mark(tuple, *bits, MARK_MASK).await {
+        match ct.control.set_mark(tuple, *bits, MARK_MASK).await {
             Ok(()) => n += 1,
             // Gone meanwhile (ENOENT) is fine; anything else is worth a line.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}

@@ -30,10 +30,16 @@ use crate::policy::{Decision, FlowFacts, Policy};
 use crate::queue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN};
 use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, TimeRange, UNKNOWN_OWNER};
 
-/// A TCP flow with no name yet is decided by its n-th queued packet, well
-/// before the firewall stops queueing it (`firewall::FIRST_PACKETS`);
-/// `option decide_by` changes it.
-pub const DECIDE_BY: u32 = 8;
+/// A connection with no name yet is decided at its client's n-th segment
+/// with data (`option decide_by`): enough for a ClientHello padded to 4 KB
+/// or cut into a dozen small segments. Server packets never count.
+pub const DECIDE_BY: u32 = 16;
+
+/// Whatever `decide_by` says, a connection is decided by its client's
+/// packet number `CLIENT_DEADLINE` (data or not), two before the last one
+/// the kernel queues (`firewall::FIRST_PACKETS`): after that the daemon
+/// would never see it again, and it would pass unjudged.
+pub const CLIENT_DEADLINE: u32 = crate::firewall::FIRST_PACKETS - 2;
 
 /// Time as the engine sees it: monotonic seconds for expiry, Unix seconds
 /// for what people read.
@@ -53,6 +59,9 @@ pub struct PacketCounters {
     pub sinkholed: u64,
     /// Connections decided without a name after `decide_by` packets.
     pub gave_up: u64,
+    /// Connections decided without a name because reading on would have
+    /// passed `max_pending` (the bytes all waiting connections may hold).
+    pub pending_overflow: u64,
     /// DNS answers for blocked names that could not be rewritten and were
     /// dropped, and DNS-over-TCP connections refused for one.
     pub dns_refused: u64,
@@ -73,6 +82,7 @@ pub struct Engine {
     pub want_neighbours: bool,
     dump_gen: u64,
     decide_by: u32,
+    max_pending: usize,
     sinkhole: crate::sinkhole::SinkholeMode,
     /// Finished flows waiting for the IPFIX exporter (when one is set),
     /// bounded by `MAX_EXPORTS`; `exports_dropped` counts overflow.
@@ -104,6 +114,7 @@ impl Engine {
             want_neighbours: false,
             dump_gen: 0,
             decide_by: cfg.decide_by,
+            max_pending: cfg.max_pending,
             sinkhole: cfg.sinkhole,
             exports: Vec::new(),
             exports_dropped: 0,
@@ -121,6 +132,7 @@ impl Engine {
         self.devices.set_leases_path(&cfg.leases);
         self.flows.set_capacity(cfg.max_flows);
         self.decide_by = cfg.decide_by;
+        self.max_pending = cfg.max_pending;
         self.sinkhole = cfg.sinkhole;
         self.export = cfg.ipfix_collector.is_some();
     }
@@ -195,10 +207,19 @@ impl Engine {
             self.want_neighbours = true;
         }
         let cached = self.names.lookup(mac, orig.src, orig.dst, now.mono);
+        // What the client's bytes may still add to what all connections
+        // waiting for a name hold.
+        let room = self.max_pending.saturating_sub(self.flows.pending_bytes());
 
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
         flow.queued += 1;
+        if !is_reply {
+            flow.client_packets += 1;
+            if !view.payload.is_empty() {
+                flow.client_segments += 1;
+            }
+        }
         if flow.mac.is_none() {
             if let Some(mac) = mac {
                 flow.mac = Some(mac);
@@ -215,21 +236,39 @@ impl Engine {
             }
         }
 
-        let ready = flow.names.is_some()
-            || match orig.proto {
+        let sniffed = if flow.names.is_some() {
+            Sniff::Done
+        } else {
+            match orig.proto {
                 PROTO_TCP => match (is_reply, view.payload.is_empty(), view.tcp) {
+                    // The client's SYN fixes where its byte stream starts.
+                    (false, true, Some(tcp)) if tcp.syn => {
+                        flow.pending.next_seq = Some(tcp.seq.wrapping_add(1));
+                        Sniff::Wait
+                    }
                     // Server speaks first (SSH, SMTP...): no client name coming.
-                    (true, false, _) => true,
-                    (false, false, Some(tcp)) => sniff_segment(flow, tcp.seq, view.payload),
-                    _ => false,
+                    (true, false, _) => Sniff::Done,
+                    (false, false, Some(tcp)) => sniff_segment(flow, tcp.seq, view.payload, room),
+                    _ => Sniff::Wait,
                 },
                 // QUIC: the ClientHello is in the client's Initial packets.
                 PROTO_UDP if !is_reply && crate::quic::is_initial(view.payload) => {
-                    sniff_quic(flow, view.payload)
+                    sniff_quic(flow, view.payload, room)
                 }
-                _ => true,
+                _ => Sniff::Done,
             }
-            || flow.queued >= self.decide_by;
+        };
+        let ready = match sniffed {
+            Sniff::Done => true,
+            Sniff::Wait => {
+                flow.client_segments >= self.decide_by || flow.client_packets >= CLIENT_DEADLINE
+            }
+            Sniff::OverBudget => {
+                self.counters.pending_overflow += 1;
+                true
+            }
+        };
+        self.flows.recount(&orig);
         if !ready {
             return Verdict::Accept;
         }
@@ -287,6 +326,7 @@ impl Engine {
         let orig = view.tuple.reversed();
         let client = orig.src;
         let payload = view.payload;
+        let room = self.max_pending.saturating_sub(self.flows.pending_bytes());
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
         flow.queued += 1;
@@ -326,6 +366,10 @@ impl Engine {
             );
         }
         let held = s.buf.len();
+        if payload.len() - seen > room {
+            self.counters.pending_overflow += 1;
+            return self.refuse_dns_stream(&orig, packet, client, "it would pass max_pending", now);
+        }
         s.buf.extend_from_slice(&payload[seen..]);
         s.next_seq = Some(tcp.seq.wrapping_add(payload.len() as u32));
         // The complete messages: (offset of the length prefix in the
@@ -341,6 +385,7 @@ impl Engine {
             at += 2 + len;
         }
         s.buf.drain(..at);
+        self.flows.recount(&orig);
         let mut rewritten: Option<Vec<u8>> = None;
         for (offset, mut msg) in messages {
             let Some((name, rule)) = self.judge_dns_answer(&msg, client, now) else {
@@ -405,6 +450,7 @@ impl Engine {
             f.dns_stream = Default::default();
             f.last_seen = now.unix;
         }
+        self.flows.recount(orig);
         self.log_sinkhole("refused a DNS-over-TCP connection:", why, client, "-");
         match crate::sinkhole::tcp_reset_instead(packet) {
             Some(reset) => Verdict::AcceptPayload { payload: reset },
@@ -485,7 +531,8 @@ impl Engine {
             };
         };
         let nameless = flow.names.is_none() && !is_dns(&flow.tuple);
-        let gave_up = nameless && flow.queued >= self.decide_by;
+        let gave_up = nameless
+            && (flow.client_segments >= self.decide_by || flow.client_packets >= CLIENT_DEADLINE);
         let chain: &[String] = flow.names.as_deref().unwrap_or(&[]);
         let a = owners::attribute(chain, flow.tuple.dst);
         let (owner, host) = (a.owner, a.host);
@@ -503,6 +550,11 @@ impl Engine {
         flow.owner = owner;
         flow.host = host;
         flow.pending = Default::default();
+        let tuple = flow.tuple;
+        self.flows.recount(&tuple);
+        let Some(flow) = self.flows.get_mut(&tuple) else {
+            return decision;
+        };
         let first = flow.decision.is_none();
         flow.decision = Some(decision.clone());
         if !first {
@@ -783,33 +835,55 @@ fn mark_of(d: &Decision, dns: bool) -> Option<u32> {
     }
 }
 
-/// Adds a QUIC client Initial's CRYPTO data to the flow and reports whether
-/// the flow can be decided now (a name, or no name coming).
-fn sniff_quic(flow: &mut Flow, payload: &[u8]) -> bool {
+/// Where sniffing a connection's first bytes stands.
+enum Sniff {
+    /// A name was found, or none is coming: decide now.
+    Done,
+    /// The name may be in bytes still to come.
+    Wait,
+    /// Reading on would take more than the connections waiting for a name
+    /// may hold together (`option max_pending`): decide now, without it.
+    OverBudget,
+}
+
+/// Adds a QUIC client Initial's CRYPTO data to the flow (when `room`
+/// allows) and says whether the flow can be decided now.
+fn sniff_quic(flow: &mut Flow, payload: &[u8], room: usize) -> Sniff {
+    if payload.len() > room {
+        return Sniff::OverBudget;
+    }
     let pieces = &mut flow.pending.crypto;
     if crate::quic::read_initial(payload, pieces).is_none() {
-        return true; // not an Initial we can open: judge with what is known
+        return Sniff::Done; // not an Initial we can open: judge with what is known
     }
     match crate::quic::sni(pieces) {
         Sniffed::Name(name) => {
             flow.name_source = Some(NameSource::Quic);
             flow.names = Some(vec![name].into());
-            true
+            Sniff::Done
         }
-        Sniffed::NeedMore => false,
-        Sniffed::NoName | Sniffed::Unknown => true,
+        Sniffed::NeedMore => Sniff::Wait,
+        Sniffed::NoName | Sniffed::Unknown => Sniff::Done,
     }
 }
 
-/// Adds an in-order client segment to the flow's hello buffer and reports
-/// whether the flow can be decided now.
-fn sniff_segment(flow: &mut Flow, seq: u32, payload: &[u8]) -> bool {
+/// Adds an in-order client segment to the flow's hello buffer (when `room`
+/// allows) and says whether the flow can be decided now. The stream starts
+/// where the SYN said; segments before or after the next expected byte
+/// (retransmissions, reordering, or bytes the server would not take) are
+/// not read.
+fn sniff_segment(flow: &mut Flow, seq: u32, payload: &[u8], room: usize) -> Sniff {
     let p = &mut flow.pending;
     match p.next_seq {
-        Some(next) if next != seq => return false, // retransmit or out of order
+        Some(next) if next != seq => return Sniff::Wait,
         _ => {}
     }
-    p.hello.extend_from_slice(payload);
+    if payload.len() > room {
+        return Sniff::OverBudget;
+    }
+    let take = payload.len().min(attribution::MAX_HELLO - p.hello.len());
+    p.hello.reserve_exact(take);
+    p.hello.extend_from_slice(&payload[..take]);
     p.next_seq = Some(seq.wrapping_add(payload.len() as u32));
     match attribution::sniff_client_hello(&p.hello) {
         Sniffed::Name(name) => {
@@ -819,10 +893,11 @@ fn sniff_segment(flow: &mut Flow, seq: u32, payload: &[u8]) -> bool {
                 NameSource::Http
             });
             flow.names = Some(vec![name].into());
-            true
+            Sniff::Done
         }
-        Sniffed::NeedMore => p.hello.len() >= attribution::MAX_HELLO,
-        Sniffed::NoName | Sniffed::Unknown => true,
+        Sniffed::NeedMore if p.hello.len() >= attribution::MAX_HELLO => Sniff::Done,
+        Sniffed::NeedMore => Sniff::Wait,
+        Sniffed::NoName | Sniffed::Unknown => Sniff::Done,
     }
 }
 
@@ -931,6 +1006,185 @@ mod tests {
         e.on_ct_destroy(&entry(60, 60), NOW);
         assert_eq!(e.counters.nameless, 1);
         assert_eq!(e.flow_rows(None)[0].verdict, "block");
+    }
+
+    /// A segment of the connection from client port `sport` to
+    /// 203.0.113.10:443, or back (`reply`).
+    fn seg(sport: u16, seq: u32, syn: bool, reply: bool, payload: &[u8]) -> Vec<u8> {
+        let (c, srv) = ([192, 168, 77, 2], [203, 0, 113, 10]);
+        let b = if reply {
+            PacketBuilder::ipv4(srv, c, 64).tcp(443, sport, seq, 64240)
+        } else {
+            PacketBuilder::ipv4(c, srv, 64).tcp(sport, 443, seq, 64240)
+        };
+        let b = if syn { b.syn() } else { b.ack(1) };
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    /// The real curl ClientHello with a padding extension of `pad` bytes
+    /// put before its SNI, lengths fixed (one TLS record).
+    fn padded_hello(pad: usize) -> Vec<u8> {
+        let h = attribution::tests_support::CURL_HELLO;
+        let at = attribution::tests_support::sni_extension_offset(h).unwrap();
+        let mut out = h[..at].to_vec();
+        out.extend([0x00, 0x15]);
+        out.extend((pad as u16).to_be_bytes());
+        out.extend(std::iter::repeat_n(0u8, pad));
+        out.extend(&h[at..]);
+        let grow = |v: &mut [u8], i: usize| {
+            let n = u16::from_be_bytes([v[i], v[i + 1]]) as usize + pad + 4;
+            v[i..i + 2].copy_from_slice(&(n as u16).to_be_bytes());
+        };
+        grow(&mut out, 3); // record length
+        let hs = u32::from_be_bytes([0, out[6], out[7], out[8]]) as usize + pad + 4;
+        out[6..9].copy_from_slice(&(hs as u32).to_be_bytes()[1..]);
+        // extensions length: after version, random, session id, suites, compression
+        let mut e = 9 + 2 + 32;
+        e += 1 + out[e] as usize;
+        e += 2 + u16::from_be_bytes([out[e], out[e + 1]]) as usize;
+        e += 1 + out[e] as usize;
+        grow(&mut out, e);
+        out
+    }
+
+    /// Names late in the stream: a ClientHello padded to 4 KB over three
+    /// segments, and one cut into twelve small segments with the server's
+    /// ACK after each (they once counted toward `decide_by`).
+    #[test]
+    fn names_late_in_the_client_stream_are_read() {
+        let cfg = "config rule 'x'\n\tlist owner 'Xiaomi'\n\toption action 'block'\n";
+        let padded = padded_hello(4000);
+        assert_eq!(
+            attribution::sniff_client_hello(&padded),
+            Sniffed::Name("api.ad.xiaomi.com".into())
+        );
+        for (hello, pieces) in [(padded.clone(), 3), (padded_hello(700), 12)] {
+            let mut e = engine(cfg);
+            assert_eq!(
+                queue(&mut e, &seg(41000, 0, true, false, &[])),
+                Verdict::Accept
+            );
+            let step = hello.len().div_ceil(pieces);
+            let mut verdicts = Vec::new();
+            for (i, piece) in hello.chunks(step).enumerate() {
+                verdicts.push(queue(
+                    &mut e,
+                    &seg(41000, 1 + (i * step) as u32, false, false, piece),
+                ));
+                verdicts.push(queue(&mut e, &seg(41000, 1, false, true, &[])));
+            }
+            // Decided at the piece that completes the SNI, past the padding.
+            let at = verdicts.iter().position(|v| *v != Verdict::Accept).unwrap();
+            assert!(at >= pieces, "{pieces} pieces: decided at packet {at}");
+            assert_eq!(verdicts[at], Verdict::DropMark { bits: MARK_BLOCK });
+            assert_eq!((e.counters.nameless, e.counters.gave_up), (0, 0));
+        }
+        // Retransmissions and bytes before the SYN's sequence are not read:
+        // the genuine hello still names the flow.
+        let mut e = engine(cfg);
+        queue(&mut e, &seg(41001, 99, true, false, &[]));
+        queue(
+            &mut e,
+            &seg(
+                41001,
+                5000,
+                false,
+                false,
+                b"GET / HTTP/1.1\r\nHost: benign.example\r\n\r\n",
+            ),
+        );
+        assert_eq!(
+            queue(&mut e, &seg(41001, 100, false, false, &padded)),
+            Verdict::DropMark { bits: MARK_BLOCK }
+        );
+    }
+
+    /// A client that never finishes its hello is decided by its own
+    /// segments, at `decide_by`, and always before the kernel stops
+    /// queueing it; it gave up, and `undecided` applies.
+    #[test]
+    fn a_drip_fed_hello_is_decided_by_the_clients_segments() {
+        let mut e = engine("config phonehome\n\toption decide_by 16\n\toption undecided block\n");
+        queue(&mut e, &seg(42000, 0, true, false, &[]));
+        let hello = attribution::tests_support::CURL_HELLO;
+        for i in 0..15 {
+            assert_eq!(
+                queue(
+                    &mut e,
+                    &seg(
+                        42000,
+                        1 + i,
+                        false,
+                        false,
+                        &hello[i as usize..i as usize + 1]
+                    )
+                ),
+                Verdict::Accept
+            );
+            for _ in 0..3 {
+                assert_eq!(
+                    queue(&mut e, &seg(42000, 1, false, true, &[])),
+                    Verdict::Accept,
+                    "server packets do not count"
+                );
+            }
+        }
+        assert_eq!(
+            queue(&mut e, &seg(42000, 16, false, false, &hello[15..16])),
+            Verdict::DropMark { bits: MARK_BLOCK }
+        );
+        assert_eq!((e.counters.nameless, e.counters.gave_up), (1, 1));
+        // Pure ACKs count toward the kernel's limit: decided by the last
+        // client packet the kernel still queues, whatever decide_by says.
+        let mut e = engine("config phonehome\n\toption undecided block\n");
+        queue(&mut e, &seg(42001, 0, true, false, &[]));
+        let mut n = 1;
+        while queue(&mut e, &seg(42001, 1, false, false, &[])) == Verdict::Accept {
+            n += 1;
+            assert!(
+                n < crate::firewall::FIRST_PACKETS,
+                "still undecided at packet {n}"
+            );
+        }
+        assert_eq!(n + 1, CLIENT_DEADLINE);
+    }
+
+    /// Half ClientHellos from many connections hold at most `max_pending`
+    /// bytes together; past it a connection is decided without a name,
+    /// counted, and nothing is held for the decided ones.
+    #[test]
+    fn connections_waiting_for_a_name_hold_at_most_max_pending() {
+        let mut e = engine("config phonehome\n\toption max_pending 64\n\toption undecided block\n");
+        let half = &padded_hello(3000)[..2000];
+        let mut blocked = 0;
+        for port in 0..100u16 {
+            queue(&mut e, &seg(43000 + port, 0, true, false, &[]));
+            if queue(&mut e, &seg(43000 + port, 1, false, false, half)) != Verdict::Accept {
+                blocked += 1;
+            }
+            assert!(e.flows.pending_bytes() <= 64 * 1024);
+        }
+        assert_eq!(blocked, 100 - 64 * 1024 / 2000);
+        assert_eq!(e.counters.pending_overflow, blocked);
+        // The waiting ones finish their hellos: named, and their bytes let go.
+        let rest = &padded_hello(3000)[2000..];
+        assert_eq!(
+            queue(&mut e, &seg(43000, 2001, false, false, rest)),
+            Verdict::AcceptMark { bits: MARK_ALLOW }
+        );
+        assert_eq!(e.flows.pending_bytes(), (64 * 1024 / 2000 - 1) * 2000);
+        e.on_ct_destroy(
+            &CtEntry {
+                orig: packet::parse(&seg(43001, 0, true, false, &[]))
+                    .ok()
+                    .map(|v| v.tuple),
+                ..Default::default()
+            },
+            NOW,
+        );
+        assert_eq!(e.flows.pending_bytes(), (64 * 1024 / 2000 - 2) * 2000);
     }
 
     #[test]

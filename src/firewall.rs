@@ -43,7 +43,7 @@ pub const MARK_BLOCK: u32 = 0x2000_0000;
 pub const MARK_REJECT: u32 = 0x3000_0000;
 /// Connections are queued up to this many packets (both directions); the
 /// daemon decides well before (`engine::DECIDE_BY`).
-pub const FIRST_PACKETS: u32 = 12;
+pub const FIRST_PACKETS: u32 = 20;
 pub const CHAIN: &str = "phonehome";
 /// The iptables filter-table chain that refuses reject-marked connections.
 pub const REJECT_CHAIN: &str = "phonehome_reject";
@@ -447,7 +447,7 @@ mod tests {
         };
         let up = iptables_restore_up(&opts);
         assert!(up.contains("--queue-num 3 --queue-bypass"));
-        assert!(up.contains("--connbytes 0:12 --connbytes-dir original --connbytes-mode packets"));
+        assert!(up.contains("--connbytes 0:20 --connbytes-dir original --connbytes-mode packets"));
         let ret = up.find("-j RETURN").unwrap();
         let save = up.find("--save-mark").unwrap();
         let drop = up.find("-j DROP").unwrap();
@@ -530,8 +530,8 @@ mod tests {
                     assert!(n.ends_with("to 7"));
                 }
             }
-            assert!(nft[9].starts_with("ct original packets <= 12 "));
-            assert!(ipt[9].contains("--connbytes 0:12 --connbytes-dir original"));
+            assert!(nft[9].starts_with("ct original packets <= 20 "));
+            assert!(ipt[9].contains("--connbytes 0:20 --connbytes-dir original"));
             assert!(
                 nft[7].starts_with("udp sport 53 queue")
                     && nft[8].starts_with("tcp sport 53 queue")

@@ -75,6 +75,14 @@ pub struct Flow {
     pub dns_stream: DnsStream,
     /// Packets of this flow that reached user space.
     pub queued: u32,
+    /// Of those, the client's (original direction), and the client's that
+    /// carried data: a nameless connection is decided by these, never by
+    /// the server's ACKs.
+    pub client_packets: u32,
+    pub client_segments: u32,
+    /// Bytes of `pending` and `dns_stream` counted in the table's
+    /// `pending_bytes` (see `FlowTable::recount`).
+    held: usize,
     pub first_seen: u64,
     pub last_seen: u64,
     /// Packets and bytes so far, each way (conntrack's counters, or the
@@ -103,6 +111,9 @@ impl Flow {
             pending: Pending::default(),
             dns_stream: DnsStream::default(),
             queued: 0,
+            client_packets: 0,
+            client_segments: 0,
+            held: 0,
             first_seen: now,
             last_seen: now,
             up: Counters::default(),
@@ -111,6 +122,19 @@ impl Flow {
             counted_down: 0,
             seen_gen: 0,
         }
+    }
+
+    /// Bytes this flow holds while it waits for a name (ClientHello or
+    /// request, QUIC CRYPTO data, a DNS-over-TCP message).
+    pub fn held_bytes(&self) -> usize {
+        self.pending.hello.len()
+            + self
+                .pending
+                .crypto
+                .iter()
+                .map(|(_, d)| d.len())
+                .sum::<usize>()
+            + self.dns_stream.buf.len()
     }
 
     /// The name shown for this flow: the one the client asked for.
@@ -128,6 +152,8 @@ pub struct FlowTable {
     capacity: usize,
     recent_capacity: usize,
     pub evicted: u64,
+    /// Bytes all active flows hold while they wait for a name.
+    pending_bytes: usize,
 }
 
 impl FlowTable {
@@ -138,6 +164,7 @@ impl FlowTable {
             capacity: capacity.max(64),
             recent_capacity: 1024,
             evicted: 0,
+            pending_bytes: 0,
         }
     }
 
@@ -193,7 +220,26 @@ impl FlowTable {
         self.recent.back()
     }
 
-    fn push_recent(&mut self, flow: Flow) {
+    /// Bytes all active flows hold while they wait for a name.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Brings the table's `pending_bytes` in line with what the flow `t`
+    /// holds now; call after changing its buffers.
+    pub fn recount(&mut self, t: &FiveTuple) {
+        if let Some(f) = self.active.get_mut(t) {
+            let now = f.held_bytes();
+            self.pending_bytes = self.pending_bytes - f.held + now;
+            f.held = now;
+        }
+    }
+
+    fn push_recent(&mut self, mut flow: Flow) {
+        self.pending_bytes -= flow.held;
+        flow.held = 0;
+        flow.pending = Pending::default();
+        flow.dns_stream = DnsStream::default();
         if self.recent.len() >= self.recent_capacity {
             self.recent.pop_front();
         }

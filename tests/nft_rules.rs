@@ -133,7 +133,7 @@ fn config_file_sets_queue_and_fail_closed() {
         cfg.to_str().unwrap(),
     ]);
     assert!(
-        ruleset.contains("ct original packets <= 12 queue to 9\n"),
+        ruleset.contains("ct original packets <= 20 queue to 9\n"),
         "{ruleset}"
     );
     assert!(!ruleset.contains("bypass"));
@@ -164,7 +164,7 @@ fn nft_backend_up_and_down_in_a_namespace() {
          {bin} firewall down --backend nft\n\
          {bin} firewall down --backend nft\n\
          if {bin} firewall up --backend nft 2>err; then\n\
-           nft list table inet phonehome | grep -q 'ct original packets <= 12 queue'\n\
+           nft list table inet phonehome | grep -q 'ct original packets <= 20 queue'\n\
            echo installed\n\
          else\n\
            grep -q 'nft refused the rules' err\n\

@@ -382,6 +382,53 @@ fn nfcapd_receives_the_ipfix_export() {
     assert!(bytes(&up[6]) > 0.0 && bytes(&up[6]) < 1.0e6, "{up:?}");
 }
 
+/// `watch` streams count against the client limit and are evicted like
+/// idle clients, oldest first: 70 of them (as nobody) lock no one out, and
+/// root always gets in.
+#[test]
+fn watch_streams_lock_no_one_out() {
+    let Some(mut net) = network("config phonehome 'access'\n\toption socket_group 'nogroup'\n")
+    else {
+        return;
+    };
+    std::fs::set_permissions(
+        &net.dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (bin, socket) = (bin(), net.socket.clone());
+    let router = net.router.clone();
+    for i in 0..70 {
+        net.spawn(
+            &format!("watch-{i}"),
+            &router,
+            &[
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                bin.to_str().unwrap(),
+                "--socket",
+                socket.to_str().unwrap(),
+                "watch",
+            ],
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = cli_as_nobody(&net, &["status", "--json"]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let reload = net.cli(&["reload"]);
+    assert!(
+        reload.status.success(),
+        "root: {}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+}
+
 #[test]
 fn watch_streams_decisions_as_they_happen() {
     let Some(mut net) = network(REJECT_XIAOMI) else {

@@ -158,6 +158,16 @@ impl Net {
             c.args(["-n", ns]).args(args.split_whitespace());
             check(&mut c);
         };
+        for ns in [p, r, w] {
+            // No router advertisements or duplicate address detection,
+            // set before the links exist so they inherit it (link-local
+            // addresses too: neighbour discovery needs them at once).
+            net.sh(
+                ns,
+                "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+                 net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0",
+            );
+        }
         ip(
             p,
             &format!("link add ph0 address {PHONE_MAC} type veth peer name lan0 netns {r}"),
@@ -166,15 +176,6 @@ impl Net {
             r,
             &format!("link add wan0 type veth peer name up0 netns {w}"),
         );
-        for ns in [p, r, w] {
-            // No router advertisements or duplicate address detection:
-            // addresses are usable at once, and only the ones set here.
-            net.sh(
-                ns,
-                "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
-                 net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0",
-            );
-        }
         ip(p, "addr add 192.168.77.2/24 dev ph0");
         ip(r, "addr add 192.168.77.1/24 dev lan0");
         ip(r, "addr add 198.51.100.1/24 dev wan0");
@@ -207,7 +208,7 @@ impl Net {
         );
         // Neighbour discovery along the IPv6 path now, not during the
         // first connection of a test (its SYN would wait out a 1 s RTO).
-        net.sh(p, "ping -6 -c1 -w3 -i0.2 2001:db8:100::2 >/dev/null");
+        net.sh(p, "ping -6 -c1 -w5 -i0.2 2001:db8:100::2 >/dev/null");
         net.sh(r, "iptables -w -t nat -A POSTROUTING -o wan0 -j MASQUERADE");
         net
     }

@@ -1,0 +1,68 @@
+//! Names late in the client's stream, on the real netfilter path: a
+//! ClientHello padded to 4 KB before its SNI (one packet each way would not
+//! hold it: the kernel hands over the segments whole), the same hello cut
+//! into a dozen small segments 50 ms apart while the server ACKs each, and
+//! an HTTP request with 300 headers before Host, whole or cut. IPv4 and
+//! IPv6. Needs root (CI runs as root).
+
+mod common;
+
+use common::*;
+
+fn late_name(net: &Net, addr: &str, port: u16, args: &str) -> String {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/late_name_client.py");
+    net.sh(
+        &net.phone,
+        &format!(
+            "python3 {} --addr {addr} --port {port} {args}",
+            script.display()
+        ),
+    )
+}
+
+#[test]
+fn names_late_in_the_stream_are_read_and_enforced() {
+    let Some(mut net) = network(REJECT_XIAOMI) else {
+        return;
+    };
+    // An HTTP server that reads 300 headers (Python's http.server answers
+    // 431 after 100, which would end the request early).
+    let sink = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/http_sink.py");
+    let wan = net.wan.clone();
+    net.spawn(
+        "http-sink",
+        &wan,
+        &["python3", sink.to_str().unwrap(), "8080"],
+    );
+    net.wait_for(&wan, "ss -ltn | grep -q ':8080 '");
+    for (v4, family) in [(NEUTRAL_IP, "IPv4"), (v6_of(NEUTRAL_IP), "IPv6")] {
+        for (port, args) in [
+            (443, "--kind tls --pad 4000 --pieces 3"),
+            (443, "--kind tls --pad 700 --pieces 12 --delay 50"),
+            (8080, "--kind http --headers 300 --pieces 1"),
+            (8080, "--kind http --headers 300 --pieces 12 --delay 50"),
+        ] {
+            let out = late_name(&net, v4, port, args);
+            assert!(out.starts_with("refused"), "{family} {args}: {out}");
+        }
+        // The same request for an allowed name gets its answer.
+        let out = late_name(
+            &net,
+            v4,
+            8080,
+            "--kind http --headers 300 --pieces 12 --delay 50 --name www.google.com",
+        );
+        assert!(out.starts_with("open"), "{family}: {out}");
+    }
+    let status = net.cli_json(&["status"]);
+    assert_eq!(status["nameless"], 0, "{status:#}");
+    let flows = net.cli_json(&["flows"]);
+    let rejected = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["verdict"] == "reject" && f["owner"] == "Xiaomi")
+        .count();
+    assert_eq!(rejected, 8, "{flows:#}");
+}
