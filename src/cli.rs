@@ -1187,7 +1187,12 @@ fn print_status(s: &StatusRow, json: bool) -> Result<(), UsageOr> {
         "dns sinkholed {}  refused {}  decided without a name {} (gave up waiting {})  re-judged at reload {}",
         s.dns_sinkholed, s.dns_refused, s.nameless, s.gave_up, s.rejudged
     );
-    println!("memory {}", human_bytes(s.rss_bytes));
+    println!(
+        "memory {}  waiting for names {} (over max_pending {})",
+        human_bytes(s.rss_bytes),
+        human_bytes(s.pending_bytes),
+        s.pending_overflow
+    );
     Ok(())
 }
 

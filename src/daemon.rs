@@ -346,6 +346,8 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         gave_up: engine.counters.gave_up,
                         nameless: engine.counters.nameless,
                         dns_refused: engine.counters.dns_refused,
+                        pending_bytes: engine.flows.pending_bytes() as u64,
+                        pending_overflow: engine.counters.pending_overflow,
                         rejudged,
                         rules: engine.policy.rule_count() as u64,
                         rss_bytes: rss_bytes(),

@@ -3,8 +3,11 @@
 //! from the kernel neighbour table (RTM_GETNEIGH dump);
 //! hostnames come from dnsmasq's lease file and names from the UCI config.
 //!
-//! Limits: one MAC per address at a time (the latest seen wins); leases are
-//! re-read when the file's modification time changes.
+//! Limits: one MAC per address at a time (the latest seen wins), at most
+//! `MAX_ADDRESSES` addresses (past it the least recently seen half is
+//! forgotten, so an address scan from the LAN costs a bounded table and
+//! amortized O(1) per address); leases are re-read when the file's
+//! modification time changes.
 
 use std::collections::HashMap;
 use std::io;
@@ -15,10 +18,15 @@ use std::time::SystemTime;
 use crate::config::{parse_mac, Mac};
 use crate::netlink;
 
+/// Addresses remembered with their MAC.
+pub const MAX_ADDRESSES: usize = 65536;
+
 /// What the daemon knows about LAN devices.
 #[derive(Default)]
 pub struct DeviceBook {
-    ip_to_mac: HashMap<IpAddr, Mac>,
+    /// Address → (MAC, when last seen, in observations).
+    ip_to_mac: HashMap<IpAddr, (Mac, u64)>,
+    tick: u64,
     hostnames: HashMap<Mac, String>,
     leases_path: PathBuf,
     leases_mtime: Option<SystemTime>,
@@ -41,14 +49,28 @@ impl DeviceBook {
 
     /// Remembers that `ip` was seen with link-layer source `mac`.
     pub fn observe(&mut self, ip: IpAddr, mac: Mac) {
-        if self.ip_to_mac.len() > 65536 && !self.ip_to_mac.contains_key(&ip) {
-            self.ip_to_mac.clear(); // crude bound against address scans
+        self.tick += 1;
+        if self.ip_to_mac.len() >= MAX_ADDRESSES && !self.ip_to_mac.contains_key(&ip) {
+            self.forget_older_half();
         }
-        self.ip_to_mac.insert(ip, mac);
+        self.ip_to_mac.insert(ip, (mac, self.tick));
+    }
+
+    /// Drops the least recently seen half of the addresses.
+    fn forget_older_half(&mut self) {
+        let mut ticks: Vec<u64> = self.ip_to_mac.values().map(|(_, t)| *t).collect();
+        let mid = ticks.len() / 2;
+        let (_, median, _) = ticks.select_nth_unstable(mid);
+        let median = *median;
+        self.ip_to_mac.retain(|_, (_, t)| *t > median);
     }
 
     pub fn mac_of(&self, ip: &IpAddr) -> Option<Mac> {
-        self.ip_to_mac.get(ip).copied()
+        self.ip_to_mac.get(ip).map(|(m, _)| *m)
+    }
+
+    pub fn address_count(&self) -> usize {
+        self.ip_to_mac.len()
     }
 
     pub fn hostname(&self, mac: &Mac) -> Option<&str> {
@@ -67,7 +89,9 @@ impl DeviceBook {
         self.leases_mtime = mtime;
         if let Ok(text) = std::fs::read_to_string(&self.leases_path) {
             for (mac, ip, name) in parse_leases(&text) {
-                self.ip_to_mac.entry(ip).or_insert(mac);
+                if !self.ip_to_mac.contains_key(&ip) {
+                    self.observe(ip, mac);
+                }
                 if let Some(name) = name {
                     self.hostnames.insert(mac, name);
                 }
@@ -78,7 +102,7 @@ impl DeviceBook {
     /// Learns every neighbour-table entry that has a link-layer address.
     pub fn learn_neighbours(&mut self, entries: impl IntoIterator<Item = (IpAddr, Mac)>) {
         for (ip, mac) in entries {
-            self.ip_to_mac.insert(ip, mac);
+            self.observe(ip, mac);
         }
     }
 }
@@ -197,6 +221,27 @@ mod tests {
         let req = neighbour_dump_request(7);
         let m = netlink::messages(&req).next().unwrap();
         assert_eq!((m.kind, m.seq, m.body.len()), (RTM_GETNEIGH, 7, NDMSG_LEN));
+    }
+
+    /// An address scan from the LAN: the book stays bounded, and the
+    /// addresses seen last (the phone's own, still talking) stay known.
+    #[test]
+    fn an_address_scan_keeps_the_book_bounded_and_the_phone_known() {
+        let mut book = DeviceBook::default();
+        let phone: IpAddr = "192.168.77.2".parse().unwrap();
+        for i in 0..200_000u32 {
+            book.observe(
+                IpAddr::from(
+                    (0xfd00_0000_0000_0000_0000_0000_0000_0000u128 | u128::from(i)).to_be_bytes(),
+                ),
+                [2, 0, 0, 0, 0, 9],
+            );
+            if i % 1000 == 0 {
+                book.observe(phone, [2, 0, 0, 0, 0x77, 2]);
+            }
+            assert!(book.address_count() <= MAX_ADDRESSES);
+        }
+        assert_eq!(book.mac_of(&phone), Some([2, 0, 0, 0, 0x77, 2]));
     }
 
     #[test]

@@ -143,6 +143,20 @@ pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) ->
     );
     scalar(
         &mut o,
+        "phonehome_pending_bytes",
+        "gauge",
+        "Bytes held by connections waiting for a name (ClientHello, request, QUIC CRYPTO, DNS-over-TCP message).",
+        status.pending_bytes,
+    );
+    scalar(
+        &mut o,
+        "phonehome_pending_overflow_total",
+        "counter",
+        "Connections decided without a name because reading on would have passed max_pending.",
+        status.pending_overflow,
+    );
+    scalar(
+        &mut o,
         "phonehome_nameless_total",
         "counter",
         "Connections decided without a name, for any reason (option undecided applied).",
@@ -261,6 +275,8 @@ mod tests {
             gave_up: 0,
             nameless: 0,
             dns_refused: 0,
+            pending_bytes: 0,
+            pending_overflow: 0,
             rejudged: 0,
             rules: 1,
             rss_bytes: 4096,

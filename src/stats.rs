@@ -25,6 +25,9 @@ use serde::{Deserialize, Serialize};
 
 pub const MAX_DOMAINS: usize = 32;
 pub const MAX_PAIRS: usize = 8192;
+/// Devices kept (a LAN host rotating its source MAC makes a new one with
+/// each): past it the least recently active sixteenth goes, with its pairs.
+pub const MAX_DEVICES: usize = 4096;
 
 /// The three series: bucket width in seconds and how many are kept.
 const SERIES: [(u64, usize); 3] = [(60, 60), (3600, 7 * 24), (86_400, 90)];
@@ -173,6 +176,7 @@ pub struct Stats {
     devices: HashMap<String, DeviceStats>,
     owners: HashMap<(String, String), OwnerStats>,
     pub evicted_pairs: u64,
+    pub evicted_devices: u64,
 }
 
 /// The whole statistics state, for the state file.
@@ -221,7 +225,7 @@ impl Stats {
 
     pub fn restore(snapshot: Snapshot) -> Stats {
         Stats {
-            devices: snapshot.devices.into_iter().collect(),
+            devices: snapshot.devices.into_iter().take(MAX_DEVICES).collect(),
             owners: snapshot
                 .owners
                 .into_iter()
@@ -229,26 +233,60 @@ impl Stats {
                 .map(|(d, o, v)| ((d, o), v))
                 .collect(),
             evicted_pairs: snapshot.evicted_pairs,
+            evicted_devices: 0,
         }
     }
 
-    /// Makes room for one more pair by dropping the least recently active.
+    /// Makes room for one more pair: when full, the least recently active
+    /// sixteenth goes at once (one pass per 512 new pairs, not one per
+    /// pair).
     fn make_room(&mut self) {
         if self.owners.len() < MAX_PAIRS {
             return;
         }
-        if let Some(key) = self
+        let n = (MAX_PAIRS / 16).min(self.owners.len());
+        let mut ages: Vec<(u64, &(String, String))> = self
             .owners
             .iter()
-            .min_by_key(|(_, o)| o.counts.last_seen)
-            .map(|(k, _)| k.clone())
-        {
+            .map(|(k, o)| (o.counts.last_seen, k))
+            .collect();
+        ages.select_nth_unstable(n - 1);
+        let gone: Vec<(String, String)> = ages[..n].iter().map(|(_, k)| (*k).clone()).collect();
+        for key in gone {
             self.owners.remove(&key);
             self.evicted_pairs += 1;
         }
     }
 
+    /// Makes room for one more device the same way; its pairs go with it.
+    fn make_room_for_device(&mut self) {
+        if self.devices.len() < MAX_DEVICES {
+            return;
+        }
+        let n = (MAX_DEVICES / 16).min(self.devices.len());
+        let mut ages: Vec<(u64, &String)> = self
+            .devices
+            .iter()
+            .map(|(k, d)| (d.counts.last_seen, k))
+            .collect();
+        ages.select_nth_unstable(n - 1);
+        let gone: std::collections::HashSet<String> =
+            ages[..n].iter().map(|(_, k)| (*k).clone()).collect();
+        self.devices.retain(|k, _| !gone.contains(k));
+        let before = self.owners.len();
+        self.owners.retain(|(d, _), _| !gone.contains(d));
+        self.evicted_pairs += (before - self.owners.len()) as u64;
+        self.evicted_devices += n as u64;
+    }
+
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
     pub fn on_decided(&mut self, ev: &FlowEvent<'_>, now: u64) {
+        if !self.devices.contains_key(ev.device) {
+            self.make_room_for_device();
+        }
         let dev = self.devices.entry(ev.device.to_string()).or_default();
         if dev.mac.is_none() {
             dev.mac = ev.mac.map(str::to_string);
@@ -497,6 +535,13 @@ pub struct StatusRow {
     /// rewritten, and DNS-over-TCP connections refused for one.
     #[serde(default)]
     pub dns_refused: u64,
+    /// Bytes the connections waiting for a name hold now (at most
+    /// `max_pending`), and how many were decided without a name because
+    /// reading on would have passed it.
+    #[serde(default)]
+    pub pending_bytes: u64,
+    #[serde(default)]
+    pub pending_overflow: u64,
     /// Live connections whose verdict changed at a reload.
     pub rejudged: u64,
     pub rules: u64,
@@ -532,6 +577,47 @@ mod tests {
         assert_eq!(o[1].bytes_up, 100);
         assert!(s
             .owner_rows(Some("aa:bb:cc:dd:ee:ff"), TimeRange::default(), 13)
+            .is_empty());
+    }
+
+    /// 50,000 rotating source MACs: devices stay bounded, eviction comes in
+    /// batches, and the newest devices are the ones kept.
+    #[test]
+    fn rotating_macs_keep_devices_and_pairs_bounded() {
+        let mut s = Stats::default();
+        for i in 0..50_000u64 {
+            let mac = format!(
+                "02:00:{:02x}:{:02x}:{:02x}:01",
+                i >> 16,
+                (i >> 8) & 0xff,
+                i & 0xff
+            );
+            let ev = FlowEvent {
+                device: &mac,
+                mac: Some(&mac),
+                ip: "192.168.77.9".into(),
+                owner: "Xiaomi",
+                category: "telemetry",
+                domain: None,
+                blocked: false,
+            };
+            s.on_decided(&ev, 1000 + i);
+            assert!(s.device_count() <= MAX_DEVICES && s.owners.len() <= MAX_PAIRS);
+        }
+        assert_eq!(s.device_count() + s.evicted_devices as usize, 50_000);
+        let newest = "02:00:00:c3:4f:01"; // i = 49,999
+        assert_eq!(
+            s.device_rows(Some(newest), TimeRange::default(), 60_000, &|_| None)
+                .len(),
+            1
+        );
+        assert!(s
+            .device_rows(
+                Some("02:00:00:00:00:01"),
+                TimeRange::default(),
+                60_000,
+                &|_| None
+            )
             .is_empty());
     }
 
@@ -619,9 +705,13 @@ mod tests {
         for i in 0..MAX_PAIRS + 10 {
             s.on_decided(&event(&format!("owner{i}")), 1 + i as u64);
         }
-        assert_eq!(s.evicted_pairs, 10);
+        // One batch of the least recently active sixteenth made room.
+        assert_eq!(s.evicted_pairs, MAX_PAIRS as u64 / 16);
         let rows = s.owner_rows(None, TimeRange::default(), 1 << 20);
-        assert_eq!(rows.len(), MAX_PAIRS);
+        assert_eq!(rows.len(), MAX_PAIRS + 10 - MAX_PAIRS / 16);
+        assert!(rows
+            .iter()
+            .any(|r| r.owner == format!("owner{}", MAX_PAIRS / 16)));
         assert!(
             !rows.iter().any(|r| r.owner == "owner0"),
             "oldest went first"
