@@ -307,6 +307,11 @@ fn parse_port_range(s: &str) -> Option<(u16, u16)> {
     }
 }
 
+/// An action by the name `Action::as_str` gives it (the state file).
+pub fn parse_action_name(v: &str) -> Option<Action> {
+    parse_action(v)
+}
+
 fn parse_action(v: &str) -> Option<Action> {
     match v {
         "allow" | "accept" => Some(Action::Allow),

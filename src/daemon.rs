@@ -199,7 +199,11 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
             "phonehome: statistics restored ({} device × owner pairs, saved at {saved_at})",
             snapshot.pairs()
         );
-        engine.stats = crate::stats::Stats::restore(snapshot);
+        let live = snapshot.live.len();
+        engine.restore(snapshot, clock.now());
+        if live > 0 {
+            eprintln!("phonehome: {live} live connections taken back");
+        }
     }
     // IPFIX: finished flows go out after every burst of events and tick.
     let exporter = match cfg.ipfix_collector {
@@ -439,7 +443,7 @@ fn export_flows(
 /// the daemon goes on.
 fn save_state(path: Option<&Path>, engine: &Engine, now: u64) {
     if let Some(path) = path {
-        if let Err(e) = state::save(path, &engine.stats.snapshot(), now) {
+        if let Err(e) = state::save(path, &engine.snapshot(), now) {
             eprintln!("phonehome: cannot save statistics: {e}");
         }
     }

@@ -45,6 +45,39 @@ pub struct Pending {
     pub crypto: crate::quic::CryptoPieces,
 }
 
+/// A decided connection as the state file keeps it, so a daemon restart
+/// (or crash, from the tmpfs copy) loses none of its bytes: the next
+/// conntrack dump folds in what it sent since.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LiveFlow {
+    pub tuple: FiveTuple,
+    pub mac: Option<Mac>,
+    pub device: String,
+    pub names: Vec<String>,
+    pub name_source: Option<String>,
+    /// allow | block | reject | log (as `Action::as_str`).
+    pub action: String,
+    pub rule: Option<String>,
+    pub enforced: bool,
+    pub counted_up: u64,
+    pub counted_down: u64,
+    pub first_seen: u64,
+    pub last_seen: u64,
+}
+
+impl NameSource {
+    pub fn parse(s: &str) -> Option<NameSource> {
+        [
+            NameSource::Dns,
+            NameSource::Sni,
+            NameSource::Http,
+            NameSource::Quic,
+        ]
+        .into_iter()
+        .find(|n| n.as_str() == s)
+    }
+}
+
 /// A DNS-over-TCP answer stream followed in order (see
 /// `Engine::on_dns_segment`): the next sequence number expected from the
 /// server and the bytes of a message not yet complete.
@@ -135,6 +168,25 @@ impl Flow {
                 .map(|(_, d)| d.len())
                 .sum::<usize>()
             + self.dns_stream.buf.len()
+    }
+
+    /// The flow as the state file keeps it, when it is decided.
+    pub fn to_live(&self) -> Option<LiveFlow> {
+        let d = self.decision.as_ref()?;
+        Some(LiveFlow {
+            tuple: self.tuple,
+            mac: self.mac,
+            device: self.device.clone(),
+            names: self.names.as_deref().unwrap_or(&[]).to_vec(),
+            name_source: self.name_source.map(|s| s.as_str().to_string()),
+            action: d.action.as_str().to_string(),
+            rule: d.rule.clone(),
+            enforced: d.enforced,
+            counted_up: self.counted_up,
+            counted_down: self.counted_down,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+        })
     }
 
     /// The name shown for this flow: the one the client asked for.

@@ -185,6 +185,9 @@ pub struct Snapshot {
     devices: Vec<(String, DeviceStats)>,
     owners: Vec<(String, String, OwnerStats)>,
     evicted_pairs: u64,
+    /// Decided connections still alive when saved (older files have none).
+    #[serde(default)]
+    pub live: Vec<crate::flows::LiveFlow>,
 }
 
 impl Snapshot {
@@ -220,6 +223,7 @@ impl Stats {
                 .map(|((d, o), v)| (d.clone(), o.clone(), v.clone()))
                 .collect(),
             evicted_pairs: self.evicted_pairs,
+            live: Vec::new(),
         }
     }
 

@@ -152,6 +152,105 @@ fn restart_keeps_yesterdays_counts_and_diff_names_what_changed() {
     assert_eq!(top[0]["owner"], "Meta", "{top:#}");
 }
 
+/// A download that spans a daemon restart (SIGTERM, then a new daemon):
+/// one flow, and every byte of it counted, over IPv4 and IPv6.
+#[test]
+fn a_download_across_a_restart_keeps_its_bytes() {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    let config = state_config(&net);
+    net.start_daemon(&config, false);
+    for ip in [NEUTRAL_IP, NEUTRAL_IP6] {
+        assert_eq!(
+            net.dig_with(
+                if ip.contains(':') { WAN_DNS6 } else { WAN_DNS },
+                "files.example.org",
+                if ip.contains(':') { "AAAA" } else { "A" },
+                ""
+            ),
+            ip
+        );
+    }
+    let phone = net.phone.clone();
+    for (i, ip) in [NEUTRAL_IP, NEUTRAL_IP6].iter().enumerate() {
+        let host = if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        net.spawn(
+            &format!("download-{i}"),
+            &phone,
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                "--limit-rate",
+                "1M",
+                "--max-time",
+                "20",
+                "--resolve",
+                &format!("files.example.org:80:{host}"),
+                "http://files.example.org/10mb.bin",
+            ],
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    net.signal("daemon", "TERM");
+    net.start_daemon_process();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !(net.log("download-0").contains("10485760")
+        && net.log("download-1").contains("10485760"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "downloads: {} {}",
+            net.log("download-0"),
+            net.log("download-1")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Two flows (not four: the restart made no new ones), all bytes.
+    let flows = net.cli_json(&["flows"]);
+    let downloads: Vec<_> = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["dport"] == 80)
+        .collect();
+    assert_eq!(downloads.len(), 2, "{flows:#}");
+    let v = net.cli_json(&["owners"]);
+    let row = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["domains"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x == "files.example.org"))
+        })
+        .cloned()
+        .unwrap_or_default();
+    // Its owner also holds the two DNS lookups (no name, no owner).
+    assert_eq!(row["flows"], 4, "{v:#}");
+    assert!(
+        row["bytes_down"].as_u64().unwrap() >= 2 * (10 << 20),
+        "{v:#}"
+    );
+    assert!(
+        net.log("daemon").contains("live connections taken back"),
+        "{}",
+        net.log("daemon")
+    );
+}
+
 #[test]
 fn corrupt_state_file_is_reported_and_skipped() {
     if !can_run() {
