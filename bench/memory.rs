@@ -4,7 +4,11 @@
 //! - 100,000 tracked connections (TCP SYNs from 50 phones to distinct
 //!   servers and ports, each waiting for its ClientHello as a real one
 //!   without a DNS name would): bytes per flow;
-//! - the same with a compiled 1,000,000-domain owner database loaded.
+//! - the same with a compiled 1,000,000-domain owner database loaded;
+//! - a hostile LAN with the router's default caps: 50,000 rotating source
+//!   MACs (a device each) and 16,384 connections stalled halfway through a
+//!   2 KB ClientHello, checked against the caps (`max_flows`,
+//!   `max_pending`, `stats::MAX_DEVICES`).
 //!
 //! Run: `cargo bench --bench memory`.
 
@@ -24,6 +28,16 @@ fn rss_bytes() -> u64 {
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The process's peak RSS (VmHWM).
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
@@ -91,6 +105,105 @@ fn child(db: Option<&str>) {
     println!("{empty} {}", rss_bytes());
 }
 
+/// The hostile LAN in a fresh process, with the default config's caps:
+/// prints "empty full".
+fn hostile_child() {
+    let cfg = Config::parse(
+        "config phonehome\n\toption leases '/nonexistent'\n",
+        std::path::Path::new("bench"),
+    )
+    .unwrap();
+    let mut engine = Engine::new(&cfg);
+    let empty = rss_bytes();
+    let now = Now {
+        mono: 1,
+        unix: 1_795_651_200,
+        ..Default::default()
+    };
+    let mut peak_pending = 0;
+    let packet = |src: [u8; 4], dst: [u8; 4], sport: u16, syn: bool, payload: &[u8], udp: bool| {
+        let b = PacketBuilder::ipv4(src, dst, 64);
+        let mut out = Vec::new();
+        if udp {
+            b.udp(sport, 9).write(&mut out, payload).unwrap();
+        } else {
+            let t = b.tcp(sport, 443, 0, 64240);
+            let t = if syn { t.syn() } else { t.ack(1) };
+            t.write(&mut out, payload).unwrap();
+        }
+        out
+    };
+    // 16,384 connections, each stalled after the first 2 KB of a hello.
+    let mut hello = vec![0x16, 0x03, 0x01, 0x10, 0x00, 0x01, 0x00, 0x0f, 0xfc];
+    hello.resize(2048, 0);
+    for i in 0..16_384u32 {
+        let server = [203, 0, 114 + (i >> 8 & 3) as u8, i as u8];
+        let sport = 20000 + (i % 40000) as u16;
+        for (syn, payload) in [(true, &[][..]), (false, &hello[..])] {
+            let bytes = packet([192, 168, 77, 2], server, sport, syn, payload, false);
+            let seq_fixed = if syn {
+                bytes
+            } else {
+                // the data segment starts right after the SYN's sequence
+                let mut b = bytes;
+                b[24..28].copy_from_slice(&1u32.to_be_bytes());
+                let tcp = etherparse::TcpHeader::from_slice(&b[20..]).unwrap().0;
+                let ip = etherparse::Ipv4Header::from_slice(&b).unwrap().0;
+                let c = tcp.calc_checksum_ipv4(&ip, payload).unwrap();
+                b[36..38].copy_from_slice(&c.to_be_bytes());
+                b
+            };
+            let pkt = QueuedPacket {
+                hw_protocol: 0x0800,
+                hook: HOOK_FORWARD,
+                hwaddr: Some([2, 0, 0, 0, 0x77, 2]),
+                payload: &seq_fixed,
+                ..Default::default()
+            };
+            black_box(engine.on_packet(&pkt, now));
+        }
+        peak_pending = peak_pending.max(engine.flows.pending_bytes());
+    }
+    // 50,000 MACs, one UDP flow each (decided at once: a device each).
+    for i in 0..50_000u32 {
+        let mac = [2, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8, 1];
+        let bytes = packet(
+            [192, 168, 77, 9],
+            [203, 0, 113, 50],
+            1024 + (i % 60000) as u16,
+            false,
+            b"x",
+            true,
+        );
+        let pkt = QueuedPacket {
+            hw_protocol: 0x0800,
+            hook: HOOK_FORWARD,
+            hwaddr: Some(mac),
+            payload: &bytes,
+            ..Default::default()
+        };
+        black_box(engine.on_packet(&pkt, now));
+    }
+    assert!(
+        engine.flows.len() <= cfg.max_flows,
+        "{} flows",
+        engine.flows.len()
+    );
+    assert!(
+        engine.flows.pending_bytes() <= cfg.max_pending,
+        "{} pending",
+        engine.flows.pending_bytes()
+    );
+    assert!(engine.stats.device_count() <= phonehome::stats::MAX_DEVICES);
+    assert!(peak_pending <= cfg.max_pending);
+    println!(
+        "{empty} {} {peak_pending} {} {}",
+        peak_rss_bytes(),
+        engine.counters.pending_overflow,
+        engine.stats.device_count()
+    );
+}
+
 fn measure(db: Option<&std::path::Path>) -> (u64, u64) {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.arg("--child");
@@ -107,6 +220,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         return child(args.get(i + 1).map(String::as_str));
+    }
+    if args.iter().any(|a| a == "--hostile-child") {
+        return hostile_child();
     }
     // A 1,000,000-domain database (names shaped like tracker lists).
     let mut b = Builder::new();
@@ -159,5 +275,36 @@ fn main() {
         "{:<48} {:>14.2}",
         "ratio: database + 100k flows / baseline",
         full_db as f64 / empty as f64
+    );
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--hostile-child")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    println!(
+        "{:<48} {:>14}",
+        "hostile LAN: 16,384 half hellos + 50k MACs (peak)",
+        mb(v[1])
+    );
+    println!(
+        "{:<48} {:>14}",
+        "  held for names at most (max_pending 4 MiB)",
+        mb(v[2])
+    );
+    println!("{:<48} {:>14}", "  decided early at max_pending", v[3]);
+    println!("{:<48} {:>14}", "  devices kept (cap 4096)", v[4]);
+    println!(
+        "{:<48} {:>14.2}",
+        "ratio: hostile LAN / its own empty baseline",
+        v[1] as f64 / v[0] as f64
     );
 }

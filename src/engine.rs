@@ -335,7 +335,9 @@ impl Engine {
         }
         let s = &mut flow.dns_stream;
         if tcp.syn {
-            s.next_seq = Some(tcp.seq.wrapping_add(1));
+            // The first SYN-ACK fixes the stream's start; a later one (the
+            // client ignores it) must not move it back over bytes held.
+            s.next_seq.get_or_insert(tcp.seq.wrapping_add(1));
             return Verdict::Accept;
         }
         if payload.is_empty() {
@@ -1265,6 +1267,37 @@ mod tests {
             b.flow_rows(None)[0].domain.as_deref(),
             Some("www.google-analytics.com")
         );
+    }
+
+    /// A hostile resolver replays its SYN-ACK mid-stream to move the
+    /// daemon's idea of the stream back over bytes it holds (the client
+    /// ignores the replay): the blocked answer is still read as the client
+    /// reads it.
+    #[test]
+    fn a_replayed_syn_ack_does_not_desync_a_dns_stream() {
+        let mut e = engine("config rule 'x'\n\tlist owner 'Xiaomi'\n\toption action 'block'\n");
+        let mut msg = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        msg.extend(b"\x08tracking\x04miui\x03com\x00\x00\x01\x00\x01");
+        msg.extend(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xcb\x00\x71\x0a");
+        let framed = [&(msg.len() as u16).to_be_bytes()[..], &msg].concat();
+        let dns = |seq: u32, syn: bool, payload: &[u8]| {
+            let b = PacketBuilder::ipv4([198, 51, 100, 53], [192, 168, 77, 2], 64)
+                .tcp(53, 45000, seq, 64240);
+            let b = if syn { b.syn().ack(1) } else { b.ack(1) };
+            let mut out = Vec::new();
+            b.write(&mut out, payload).unwrap();
+            out
+        };
+        assert_eq!(queue(&mut e, &dns(999, true, &[])), Verdict::Accept);
+        assert_eq!(
+            queue(&mut e, &dns(1000, false, &framed[..10])),
+            Verdict::Accept
+        );
+        assert_eq!(queue(&mut e, &dns(999, true, &[])), Verdict::Accept);
+        // The rest, as the client takes it (from byte 10 on): refused.
+        let v = queue(&mut e, &dns(1000, false, &framed));
+        assert!(matches!(v, Verdict::AcceptPayload { .. }), "{v:?}");
+        assert_eq!(e.counters.dns_refused, 1);
     }
 
     #[test]

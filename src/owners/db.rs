@@ -49,7 +49,7 @@ const PSL_WILDCARD: u64 = 2;
 const PSL_EXCEPTION: u64 = 3;
 
 /// FNV-1a 64, the checksum of the owner database and of the state file.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= *b as u64;
@@ -467,8 +467,12 @@ impl OwnerDb {
         }
         let count = u32_at(&file, strings.start) as usize;
         let offsets_start = strings.start + 4;
-        let offsets_end = offsets_start
-            .checked_add((count + 1) * 4)
+        // Checked: on a 32-bit router `(count + 1) * 4` wraps for a count
+        // near 2^30 and would pass the bound.
+        let offsets_end = count
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| offsets_start.checked_add(n))
             .filter(|e| *e <= strings.end)
             .ok_or("bad string table")?;
         let blob = offsets_end..strings.end;
@@ -565,20 +569,29 @@ impl OwnerDb {
             })
     }
 
+    /// The offset of record `index` of `size` bytes in `section`, when it
+    /// lies whole inside (checked: a u32 index times the size overflows a
+    /// 32-bit usize).
+    fn record_at(section: &Range<usize>, index: u32, size: usize) -> Option<usize> {
+        let at = usize::try_from(index)
+            .ok()?
+            .checked_mul(size)?
+            .checked_add(section.start)?;
+        (at.checked_add(size)? <= section.end).then_some(at)
+    }
+
     fn owner_name(&self, owner: u32) -> &str {
-        let at = self.owners.start + owner as usize * 4;
-        if at + 4 > self.owners.end {
-            return "";
+        match Self::record_at(&self.owners, owner, 4) {
+            Some(at) => self.string(u32_at(&self.file, at)),
+            None => "",
         }
-        self.string(u32_at(&self.file, at))
     }
 
     fn source_name(&self, source: u8) -> &str {
-        let at = self.sources.start + source as usize * 4;
-        if at + 4 > self.sources.end {
-            return "";
+        match Self::record_at(&self.sources, u32::from(source), 4) {
+            Some(at) => self.string(u32_at(&self.file, at)),
+            None => "",
         }
-        self.string(u32_at(&self.file, at))
     }
 
     fn domain_table(&self) -> Option<DomainTable<'_>> {
@@ -610,10 +623,7 @@ impl OwnerDb {
     /// `name` is lowercase ASCII without a trailing dot.
     pub fn lookup_domain(&self, name: &str) -> Option<DomainMatch<'_>> {
         let (value_id, matched_len) = self.domain_table()?.lookup(name.as_bytes())?;
-        let at = self.values.start + (value_id as usize).checked_mul(8)?;
-        if at + 8 > self.values.end {
-            return None;
-        }
+        let at = Self::record_at(&self.values, value_id, 8)?;
         let value = u64::from_le_bytes(self.file[at..at + 8].try_into().ok()?);
         let p = Packed::decode(value);
         Some(DomainMatch {
@@ -689,10 +699,7 @@ impl OwnerDb {
         if idx == NONE {
             return None;
         }
-        let at = self.asns.start + idx as usize * 12;
-        if at + 12 > self.asns.end {
-            return None;
-        }
+        let at = Self::record_at(&self.asns, idx, 12)?;
         let host = u32_at(&self.file, at + 8);
         Some(IpMatch {
             asn: u32_at(&self.file, at),
@@ -736,6 +743,24 @@ impl OwnerDb {
 mod tests {
     use super::*;
 
+    /// A string count whose `(count + 1) * 4` wraps on a 32-bit router
+    /// (this runs on mipsel and armv7 under qemu too): refused, not a
+    /// crash; the same for every other count near the limits.
+    #[test]
+    fn string_counts_that_wrap_on_32_bit_are_refused() {
+        let good = sample_bytes();
+        for count in [0x4000_0000u32, 0x3fff_ffff, u32::MAX, u32::MAX / 4, 1 << 31] {
+            let mut bad = good.clone();
+            // magic, section 0's length, then the strings section's count
+            bad[16..20].copy_from_slice(&count.to_le_bytes());
+            let body = bad.len() - 8;
+            let sum = fnv1a(&bad[..body]);
+            bad[body..].copy_from_slice(&sum.to_le_bytes());
+            assert!(OwnerDb::from_bytes(bad).is_err(), "count {count:#x}");
+        }
+        assert!(OwnerDb::from_bytes(good).is_ok());
+    }
+
     fn sample() -> OwnerDb {
         let mut b = Builder::new();
         let s = b.source("test").unwrap();
@@ -778,6 +803,10 @@ mod tests {
              // ===BEGIN PRIVATE DOMAINS===\ns3.amazonaws.com\n// ===END PRIVATE DOMAINS===\n",
         );
         OwnerDb::from_bytes(b.finish().unwrap()).unwrap()
+    }
+
+    fn sample_bytes() -> Vec<u8> {
+        sample().file.as_ref().clone()
     }
 
     #[test]

@@ -1,0 +1,220 @@
+//! Verdict stalls under a hostile LAN and a hostile socket reader: the
+//! phone opens short TCP connections to a server in wan, one after
+//! another, each SYN queued and answered by the daemon, and every setup is
+//! timed. The same run measures, alternating over several rounds:
+//! - quiet: nothing else happens (the baseline);
+//! - hostile: meanwhile a LAN host sprays UDP from port 53 to random
+//!   addresses (every such packet is queued as a DNS answer; it once also
+//!   triggered a synchronous neighbour-table dump per address), and a
+//!   socket clients ask `flows`, `owners` and `devices` back to back, 16
+//!   at a time (each query once ran a full conntrack dump inside the event
+//!   loop).
+//!
+//! Prints the worst and p99 setup time of each, and hostile ÷ quiet (how
+//! much longer a packet can wait for its verdict under attack). Run as
+//! root: `cargo bench --bench stall` (CONNS=5000 ROUNDS=3).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use phonehome::api::{self, Query};
+use phonehome::stats::TimeRange;
+
+const SERVER: &str = NEUTRAL_IP;
+const PORT: u16 = 9000;
+
+/// N connects, each timed; prints p50, p99 and the worst, in microseconds.
+const CLIENT: &str = "import socket,sys,time
+n=int(sys.argv[1]); lat=[]
+for i in range(n):
+    s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
+    a=time.perf_counter(); s.connect((sys.argv[2], int(sys.argv[3]))); lat.append(time.perf_counter()-a); s.close()
+lat.sort()
+print(lat[len(lat)//2]*1e6, lat[int(len(lat)*0.99)]*1e6, lat[-1]*1e6)
+";
+
+const SERVER_PY: &str = "import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4096)
+while True:
+    c,_=s.accept(); c.close()
+";
+
+struct Run {
+    p50: f64,
+    p99: f64,
+    worst: f64,
+}
+
+fn probe(net: &Net, n: usize) -> Run {
+    let out = net.sh(
+        &net.phone,
+        &format!("python3 -c \"{CLIENT}\" {n} {SERVER} {PORT}"),
+    );
+    let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    Run {
+        p50: v[0],
+        p99: v[1],
+        worst: v[2],
+    }
+}
+
+/// The probe while the LAN sprays port-53 UDP and a socket client floods
+/// queries; returns the probe's figures and how many queries were answered.
+fn hostile(net: &mut Net, n: usize) -> (Run, u64) {
+    let load = std::env::var("STALL_LOAD").unwrap_or_else(|_| "both".into());
+    let phone = net.phone.clone();
+    // 20,000 packets/s from source port 53 to random wan addresses, for as
+    // long as the probe runs (bounded: at most 30 s).
+    if load != "flood" {
+        net.spawn(
+            "spray",
+            &phone,
+            &[
+                "timeout",
+                "30",
+                "hping3",
+                "--udp",
+                "-s",
+                "53",
+                "-k",
+                "-p",
+                "9",
+                "-i",
+                "u50",
+                "--rand-dest",
+                "203.0.x.x",
+                "-q",
+            ],
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    // 16 readers at once, each asking again as soon as it is answered.
+    let flood: Vec<_> = (0..16)
+        .map(|reader| {
+            let (stop, answered, socket, load) = (
+                stop.clone(),
+                answered.clone(),
+                net.socket.clone(),
+                load.clone(),
+            );
+            std::thread::spawn(move || {
+                let query = match reader % 3 {
+                    0 => Query::Flows { device: None },
+                    1 => Query::Owners {
+                        device: None,
+                        range: TimeRange::default(),
+                    },
+                    _ => Query::Devices {
+                        device: None,
+                        range: TimeRange::default(),
+                    },
+                };
+                // Frames written and replies read raw, not decoded: the
+                // readers cost the daemon its work, not this machine's CPU.
+                let frame = api::encode(&api::Request {
+                    version: api::PROTOCOL_VERSION,
+                    query,
+                });
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while load != "spray"
+                    && !stop.load(Ordering::Relaxed)
+                    && std::time::Instant::now() < deadline
+                {
+                    use std::io::{Read, Write};
+                    let Ok(mut s) = std::os::unix::net::UnixStream::connect(&socket) else {
+                        continue;
+                    };
+                    let mut len = [0u8; 4];
+                    let ok = s.write_all(&frame).is_ok()
+                        && s.read_exact(&mut len).is_ok()
+                        && std::io::copy(
+                            &mut (&mut s).take(u64::from(u32::from_be_bytes(len))),
+                            &mut std::io::sink(),
+                        )
+                        .is_ok();
+                    if ok {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let run = probe(net, n);
+    stop.store(true, Ordering::Relaxed);
+    for reader in flood {
+        reader.join().unwrap();
+    }
+    net.signal("spray", "KILL");
+    (run, answered.load(Ordering::Relaxed))
+}
+
+fn main() {
+    if !is_root() {
+        eprintln!("bench: needs root (network namespaces and netfilter rules)");
+        std::process::exit(2);
+    }
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let (n, rounds) = (env("CONNS", 5000), env("ROUNDS", 3));
+    let mut net = Net::new();
+    net.start_wan_services();
+    let wan = net.wan.clone();
+    net.spawn(
+        "accept-server",
+        &wan,
+        &["python3", "-c", SERVER_PY, SERVER, &PORT.to_string()],
+    );
+    net.wait_for(&wan, &format!("ss -ltn | grep -q ':{PORT} '"));
+    net.start_daemon("", false);
+    let mut quiet = Vec::new();
+    let mut loud = Vec::new();
+    let mut queries = 0;
+    for _ in 0..rounds {
+        quiet.push(probe(&net, n));
+        let (run, answered) = hostile(&mut net, n);
+        loud.push(run);
+        queries += answered;
+    }
+    let med = |runs: &[Run], f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
+    let status = net.cli_json(&["status"]);
+    println!(
+        "verdict stalls: {n} TCP connection setups per round, {rounds} rounds (medians), same run"
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>10}",
+        "", "p50 µs", "p99 µs", "worst µs"
+    );
+    for (label, runs) in [
+        ("quiet (baseline)", &quiet),
+        ("hostile LAN + socket flood", &loud),
+    ] {
+        println!(
+            "{label:<44} {:>10.0} {:>10.0} {:>10.0}",
+            med(runs, |r| r.p50),
+            med(runs, |r| r.p99),
+            med(runs, |r| r.worst)
+        );
+    }
+    println!(
+        "{:<44} {:>10.2} {:>10.2} {:>10.2}",
+        "ratio: hostile / quiet",
+        med(&loud, |r| r.p50) / med(&quiet, |r| r.p50),
+        med(&loud, |r| r.p99) / med(&quiet, |r| r.p99),
+        med(&loud, |r| r.worst) / med(&quiet, |r| r.worst)
+    );
+    println!(
+        "socket queries answered meanwhile: {queries}; packets judged in all: {}; flows evicted: {}",
+        status["packets"], status["flows_evicted"]
+    );
+}
