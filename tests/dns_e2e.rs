@@ -284,3 +284,35 @@ fn a_new_address_of_a_known_phone_is_sinkholed_from_its_first_answer() {
         }
     }
 }
+
+/// 128 large blocked answers at once (250 records, 4 KB each over UDP):
+/// their rewritten verdicts together exceed the netlink send buffer, which
+/// once ended the daemon's loop (traffic then passed unjudged until procd
+/// restarted it). All are sinkholed and the daemon goes on.
+#[test]
+fn a_burst_of_large_sinkholed_answers_keeps_the_daemon_judging() {
+    let Some(mut net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
+    start_hostile_dns(&mut net, "whole", 250);
+    // The daemon paused while the answers arrive, so they wait in the
+    // kernel's queue and come to it in bursts of 64.
+    net.signal("daemon", "STOP");
+    let script = "for i in $(seq 128); do dig +short +bufsize=4096 +time=4 +tries=1 @198.51.100.54 tracking.miui.com A > /tmp/ph-burst-$$-$i & done; \
+                  sleep 1; kill -CONT $(pgrep -f 'phonehome run' | head -1); wait; cat /tmp/ph-burst-$$-*; rm -f /tmp/ph-burst-$$-*";
+    let out = net.sh(&net.phone, script);
+    net.signal("daemon", "CONT");
+    let got = lines(&out);
+    assert!(!got.is_empty());
+    assert!(
+        got.iter().all(|l| *l == "0.0.0.0"),
+        "{}",
+        &out[..out.len().min(300)]
+    );
+    assert_eq!(got.len(), 128 * 250, "every answer arrived, rewritten");
+    let status = net.cli_json(&["status"]);
+    assert_eq!(status["dns_sinkholed"], 128, "{status:#}");
+    // Still judging: a blocked connection is refused, an allowed one loads.
+    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 3.0));
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+}

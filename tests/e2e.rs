@@ -377,3 +377,28 @@ fn owner_database_names_hosts_and_groups_unlisted_domains() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A second daemon on a queue the first holds says so (the kernel's EPERM
+/// once read "needs CAP_NET_ADMIN", sending the user the wrong way), and
+/// the CLI refuses a device filter that can match nothing.
+#[test]
+fn a_queue_held_by_another_daemon_is_named_as_such() {
+    let Some(net) = network("") else {
+        return;
+    };
+    let out = net.sh_out(
+        &net.router,
+        &format!("{} run -c {}", bin().display(), net.config_path().display()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("another process holds this queue"), "{err}");
+    assert!(!err.contains("needs CAP_NET_ADMIN"), "{err}");
+    let out = net.cli(&["flows", "--device", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a MAC"));
+    assert!(
+        net.cli_json(&["status"])["uptime_s"].is_u64(),
+        "the first daemon is unharmed"
+    );
+}
