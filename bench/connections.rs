@@ -21,26 +21,6 @@ use common::*;
 const SERVER: &str = NEUTRAL_IP;
 const PORT: u16 = 9000;
 
-/// The phone's client: N connects, each timed; prints elapsed seconds and
-/// the sorted setup times in microseconds.
-const CLIENT: &str = "import socket,sys,time
-n=int(sys.argv[1]); lat=[]
-t0=time.perf_counter()
-for i in range(n):
-    s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
-    a=time.perf_counter(); s.connect((sys.argv[2], int(sys.argv[3]))); lat.append(time.perf_counter()-a); s.close()
-el=time.perf_counter()-t0; lat.sort()
-print(el, lat[len(lat)//2]*1e6, lat[int(len(lat)*0.99)]*1e6)
-";
-
-/// The server: accepts and closes, as fast as it can.
-const SERVER_PY: &str = "import socket,sys
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4096)
-while True:
-    c,_=s.accept(); c.close()
-";
-
 struct Run {
     rate: f64,
     p50: f64,
@@ -50,7 +30,7 @@ struct Run {
 fn run(net: &Net, n: usize) -> Run {
     let out = net.sh(
         &net.phone,
-        &format!("python3 -c \"{CLIENT}\" {n} {SERVER} {PORT}"),
+        &format!("python3 -c \"{CONNECT_CLIENT_PY}\" {n} {SERVER} {PORT}"),
     );
     let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
     Run {
@@ -89,7 +69,7 @@ fn main() {
     net.spawn(
         "server",
         &wan,
-        &["python3", "-c", SERVER_PY, SERVER, &PORT.to_string()],
+        &["python3", "-c", ACCEPT_SERVER_PY, SERVER, &PORT.to_string()],
     );
     net.wait_for(&wan, &format!("ss -ltn | grep -q ':{PORT} '"));
     net.write_config("config rule\n\toption owner 'Xiaomi'\n\toption action 'block'\n");

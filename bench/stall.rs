@@ -27,23 +27,6 @@ use phonehome::stats::TimeRange;
 const SERVER: &str = NEUTRAL_IP;
 const PORT: u16 = 9000;
 
-/// N connects, each timed; prints p50, p99 and the worst, in microseconds.
-const CLIENT: &str = "import socket,sys,time
-n=int(sys.argv[1]); lat=[]
-for i in range(n):
-    s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
-    a=time.perf_counter(); s.connect((sys.argv[2], int(sys.argv[3]))); lat.append(time.perf_counter()-a); s.close()
-lat.sort()
-print(lat[len(lat)//2]*1e6, lat[int(len(lat)*0.99)]*1e6, lat[-1]*1e6)
-";
-
-const SERVER_PY: &str = "import socket,sys
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4096)
-while True:
-    c,_=s.accept(); c.close()
-";
-
 struct Run {
     p50: f64,
     p99: f64,
@@ -53,13 +36,13 @@ struct Run {
 fn probe(net: &Net, n: usize) -> Run {
     let out = net.sh(
         &net.phone,
-        &format!("python3 -c \"{CLIENT}\" {n} {SERVER} {PORT}"),
+        &format!("python3 -c \"{CONNECT_CLIENT_PY}\" {n} {SERVER} {PORT}"),
     );
     let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
     Run {
-        p50: v[0],
-        p99: v[1],
-        worst: v[2],
+        p50: v[1],
+        p99: v[2],
+        worst: v[3],
     }
 }
 
@@ -173,7 +156,7 @@ fn main() {
     net.spawn(
         "accept-server",
         &wan,
-        &["python3", "-c", SERVER_PY, SERVER, &PORT.to_string()],
+        &["python3", "-c", ACCEPT_SERVER_PY, SERVER, &PORT.to_string()],
     );
     net.wait_for(&wan, &format!("ss -ltn | grep -q ':{PORT} '"));
     net.start_daemon("", false);

@@ -269,16 +269,7 @@ impl Verdicts {
             }
             Verdict::Drop => {
                 self.dropped += 1;
-                let mut w = MessageWriter::nfnl(
-                    &mut self.buf,
-                    msg_type(NFQNL_MSG_VERDICT),
-                    NLM_F_REQUEST,
-                    0,
-                    0,
-                    self.queue,
-                );
-                w.attr(NFQA_VERDICT_HDR, &verdict_hdr(NF_DROP, id));
-                w.finish();
+                self.write_plain(id, NF_DROP, None);
             }
             Verdict::AcceptMark { bits } => {
                 self.accepted += 1;
@@ -296,19 +287,26 @@ impl Verdicts {
             }
             Verdict::AcceptPayload { payload } => {
                 self.accepted += 1;
-                let mut w = MessageWriter::nfnl(
-                    &mut self.buf,
-                    msg_type(NFQNL_MSG_VERDICT),
-                    NLM_F_REQUEST,
-                    0,
-                    0,
-                    self.queue,
-                );
-                w.attr(NFQA_VERDICT_HDR, &verdict_hdr(NF_ACCEPT, id))
-                    .attr(NFQA_PAYLOAD, &payload);
-                w.finish();
+                self.write_plain(id, NF_ACCEPT, Some(&payload));
             }
         }
+    }
+
+    /// A verdict of its own for packet `id`, with new bytes when given.
+    fn write_plain(&mut self, id: u32, verdict: u32, payload: Option<&[u8]>) {
+        let mut w = MessageWriter::nfnl(
+            &mut self.buf,
+            msg_type(NFQNL_MSG_VERDICT),
+            NLM_F_REQUEST,
+            0,
+            0,
+            self.queue,
+        );
+        w.attr(NFQA_VERDICT_HDR, &verdict_hdr(verdict, id));
+        if let Some(p) = payload {
+            w.attr(NFQA_PAYLOAD, p);
+        }
+        w.finish();
     }
 
     fn write_marked(&mut self, id: u32, mark: u32, bits: u32, verdict: u32, mode: MarkMode) {

@@ -64,13 +64,9 @@ fn lines(answer: &str) -> Vec<&str> {
 /// blocked name points nowhere, others resolve.
 #[test]
 fn dns_over_tcp_answers_are_sinkholed_forwarded_and_from_the_router() {
-    if !can_run() {
+    let Some(net) = network_with_router_dns(BLOCK_XIAOMI) else {
         return;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_router_dns();
-    net.start_daemon(BLOCK_XIAOMI, false);
+    };
     for server in [WAN_DNS, WAN_DNS6, ROUTER_LAN_IP, ROUTER_LAN_IP6] {
         assert_eq!(
             net.dig_with(server, "tracking.miui.com", "A", "+tcp"),
@@ -259,16 +255,9 @@ fn a_dual_stack_phone_is_judged_by_its_answers_over_either_family() {
 /// its very first answer is judged for the device.
 #[test]
 fn a_new_address_of_a_known_phone_is_sinkholed_from_its_first_answer() {
-    if !can_run() {
+    let Some(net) = network_with_router_dns("config rule 'phone_xiaomi'\n\toption device 'phone'\n\toption owner 'Xiaomi'\n\toption action 'block'\n") else {
         return;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_router_dns();
-    net.start_daemon(
-        "config rule 'phone_xiaomi'\n\toption device 'phone'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
-        false,
-    );
+    };
     net.sh(
         &net.phone,
         "ip addr add 192.168.77.99/24 dev ph0 && ip -6 addr add fd00:77::99/64 dev ph0 nodad",

@@ -142,13 +142,9 @@ fn name_learned_only_from_sni_or_host_is_attributed_and_blocked() {
 
 #[test]
 fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router() {
-    if !can_run() {
+    let Some(net) = network_with_router_dns(BLOCK_XIAOMI) else {
         return;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_router_dns();
-    net.start_daemon(BLOCK_XIAOMI, false);
+    };
     // The router's dnsmasq answers through the OUTPUT hook: the CNAME
     // chain stays, its address is sinkholed.
     let answer = net.dig(ROUTER_LAN_IP, "cdn.innocent.test");

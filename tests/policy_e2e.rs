@@ -77,16 +77,11 @@ fn dig_full(net: &Net, server: &str, name: &str) -> (String, Vec<String>) {
 
 #[test]
 fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
-    if !can_run() {
-        return;
-    }
-    let mut net = Net::new();
-    net.start_wan_services();
-    net.start_router_dns();
-    net.start_daemon(
+    let Some(mut net) = network_with_router_dns(
         "config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
-        false,
-    );
+    ) else {
+        return;
+    };
     for server in [WAN_DNS, ROUTER_LAN_IP] {
         // Forwarded to the wan resolver, and answered by the router's dnsmasq.
         let (status, addrs) = dig_full(&net, server, "tracking.miui.com");

@@ -279,6 +279,15 @@ fn corrupt_state_file_is_reported_and_skipped() {
     assert!(snap.pairs() >= 1);
 }
 
+/// Lets `nobody` reach the socket in this network's directory.
+fn open_dir_to_nobody(net: &Net) {
+    std::fs::set_permissions(
+        &net.dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+}
+
 /// Runs the CLI as `nobody` (uid and gid 65534, no other groups).
 fn cli_as_nobody(net: &Net, args: &[&str]) -> std::process::Output {
     std::process::Command::new("setpriv")
@@ -298,11 +307,7 @@ fn readers_read_and_only_root_or_the_admin_group_change_policy() {
     else {
         return;
     };
-    std::fs::set_permissions(
-        &net.dir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    open_dir_to_nobody(&net);
     let status = cli_as_nobody(&net, &["status", "--json"]);
     assert!(
         status.status.success(),
@@ -490,11 +495,7 @@ fn watch_streams_lock_no_one_out() {
     else {
         return;
     };
-    std::fs::set_permissions(
-        &net.dir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    open_dir_to_nobody(&net);
     let (bin, socket) = (bin(), net.socket.clone());
     let router = net.router.clone();
     for i in 0..70 {

@@ -421,6 +421,25 @@ pub struct OwnerDb {
     v6: Range<usize>,
 }
 
+/// Whether an FST's footer (its root node's address and key count) can be
+/// what it says: the fst crate panics on a 32-bit router when either does
+/// not fit a usize (its `u64_to_usize`), and a real FST's root lies inside
+/// it. Found by fuzzing the database parser on i686.
+fn fst_footer_fits(bytes: &[u8]) -> bool {
+    if bytes.len() < 36 {
+        return true; // fst refuses it with an error of its own
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    // Versions above 2 end with a 4-byte checksum.
+    let end = if u64_at(0) <= 2 {
+        bytes.len()
+    } else {
+        bytes.len() - 4
+    };
+    let (keys, root) = (u64_at(end - 16), u64_at(end - 8));
+    root <= bytes.len() as u64 && usize::try_from(keys).is_ok() && keys <= bytes.len() as u64
+}
+
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
@@ -488,6 +507,9 @@ impl OwnerDb {
             return Err("string table is not UTF-8".into());
         }
         let fst_of = |r: &Range<usize>, what: &str| {
+            if !fst_footer_fits(&file[r.clone()]) {
+                return Err(format!("{what}: its footer points outside it"));
+            }
             Fst::new(Bytes {
                 file: file.clone(),
                 range: r.clone(),
@@ -759,6 +781,28 @@ mod tests {
             assert!(OwnerDb::from_bytes(bad).is_err(), "count {count:#x}");
         }
         assert!(OwnerDb::from_bytes(good).is_ok());
+    }
+
+    /// The crash the i686 fuzz run found: a public-suffix FST whose footer
+    /// holds a root address past 4 GiB made the fst crate panic on 32-bit.
+    /// Refused on every target, with a reason.
+    #[test]
+    fn an_fst_footer_that_points_outside_it_is_refused() {
+        let psl = fst::Set::from_iter(["co.uk", "com"])
+            .unwrap()
+            .into_fst()
+            .into_inner();
+        assert!(fst_footer_fits(&psl));
+        for (field, value) in [
+            (8usize, 1u64 << 40),
+            (8, psl.len() as u64 + 1),
+            (16, 1 << 40),
+        ] {
+            let mut bad = psl.clone();
+            let end = bad.len() - 4;
+            bad[end - field..end - field + 8].copy_from_slice(&value.to_le_bytes());
+            assert!(!fst_footer_fits(&bad), "field -{field} = {value}");
+        }
     }
 
     fn sample() -> OwnerDb {

@@ -598,6 +598,41 @@ impl Drop for Net {
     }
 }
 
+/// The usual network with dnsmasq on the router too (forwarding to the
+/// wan's): None when the test cannot run here (not root).
+pub fn network_with_router_dns(config: &str) -> Option<Net> {
+    if !can_run() {
+        return None;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    net.start_router_dns();
+    net.start_daemon(config, false);
+    Some(net)
+}
+
+/// The phone's TCP client for the connection benchmarks: N connects to
+/// ADDR PORT, each timed, closed with a reset; prints the elapsed seconds
+/// and the p50, p99 and worst setup times in microseconds.
+pub const CONNECT_CLIENT_PY: &str = "import socket,sys,time
+n=int(sys.argv[1]); lat=[]
+t0=time.perf_counter()
+for i in range(n):
+    s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
+    a=time.perf_counter(); s.connect((sys.argv[2], int(sys.argv[3]))); lat.append(time.perf_counter()-a); s.close()
+el=time.perf_counter()-t0; lat.sort()
+print(el, lat[len(lat)//2]*1e6, lat[int(len(lat)*0.99)]*1e6, lat[-1]*1e6)
+";
+
+/// The wan's server for the connection benchmarks: accepts and closes, as
+/// fast as it can (ADDR PORT).
+pub const ACCEPT_SERVER_PY: &str = "import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4096)
+while True:
+    c,_=s.accept(); c.close()
+";
+
 /// The usual network: wan services up, the daemon started with `config`
 /// (fail-open); None when the test cannot run here (not root).
 pub fn network(config: &str) -> Option<Net> {
