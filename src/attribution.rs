@@ -42,6 +42,10 @@ pub struct DnsAnswer {
     /// the record types (an HTTPS answer, a NODATA answer): what the policy
     /// judges the answer by.
     pub question: Option<NameChain>,
+    /// Every other name the answer section holds (record owners, CNAME
+    /// and HTTPS/SVCB targets), judged each on its own: a name cloaked
+    /// behind a broken, duplicated or overlong CNAME path is judged too.
+    pub other_names: Vec<String>,
 }
 
 /// The question name of a DNS response, read from the header and the
@@ -82,10 +86,13 @@ fn be16(b: &[u8], at: usize) -> Option<usize> {
 /// The (possibly compressed) name at `at` in `msg`, normalized, and the
 /// offset just past it where it is written. None when it is malformed:
 /// past the end, a reserved label type, over 255 bytes, or more than 64
-/// compression jumps (a loop).
+/// compression jumps than the message has pointers' room for (a loop).
 pub fn read_name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
     let mut labels: Vec<String> = Vec::new();
     let (mut end, mut jumps, mut wire_len) = (None, 0, 1);
+    // Stub resolvers bound pointer loops by the message's size, not a
+    // count: so does this (each pointer takes two bytes of it).
+    let max_jumps = msg.len() / 2 + 1;
     loop {
         let len = usize::from(*msg.get(at)?);
         match len & 0xc0 {
@@ -101,7 +108,7 @@ pub fn read_name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
             }
             0xc0 => {
                 jumps += 1;
-                if jumps > 64 {
+                if jumps > max_jumps {
                     return None;
                 }
                 end.get_or_insert(at + 2);
@@ -121,6 +128,9 @@ fn svcb_hints(msg: &[u8], rdata: std::ops::Range<usize>) -> Vec<IpAddr> {
     let Some((_, mut at)) = read_name(msg, rdata.start + 2) else {
         return out;
     };
+    if at > rdata.end {
+        return out;
+    }
     while at + 4 <= rdata.end {
         let (Some(key), Some(len)) = (be16(msg, at), be16(msg, at + 2)) else {
             break;
@@ -170,6 +180,12 @@ pub fn parse_dns_response(msg: &[u8]) -> Option<DnsAnswer> {
     }
     let mut cnames: HashMap<String, String> = HashMap::new();
     let mut held: Vec<(String, IpAddr, u32)> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let note = |names: &mut Vec<String>, n: &str| {
+        if !n.is_empty() && names.len() < 64 && !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    };
     for _ in 0..be16(msg, 6)? {
         let Some((name, next)) = read_name(msg, at) else {
             break;
@@ -186,6 +202,7 @@ pub fn parse_dns_response(msg: &[u8]) -> Option<DnsAnswer> {
         let Some(rdata) = msg.get(data..data + rdlen) else {
             break;
         };
+        note(&mut names, &name);
         match (rtype, rdlen) {
             (1, 4) => held.push((
                 name,
@@ -199,12 +216,26 @@ pub fn parse_dns_response(msg: &[u8]) -> Option<DnsAnswer> {
             )),
             (5, _) => {
                 if let Some((target, _)) = read_name(msg, data) {
-                    cnames.insert(name, target);
+                    note(&mut names, &target);
+                    // The first CNAME of a name is the one stub resolvers
+                    // follow.
+                    cnames.entry(name).or_insert(target);
                 }
             }
             (64 | 65, 3..) => {
+                // The hints are the target's addresses ("." = the owner).
+                let target = read_name(msg, data + 2).map(|(t, _)| t).unwrap_or_default();
+                note(&mut names, &target);
+                let holder = if target.is_empty() {
+                    name.clone()
+                } else {
+                    target
+                };
+                if holder != name {
+                    cnames.entry(name.clone()).or_insert_with(|| holder.clone());
+                }
                 for ip in svcb_hints(msg, data..data + rdlen).into_iter().take(64) {
-                    held.push((name.clone(), ip, ttl));
+                    held.push((holder.clone(), ip, ttl));
                 }
             }
             _ => {}
@@ -212,7 +243,7 @@ pub fn parse_dns_response(msg: &[u8]) -> Option<DnsAnswer> {
         at = data + rdlen;
     }
     let mut chain_cache: HashMap<String, NameChain> = HashMap::new();
-    let answers = held
+    let answers: Vec<(IpAddr, NameChain, u32)> = held
         .into_iter()
         .map(|(holder, ip, ttl)| {
             let chain = chain_cache
@@ -223,7 +254,16 @@ pub fn parse_dns_response(msg: &[u8]) -> Option<DnsAnswer> {
         })
         .collect();
     let question = question.map(|q| cname_path(&q, &cnames));
-    Some(DnsAnswer { answers, question })
+    let in_chains = |n: &String| {
+        question.as_deref().is_some_and(|q| q.contains(n))
+            || answers.iter().any(|(_, c, _)| c.contains(n))
+    };
+    let other_names = names.into_iter().filter(|n| !in_chains(n)).collect();
+    Some(DnsAnswer {
+        answers,
+        question,
+        other_names,
+    })
 }
 
 /// The question followed along the answer's CNAMEs as far as they go
@@ -789,6 +829,7 @@ mod tests {
                     i,
                 )],
                 question: None,
+                other_names: Vec::new(),
             };
             cache.learn(Asker::Address(phone), &ans, 200);
         }

@@ -206,6 +206,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         copy_range: cfg.copy_range,
         max_len: 4096,
         want_conntrack: true,
+        fail_open: !cfg.fail_closed,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -232,6 +233,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         .into_iter()
         .flatten()
         .collect();
+    let mut restored_live = false;
     let (restored, problems) = state::load_newest(&state_paths);
     for p in problems {
         eprintln!("phonehome: state file skipped: {p}");
@@ -246,6 +248,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         if live > 0 {
             eprintln!("phonehome: {live} live connections taken back");
         }
+        restored_live = live > 0;
     }
     // IPFIX: finished flows go out after every burst of events and tick.
     let exporter = match cfg.ipfix_collector {
@@ -288,6 +291,10 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     };
     let mut waiting_for_dump: Waiting = Vec::new();
 
+    if restored_live {
+        // Taken back as they were decided: judged again under this config.
+        rejudged += rejudge(&mut engine, &mut ct, &clock).await;
+    }
     eprintln!(
         "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
         cfg.queue,
@@ -346,20 +353,24 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 }
             }
             r = ct.dumper.step(), if ct.dumper.dumping() => {
-                let done = match r {
+                // A failed dump listed only part of the table: its end
+                // must not finish the flows it did not reach.
+                let (done, complete) = match r {
                     Ok((entries, done)) => {
                         for entry in &entries {
                             engine.on_ct_entry(entry, dumps.at);
                         }
-                        done
+                        (done, done)
                     }
                     Err(e) => {
                         eprintln!("phonehome: conntrack dump failed: {e}");
-                        true
+                        (true, false)
                     }
                 };
                 if done {
-                    engine.end_dump(clock.now());
+                    if complete {
+                        engine.end_dump(clock.now());
+                    }
                     // Answered one per loop turn (below), so building many
                     // replies never holds queued packets.
                     answers_due.extend(answered_by_dump.drain(..));

@@ -27,7 +27,7 @@ use crate::flows::{Flow, FlowTable, NameSource};
 use crate::owners;
 use crate::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
 use crate::policy::{Decision, FlowFacts, Policy};
-use crate::queue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN};
+use crate::queue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN, HOOK_LOCAL_OUT};
 use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, TimeRange, UNKNOWN_OWNER};
 
 /// A connection with no name yet is decided at its client's n-th segment
@@ -178,13 +178,20 @@ impl Engine {
         // DNS answers teach names to the client they are addressed to, and
         // are sinkholed when the policy blocks their names for it. (A
         // blocked DNS flow is dropped in the kernel before the queue.)
-        if t.proto == PROTO_UDP && t.sport == 53 {
+        // Only a reply to a query is an answer: conntrack says so, or the
+        // query's flow is known (or the router's own resolver sent it). A
+        // LAN host sending from port 53, or a forged "answer" nobody asked
+        // for, takes the normal path and is judged as a connection.
+        let dns_reply = t.sport == 53
+            && match pkt.ct.as_ref().and_then(|c| c.orig) {
+                Some(o) => o != t,
+                None => pkt.hook == HOOK_LOCAL_OUT || self.flows.contains(&t.reversed()),
+            };
+        if dns_reply && t.proto == PROTO_UDP {
             return self.on_dns_datagram(pkt.payload, view.payload, t.dst, now);
         }
-        if let (PROTO_TCP, 53, Some(tcp)) = (t.proto, t.sport, view.tcp) {
-            if t.dport != 53 {
-                return self.on_dns_segment(pkt.payload, &view, tcp, now);
-            }
+        if let (true, PROTO_TCP, Some(tcp)) = (dns_reply, t.proto, view.tcp) {
+            return self.on_dns_segment(pkt.payload, &view, tcp, now);
         }
 
         // The original-direction tuple and which way this packet goes.
@@ -210,6 +217,11 @@ impl Engine {
         // What the client's bytes may still add to what all connections
         // waiting for a name hold.
         let room = self.max_pending.saturating_sub(self.flows.pending_bytes());
+        // A TCP connection first seen mid-stream (evicted from the table,
+        // or older than the daemon): its start and the kernel's packet count
+        // are unknown, so it is decided now rather than maybe never.
+        let mid_stream =
+            !self.flows.contains(&orig) && view.tcp.is_some_and(|tcp| !tcp.syn || is_reply);
 
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
@@ -236,7 +248,7 @@ impl Engine {
             }
         }
 
-        let sniffed = if flow.names.is_some() {
+        let sniffed = if flow.names.is_some() || mid_stream {
             Sniff::Done
         } else {
             match orig.proto {
@@ -335,6 +347,17 @@ impl Engine {
         }
         let s = &mut flow.dns_stream;
         if tcp.syn {
+            if !payload.is_empty() {
+                // BSD stacks take data on a SYN-ACK: none is let through.
+                return self.refuse_dns_stream(
+                    &orig,
+                    packet,
+                    0,
+                    client,
+                    "data on its SYN-ACK",
+                    now,
+                );
+            }
             // The first SYN-ACK fixes the stream's start; a later one (the
             // client ignores it) must not move it back over bytes held.
             s.next_seq.get_or_insert(tcp.seq.wrapping_add(1));
@@ -344,7 +367,7 @@ impl Engine {
             return Verdict::Accept;
         }
         let Some(next) = s.next_seq else {
-            return self.refuse_dns_stream(&orig, packet, client, "its start was not seen", now);
+            return self.refuse_dns_stream(&orig, packet, 0, client, "its start was not seen", now);
         };
         let ahead = tcp.seq.wrapping_sub(next) as i32;
         if ahead > 0 {
@@ -362,6 +385,7 @@ impl Engine {
             return self.refuse_dns_stream(
                 &orig,
                 packet,
+                seen,
                 client,
                 "a segment was cut at the copy range",
                 now,
@@ -370,7 +394,14 @@ impl Engine {
         let held = s.buf.len();
         if payload.len() - seen > room {
             self.counters.pending_overflow += 1;
-            return self.refuse_dns_stream(&orig, packet, client, "it would pass max_pending", now);
+            return self.refuse_dns_stream(
+                &orig,
+                packet,
+                seen,
+                client,
+                "it would pass max_pending",
+                now,
+            );
         }
         s.buf.extend_from_slice(&payload[seen..]);
         s.next_seq = Some(tcp.seq.wrapping_add(payload.len() as u32));
@@ -387,6 +418,9 @@ impl Engine {
             at += 2 + len;
         }
         s.buf.drain(..at);
+        if s.buf.is_empty() {
+            s.buf = Vec::new(); // its capacity goes too
+        }
         self.flows.recount(&orig);
         let mut rewritten: Option<Vec<u8>> = None;
         for (offset, mut msg) in messages {
@@ -399,6 +433,7 @@ impl Engine {
                 return self.refuse_dns_stream(
                     &orig,
                     packet,
+                    seen,
                     client,
                     &format!("it answers {name} ({rule})"),
                     now,
@@ -420,9 +455,14 @@ impl Engine {
                 }
                 Verdict::AcceptPayload { payload: out }
             }
-            None => {
-                self.refuse_dns_stream(&orig, packet, client, "its segment cannot be rebuilt", now)
-            }
+            None => self.refuse_dns_stream(
+                &orig,
+                packet,
+                seen,
+                client,
+                "its segment cannot be rebuilt",
+                now,
+            ),
         }
     }
 
@@ -436,6 +476,7 @@ impl Engine {
         &mut self,
         orig: &FiveTuple,
         packet: &[u8],
+        seen: usize,
         client: IpAddr,
         why: &str,
         now: Now,
@@ -454,7 +495,9 @@ impl Engine {
         }
         self.flows.recount(orig);
         self.log_sinkhole("refused a DNS-over-TCP connection:", why, client, "-");
-        match crate::sinkhole::tcp_reset_instead(packet) {
+        // The reset at the client's next expected byte (`seen` bytes of the
+        // segment it has already), else it would answer a challenge ACK.
+        match crate::sinkhole::tcp_reset_instead(packet, seen as u32) {
             Some(reset) => Verdict::AcceptPayload { payload: reset },
             None => verdict_for(&decision, true),
         }
@@ -485,11 +528,23 @@ impl Engine {
             Some(a) => a.question.clone(),
             None => attribution::question_name(msg).map(|q| vec![q].into()),
         };
+        if answer.is_none() && self.policy.can_block() {
+            // A reply this reader cannot read may still be one a stub
+            // resolver reads: it does not pass unjudged.
+            let name = question.as_ref().and_then(|q| q.first().cloned());
+            return Some((
+                name.unwrap_or_else(|| "an unreadable answer".into()),
+                "-".into(),
+            ));
+        }
         let mut chains: Vec<NameChain> = question.into_iter().collect();
         for (_, chain, _) in answer.iter().flat_map(|a| &a.answers) {
             if !chains.contains(chain) {
                 chains.push(chain.clone());
             }
+        }
+        for name in answer.iter().flat_map(|a| &a.other_names) {
+            chains.push(vec![name.clone()].into());
         }
         chains.iter().find_map(|chain| {
             let owners = owners::attribute(chain, IpAddr::from([0u8, 0, 0, 0])).owners; // names only
@@ -726,8 +781,11 @@ impl Engine {
             flow.counted_down = l.counted_down;
             flow.up.bytes = l.counted_up;
             flow.down.bytes = l.counted_down;
-            flow.first_seen = l.first_seen;
-            flow.last_seen = l.last_seen.max(now.unix);
+            // Saved times from a clock later than now (a router without a
+            // real-time clock boots at its build date) would keep the flow
+            // from ever looking stale.
+            flow.first_seen = l.first_seen.min(now.unix);
+            flow.last_seen = now.unix;
         }
     }
 
@@ -1288,6 +1346,15 @@ mod tests {
             b.write(&mut out, payload).unwrap();
             out
         };
+        // The client's SYN: its query's flow makes the resolver's packets
+        // answers.
+        let mut syn = Vec::new();
+        PacketBuilder::ipv4([192, 168, 77, 2], [198, 51, 100, 53], 64)
+            .tcp(45000, 53, 7, 64240)
+            .syn()
+            .write(&mut syn, &[])
+            .unwrap();
+        assert_eq!(queue(&mut e, &syn), Verdict::Accept);
         assert_eq!(queue(&mut e, &dns(999, true, &[])), Verdict::Accept);
         assert_eq!(
             queue(&mut e, &dns(1000, false, &framed[..10])),

@@ -12,7 +12,10 @@
 //!    marked "reject" are refused (TCP reset, else ICMP port unreachable)
 //!    so apps fail at once instead of timing out;
 //! 4. DNS answers, over UDP and TCP, always go to the queue (names are
-//!    learned from them, and blocked names are sinkholed in them);
+//!    learned from them, and blocked names are sinkholed in them): packets
+//!    from port 53 in the reply direction of a tracked connection only, so
+//!    a LAN host sending from port 53, or anyone forging "answers" nobody
+//!    asked for, is not taken for a resolver;
 //! 5. only the first packets of undecided connections (connbytes) are
 //!    queued, with `--queue-bypass` (fail-open) unless `--fail-closed`.
 //!
@@ -162,7 +165,9 @@ pub fn iptables_restore_up(opts: &Options) -> String {
             Rule::RejectIfConnMarked { bits } => {
                 format!("-m connmark --mark {bits:#x}/{m} -j RETURN")
             }
-            Rule::QueueDnsAnswers { proto } => format!("-p {proto} --sport 53 {queue}"),
+            Rule::QueueDnsAnswers { proto } => {
+                format!("-p {proto} --sport 53 -m conntrack --ctdir REPLY {queue}")
+            }
             Rule::ReturnIfConnMarked { bits } => {
                 format!("-m connmark --mark {bits:#x}/{m} -j RETURN")
             }
@@ -227,7 +232,9 @@ pub fn nft_chains(opts: &Options) -> String {
                 "ct mark & {m} == {bits:#010x} meta l4proto tcp reject with tcp reset\n\t\
                  ct mark & {m} == {bits:#010x} reject"
             ),
-            Rule::QueueDnsAnswers { proto } => format!("{proto} sport 53 {queue}"),
+            Rule::QueueDnsAnswers { proto } => {
+                format!("{proto} sport 53 ct direction reply {queue}")
+            }
             Rule::ReturnIfConnMarked { bits } => format!("ct mark & {m} == {bits:#010x} return"),
             Rule::ReturnIfMarked { bits } => format!("meta mark & {m} == {bits:#010x} return"),
             Rule::QueueFirstPackets { packets } => {
@@ -532,11 +539,10 @@ mod tests {
             }
             assert!(nft[9].starts_with("ct original packets <= 20 "));
             assert!(ipt[9].contains("--connbytes 0:20 --connbytes-dir original"));
-            assert!(
-                nft[7].starts_with("udp sport 53 queue")
-                    && nft[8].starts_with("tcp sport 53 queue")
-            );
-            assert!(ipt[7].contains("-p udp --sport 53 ") && ipt[8].contains("-p tcp --sport 53 "));
+            assert!(nft[7].starts_with("udp sport 53 ct direction reply queue"));
+            assert!(nft[8].starts_with("tcp sport 53 ct direction reply queue"));
+            assert!(ipt[7].contains("-p udp --sport 53 -m conntrack --ctdir REPLY "));
+            assert!(ipt[8].contains("-p tcp --sport 53 -m conntrack --ctdir REPLY "));
             // The repeated packet of an allowed connection leaves right
             // after its mark is saved, before any queue rule.
             assert!(ipt[2].starts_with(&format!(

@@ -167,7 +167,7 @@ impl Flow {
                 .iter()
                 .map(|(_, d)| d.len())
                 .sum::<usize>()
-            + self.dns_stream.buf.len()
+            + self.dns_stream.buf.capacity()
     }
 
     /// The flow as the state file keeps it, when it is decided.

@@ -82,6 +82,8 @@ pub struct Policy {
     undecided: Action,
     /// See `depends_on_device`; fixed when the policy is built.
     device_specific: bool,
+    /// See `can_block`.
+    blocking: bool,
 }
 
 /// What is known about a flow when it is judged.
@@ -220,6 +222,11 @@ impl Policy {
         }));
         Policy {
             mode: cfg.mode,
+            blocking: cfg.default != Action::Allow
+                || defaults.values().any(|(a, _)| *a != Action::Allow)
+                || rules
+                    .iter()
+                    .any(|r| matches!(r.action, Action::Block | Action::Reject)),
             device_specific: !defaults.is_empty() || rules.iter().any(|r| r.macs.is_some()),
             rules,
             names,
@@ -233,6 +240,11 @@ impl Policy {
     /// devices or groups, or a device or group has its own default).
     pub fn depends_on_device(&self) -> bool {
         self.device_specific
+    }
+
+    /// Whether anything can be blocked at all (a blocking rule or default).
+    pub fn can_block(&self) -> bool {
+        self.blocking
     }
 
     pub fn rule_count(&self) -> usize {

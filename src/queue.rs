@@ -236,16 +236,20 @@ impl Verdicts {
     }
 
     /// Adds the verdict for a queued packet. In conntrack mode a packet
-    /// that came without its conntrack entry (untracked, or a kernel that
-    /// sends none for it) gets a repeat verdict: the chain saves the packet
-    /// mark for it, and every other packet keeps ct-mark verdicts.
+    /// that came without its conntrack entry (untracked) gets a plain
+    /// accept or drop, and every other packet keeps ct-mark verdicts.
     pub fn push_packet(&mut self, pkt: &QueuedPacket<'_>, verdict: Verdict) {
-        let mode = if pkt.ct.is_none() {
-            MarkMode::Repeat
-        } else {
-            self.mode
-        };
-        self.push_in(pkt.id, pkt.mark, verdict, mode);
+        if self.mode == MarkMode::Conntrack && pkt.ct.is_none() {
+            // Untracked: no connection to mark, and a repeat verdict would
+            // bring it back to the queue for ever. Its own fate only.
+            let plain = match verdict {
+                Verdict::AcceptMark { .. } => Verdict::Accept,
+                Verdict::DropMark { .. } | Verdict::RejectMark { .. } => Verdict::Drop,
+                other => other,
+            };
+            return self.push_in(pkt.id, pkt.mark, plain, MarkMode::Conntrack);
+        }
+        self.push_in(pkt.id, pkt.mark, verdict, self.mode);
     }
 
     /// Adds the verdict for packet `id` whose current packet mark is `mark`.
@@ -375,6 +379,9 @@ pub struct QueueConfig {
     pub max_len: u32,
     /// Ask for conntrack info and ct-mark verdicts (falls back if refused).
     pub want_conntrack: bool,
+    /// Let packets pass when the queue is full (`NFQA_CFG_F_FAIL_OPEN`);
+    /// false with `option fail_closed`, so an overflow drops instead.
+    pub fail_open: bool,
 }
 
 /// Writes the bind sequence: bind, copy parameters, queue length, flags.
@@ -443,7 +450,11 @@ impl Queue {
         // packet is whole within the copy range (with it, a 4.3 KB
         // ClientHello or a 5 KB DNS answer came as one packet cut at the
         // copy range, and the bytes after the cut were never seen).
-        let base = NFQA_CFG_F_FAIL_OPEN;
+        let base = if queue.config.fail_open {
+            NFQA_CFG_F_FAIL_OPEN
+        } else {
+            0
+        };
         if queue.config.want_conntrack {
             match queue.configure(base | NFQA_CFG_F_CONNTRACK, 1).await {
                 Ok(()) => {
@@ -871,10 +882,10 @@ mod tests {
     /// One untracked packet (no `NFQA_CT`) once switched the daemon to
     /// repeat verdicts for good; now only that packet gets one.
     #[test]
-    fn a_packet_without_conntrack_gets_a_repeat_verdict_and_only_it() {
+    fn a_packet_without_conntrack_gets_a_plain_verdict_and_only_it() {
         let mut v = Verdicts::new(0, MarkMode::Conntrack, 0x3000_0000);
-        let untracked = QueuedPacket {
-            id: 1,
+        let untracked = |id| QueuedPacket {
+            id,
             ..Default::default()
         };
         let tracked = QueuedPacket {
@@ -882,26 +893,32 @@ mod tests {
             ct: Some(CtEntry::default()),
             ..Default::default()
         };
-        v.push_packet(&untracked, Verdict::AcceptMark { bits: 0x1000_0000 });
+        v.push_packet(&untracked(1), Verdict::AcceptMark { bits: 0x1000_0000 });
         v.push_packet(&tracked, Verdict::AcceptMark { bits: 0x1000_0000 });
-        v.push_packet(&untracked, Verdict::DropMark { bits: 0x2000_0000 });
+        v.push_packet(&untracked(3), Verdict::DropMark { bits: 0x2000_0000 });
         let bytes = v.finish().to_vec();
-        let kinds: Vec<(u32, u16)> = netlink::messages(&bytes)
+        // (message kind, verdict, id, attributes): a batch accept for 1, the
+        // ct-mark accept of 2, a plain drop of 3; no repeat (it would loop:
+        // no connection to save a mark into).
+        let got: Vec<(u16, u32, u32, usize)> = netlink::messages(&bytes)
             .map(|m| {
                 let (_, _, body) = m.nfgen().unwrap();
                 let attrs: Vec<_> = netlink::attrs(body).collect();
+                let h = attrs[0].data;
                 (
-                    u32::from_be_bytes(attrs[0].data[..4].try_into().unwrap()),
-                    attrs[1].kind,
+                    m.kind,
+                    u32::from_be_bytes(h[..4].try_into().unwrap()),
+                    u32::from_be_bytes(h[4..8].try_into().unwrap()),
+                    attrs.len(),
                 )
             })
             .collect();
         assert_eq!(
-            kinds,
+            got,
             [
-                (NF_REPEAT, NFQA_MARK),
-                (NF_ACCEPT, NFQA_CT),
-                (NF_REPEAT, NFQA_MARK)
+                (0x0303, NF_ACCEPT, 1, 1),
+                (0x0301, NF_ACCEPT, 2, 2),
+                (0x0301, NF_DROP, 3, 1)
             ]
         );
         assert_eq!(v.mode(), MarkMode::Conntrack);
@@ -915,6 +932,7 @@ mod tests {
             copy_range: 4096,
             max_len: 1024,
             want_conntrack: true,
+            fail_open: true,
         };
         write_config(&mut buf, &cfg, NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO, 1);
         let msgs: Vec<_> = netlink::messages(&buf).collect();

@@ -155,12 +155,14 @@ pub fn rewrite_in_place(msg: &mut [u8], mode: SinkholeMode) -> bool {
 /// The queued TCP segment (IPv4 or IPv6) turned into a reset of the same
 /// connection from the same sender, at the same sequence number: what the
 /// receiver gets instead of a segment that must not reach it, so it fails
-/// at once rather than waiting for bytes that never come. None when the
+/// at once rather than waiting for bytes that never come; `skip` moves it
+/// past the bytes of the segment the receiver already has. None when the
 /// packet is not a TCP segment with a plain IP header.
-pub fn tcp_reset_instead(packet: &[u8]) -> Option<Vec<u8>> {
+pub fn tcp_reset_instead(packet: &[u8], skip: u32) -> Option<Vec<u8>> {
     use etherparse::TcpHeader;
     let mut out = Vec::with_capacity(80);
     let reset = |tcp: &mut TcpHeader| {
+        tcp.sequence_number = tcp.sequence_number.wrapping_add(skip);
         tcp.rst = true;
         tcp.ack = true;
         tcp.psh = false;
@@ -416,7 +418,7 @@ mod tests {
             out
         };
         for pkt in [v4, v6] {
-            let reset = tcp_reset_instead(&pkt).unwrap();
+            let reset = tcp_reset_instead(&pkt, 0).unwrap();
             let s = SlicedPacket::from_ip(&reset).unwrap();
             let Some(TransportSlice::Tcp(tcp)) = s.transport else {
                 panic!()

@@ -305,3 +305,48 @@ fn a_burst_of_large_sinkholed_answers_keeps_the_daemon_judging() {
     assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 3.0));
     assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
 }
+
+/// A LAN host sending from port 53 is not a resolver: its packets are
+/// judged like any connection's (they once went down the DNS-answer path
+/// and passed unjudged), over UDP and TCP, IPv4 and IPv6.
+#[test]
+fn a_phone_sending_from_port_53_is_judged() {
+    let Some(mut net) = network(REJECT_XIAOMI) else {
+        return;
+    };
+    assert_eq!(net.dig(WAN_DNS, "tracking.miui.com").trim(), XIAOMI_IP);
+    assert_eq!(
+        net.dig_with(WAN_DNS6, "tracking.miui.com", "AAAA", ""),
+        XIAOMI_IP6
+    );
+    let wan = net.wan.clone();
+    let sink = "import socket,sys\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n\
+                s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\ns.bind(('::',9999))\n\
+                while True:\n    d,a=s.recvfrom(2048); print(a[0],flush=True)\n";
+    net.spawn("udp-sink", &wan, &["python3", "-c", sink]);
+    net.wait_for(&wan, "ss -lun | grep -q ':9999 '");
+    for ip in [XIAOMI_IP, XIAOMI_IP6] {
+        let fam = if ip.contains(':') {
+            "AF_INET6"
+        } else {
+            "AF_INET"
+        };
+        let send = format!(
+            "import socket,time\ns=socket.socket(socket.{fam},socket.SOCK_DGRAM)\ns.bind(('',53))\n\
+             for i in range(3):\n    s.sendto(b'not an answer',('{ip}',9999)); time.sleep(0.1)\n"
+        );
+        net.sh(&net.phone, &format!("python3 -c \"{send}\""));
+        let connect = format!(
+            "import socket,sys\ns=socket.socket(socket.{fam},socket.SOCK_STREAM)\ns.bind(('',53))\ns.settimeout(2)\n\
+             try:\n    s.connect(('{ip}',443)); print('open')\nexcept OSError as e:\n    print('refused')\n"
+        );
+        let out = net.sh(&net.phone, &format!("python3 -c \"{connect}\""));
+        assert_eq!(out.trim(), "refused", "TCP from port 53 to {ip}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        net.log("udp-sink").trim(),
+        "",
+        "UDP from port 53 reached the tracker"
+    );
+}

@@ -19,7 +19,7 @@ use phonehome::config::Config;
 use phonehome::conntrack::{Counters, CtEntry};
 use phonehome::engine::{Engine, Now};
 use phonehome::packet::FiveTuple;
-use phonehome::queue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_OUT};
+use phonehome::queue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN, HOOK_LOCAL_OUT};
 use phonehome::stats::TimeRange;
 
 const BASE: &str = "config phonehome\n\toption leases '/nonexistent'\n\toption max_flows '64'\n\
@@ -205,8 +205,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 let n = p.byte().unwrap_or(1) % 8;
                 let msg = dns_answer(NAMES[name], srv, n);
                 let resolver = server(7, v6);
-                let pkt = build(resolver, client, None, (53, sport), &msg);
                 let hook = if op & 0x10 != 0 { HOOK_LOCAL_OUT } else { HOOK_FORWARD };
+                // The query first (its flow makes the reply an answer).
+                let query = build(client, resolver, None, (sport, 53), &msg[..12]);
+                let query_hook = if hook == HOOK_LOCAL_OUT { HOOK_LOCAL_IN } else { HOOK_FORWARD };
+                queued(&mut engine, &query, query_hook, true);
+                let pkt = build(resolver, client, None, (53, sport), &msg);
                 let verdict = queued(&mut engine, &pkt, hook, false);
                 if name < BLOCKED {
                     assert_ne!(verdict, Verdict::Accept, "blocked answer for {} passed", NAMES[name]);
@@ -222,6 +226,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 let resolver = server(6, v6);
                 // A connection of its own each time (the client's port).
                 dns_port = dns_port.wrapping_add(1).max(50000);
+                let syn = build(client, resolver, Some((dns_port, 53, 7, 1)), (0, 0), &[]);
+                queued(&mut engine, &syn, HOOK_FORWARD, true);
                 let synack = build(resolver, client, Some((53, dns_port, 999, 3)), (0, 0), &[]);
                 queued(&mut engine, &synack, HOOK_FORWARD, false);
                 let pkt = build(resolver, client, Some((53, dns_port, 1000, 2)), (0, 0), &framed[..cut]);
