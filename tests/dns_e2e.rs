@@ -287,10 +287,26 @@ fn a_burst_of_large_sinkholed_answers_keeps_the_daemon_judging() {
     // The daemon paused while the answers arrive, so they wait in the
     // kernel's queue and come to it in bursts of 64.
     net.signal("daemon", "STOP");
-    let script = "for i in $(seq 128); do dig +short +bufsize=4096 +time=4 +tries=1 @198.51.100.54 tracking.miui.com A > /tmp/ph-burst-$$-$i & done; \
-                  sleep 1; kill -CONT $(pgrep -f 'phonehome run' | head -1); wait; cat /tmp/ph-burst-$$-*; rm -f /tmp/ph-burst-$$-*";
-    let out = net.sh(&net.phone, script);
+    let dir = net.dir.join("burst");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "for i in $(seq 128); do dig +short +bufsize=4096 +time=5 +tries=1 @198.51.100.54 tracking.miui.com A > {d}/$i & done; \
+         wait; cat {d}/[0-9]* > {d}/all; touch {d}/done",
+        d = dir.display()
+    );
+    let phone = net.phone.clone();
+    net.spawn("burst", &phone, &["sh", "-c", &script]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     net.signal("daemon", "CONT");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.join("done").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the digs did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = std::fs::read_to_string(dir.join("all")).unwrap();
     let got = lines(&out);
     assert!(!got.is_empty());
     assert!(
