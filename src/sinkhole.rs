@@ -152,6 +152,74 @@ pub fn rewrite_in_place(msg: &mut [u8], mode: SinkholeMode) -> bool {
     true
 }
 
+/// The IP header of a queued packet (IPv4, or IPv6 without extension
+/// headers), the one place the rewriters below read and write it.
+enum IpHeader {
+    V4(Ipv4Header),
+    V6(Ipv6Header),
+}
+
+/// The IP header of `packet` when it carries `proto` and is not an IPv4
+/// fragment, the bytes after it, and whether the packet is whole (not cut
+/// at the queue's copy range, not padded).
+fn ip_header(packet: &[u8], proto: IpNumber) -> Option<(IpHeader, &[u8], bool)> {
+    match packet.first()? >> 4 {
+        4 => {
+            let (ip, rest) = Ipv4Header::from_slice(packet).ok()?;
+            if ip.protocol != proto || ip.is_fragmenting_payload() {
+                return None;
+            }
+            let whole = ip.total_len as usize == packet.len();
+            Some((IpHeader::V4(ip), rest, whole))
+        }
+        6 => {
+            let (ip, rest) = Ipv6Header::from_slice(packet).ok()?;
+            if ip.next_header != proto {
+                return None; // extension headers: leave it alone
+            }
+            let whole = Ipv6Header::LEN + ip.payload_length as usize == packet.len();
+            Some((IpHeader::V6(ip), rest, whole))
+        }
+        _ => None,
+    }
+}
+
+impl IpHeader {
+    /// Sets the length of what follows the header (and the IPv4 header
+    /// checksum).
+    fn set_payload_len(&mut self, len: usize) -> Option<()> {
+        match self {
+            IpHeader::V4(ip) => {
+                ip.set_payload_len(len).ok()?;
+                ip.header_checksum = ip.calc_header_checksum();
+            }
+            IpHeader::V6(ip) => ip.set_payload_length(len).ok()?,
+        }
+        Some(())
+    }
+
+    fn tcp_checksum(&self, tcp: &etherparse::TcpHeader, payload: &[u8]) -> Option<u16> {
+        match self {
+            IpHeader::V4(ip) => tcp.calc_checksum_ipv4(ip, payload).ok(),
+            IpHeader::V6(ip) => tcp.calc_checksum_ipv6(ip, payload).ok(),
+        }
+    }
+
+    fn udp_header(&self, sport: u16, dport: u16, payload: &[u8]) -> Option<UdpHeader> {
+        match self {
+            IpHeader::V4(ip) => UdpHeader::with_ipv4_checksum(sport, dport, ip, payload).ok(),
+            IpHeader::V6(ip) => UdpHeader::with_ipv6_checksum(sport, dport, ip, payload).ok(),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) -> Option<()> {
+        match self {
+            IpHeader::V4(ip) => ip.write(out).ok(),
+            IpHeader::V6(ip) => ip.write(out).ok(),
+        }
+    }
+}
+
 /// The queued TCP segment (IPv4 or IPv6) turned into a reset of the same
 /// connection from the same sender, at the same sequence number: what the
 /// receiver gets instead of a segment that must not reach it, so it fails
@@ -159,46 +227,22 @@ pub fn rewrite_in_place(msg: &mut [u8], mode: SinkholeMode) -> bool {
 /// past the bytes of the segment the receiver already has. None when the
 /// packet is not a TCP segment with a plain IP header.
 pub fn tcp_reset_instead(packet: &[u8], skip: u32) -> Option<Vec<u8>> {
-    use etherparse::TcpHeader;
+    // A cut segment still makes a reset: only its headers are needed.
+    let (mut ip, rest, _) = ip_header(packet, IpNumber::TCP)?;
+    let (mut tcp, _) = etherparse::TcpHeader::from_slice(rest).ok()?;
+    tcp.sequence_number = tcp.sequence_number.wrapping_add(skip);
+    tcp.rst = true;
+    tcp.ack = true;
+    tcp.psh = false;
+    tcp.fin = false;
+    tcp.syn = false;
+    tcp.urg = false;
+    tcp.window_size = 0;
+    ip.set_payload_len(tcp.header_len())?;
+    tcp.checksum = ip.tcp_checksum(&tcp, &[])?;
     let mut out = Vec::with_capacity(80);
-    let reset = |tcp: &mut TcpHeader| {
-        tcp.sequence_number = tcp.sequence_number.wrapping_add(skip);
-        tcp.rst = true;
-        tcp.ack = true;
-        tcp.psh = false;
-        tcp.fin = false;
-        tcp.syn = false;
-        tcp.urg = false;
-        tcp.window_size = 0;
-    };
-    match packet.first()? >> 4 {
-        4 => {
-            let (mut ip, rest) = Ipv4Header::from_slice(packet).ok()?;
-            if ip.protocol != IpNumber::TCP || ip.is_fragmenting_payload() {
-                return None;
-            }
-            let (mut tcp, _) = TcpHeader::from_slice(rest).ok()?;
-            reset(&mut tcp);
-            ip.set_payload_len(tcp.header_len()).ok()?;
-            ip.header_checksum = ip.calc_header_checksum();
-            tcp.checksum = tcp.calc_checksum_ipv4(&ip, &[]).ok()?;
-            ip.write(&mut out).ok()?;
-            tcp.write(&mut out).ok()?;
-        }
-        6 => {
-            let (mut ip, rest) = Ipv6Header::from_slice(packet).ok()?;
-            if ip.next_header != IpNumber::TCP {
-                return None;
-            }
-            let (mut tcp, _) = TcpHeader::from_slice(rest).ok()?;
-            reset(&mut tcp);
-            ip.set_payload_length(tcp.header_len()).ok()?;
-            tcp.checksum = tcp.calc_checksum_ipv6(&ip, &[]).ok()?;
-            ip.write(&mut out).ok()?;
-            tcp.write(&mut out).ok()?;
-        }
-        _ => return None,
-    }
+    ip.write(&mut out)?;
+    tcp.write(&mut out).ok()?;
     Some(out)
 }
 
@@ -206,39 +250,15 @@ pub fn tcp_reset_instead(packet: &[u8], skip: u32) -> Option<Vec<u8>> {
 /// `payload` of the same length and its checksum fixed; None when the
 /// packet is not such a segment (cut, extension headers, other length).
 pub fn rebuild_tcp_segment(packet: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
-    use etherparse::TcpHeader;
-    let mut out = Vec::with_capacity(packet.len());
-    match packet.first()? >> 4 {
-        4 => {
-            let (ip, rest) = Ipv4Header::from_slice(packet).ok()?;
-            if ip.protocol != IpNumber::TCP || ip.total_len as usize != packet.len() {
-                return None;
-            }
-            let (mut tcp, old) = TcpHeader::from_slice(rest).ok()?;
-            if old.len() != payload.len() {
-                return None;
-            }
-            tcp.checksum = tcp.calc_checksum_ipv4(&ip, payload).ok()?;
-            ip.write(&mut out).ok()?;
-            tcp.write(&mut out).ok()?;
-        }
-        6 => {
-            let (ip, rest) = Ipv6Header::from_slice(packet).ok()?;
-            if ip.next_header != IpNumber::TCP
-                || Ipv6Header::LEN + ip.payload_length as usize != packet.len()
-            {
-                return None;
-            }
-            let (mut tcp, old) = TcpHeader::from_slice(rest).ok()?;
-            if old.len() != payload.len() {
-                return None;
-            }
-            tcp.checksum = tcp.calc_checksum_ipv6(&ip, payload).ok()?;
-            ip.write(&mut out).ok()?;
-            tcp.write(&mut out).ok()?;
-        }
-        _ => return None,
+    let (ip, rest, whole) = ip_header(packet, IpNumber::TCP)?;
+    let (mut tcp, old) = etherparse::TcpHeader::from_slice(rest).ok()?;
+    if !whole || old.len() != payload.len() {
+        return None;
     }
+    tcp.checksum = ip.tcp_checksum(&tcp, payload)?;
+    let mut out = Vec::with_capacity(packet.len());
+    ip.write(&mut out)?;
+    tcp.write(&mut out).ok()?;
     out.extend_from_slice(payload);
     Some(out)
 }
@@ -249,50 +269,19 @@ pub fn rewrite_packet(packet: &[u8], mode: SinkholeMode) -> Option<Vec<u8>> {
     if mode == SinkholeMode::Off {
         return None;
     }
-    let mut out = Vec::with_capacity(packet.len());
-    match packet.first()? >> 4 {
-        4 => {
-            let (mut ip, rest) = Ipv4Header::from_slice(packet).ok()?;
-            if ip.protocol != IpNumber::UDP || ip.is_fragmenting_payload() {
-                return None;
-            }
-            let total = ip.total_len as usize;
-            if total != packet.len() {
-                return None; // cut at the copy range, or padded
-            }
-            let (udp, msg) = UdpHeader::from_slice(rest).ok()?;
-            let msg = msg.get(..(udp.length as usize).checked_sub(8)?)?;
-            let new = rewrite_message(msg, mode)?;
-            ip.set_payload_len(8 + new.len()).ok()?;
-            ip.header_checksum = ip.calc_header_checksum();
-            let udp =
-                UdpHeader::with_ipv4_checksum(udp.source_port, udp.destination_port, &ip, &new)
-                    .ok()?;
-            ip.write(&mut out).ok()?;
-            udp.write(&mut out).ok()?;
-            out.extend_from_slice(&new);
-        }
-        6 => {
-            let (mut ip, rest) = Ipv6Header::from_slice(packet).ok()?;
-            if ip.next_header != IpNumber::UDP {
-                return None; // extension headers: leave it alone
-            }
-            if Ipv6Header::LEN + ip.payload_length as usize != packet.len() {
-                return None;
-            }
-            let (udp, msg) = UdpHeader::from_slice(rest).ok()?;
-            let msg = msg.get(..(udp.length as usize).checked_sub(8)?)?;
-            let new = rewrite_message(msg, mode)?;
-            ip.set_payload_length(8 + new.len()).ok()?;
-            let udp =
-                UdpHeader::with_ipv6_checksum(udp.source_port, udp.destination_port, &ip, &new)
-                    .ok()?;
-            ip.write(&mut out).ok()?;
-            udp.write(&mut out).ok()?;
-            out.extend_from_slice(&new);
-        }
-        _ => return None,
+    let (mut ip, rest, whole) = ip_header(packet, IpNumber::UDP)?;
+    if !whole {
+        return None; // cut at the copy range, or padded
     }
+    let (udp, msg) = UdpHeader::from_slice(rest).ok()?;
+    let msg = msg.get(..(udp.length as usize).checked_sub(8)?)?;
+    let new = rewrite_message(msg, mode)?;
+    ip.set_payload_len(8 + new.len())?;
+    let udp = ip.udp_header(udp.source_port, udp.destination_port, &new)?;
+    let mut out = Vec::with_capacity(packet.len());
+    ip.write(&mut out)?;
+    udp.write(&mut out).ok()?;
+    out.extend_from_slice(&new);
     Some(out)
 }
 
