@@ -272,9 +272,7 @@ impl Engine {
         };
         let ready = match sniffed {
             Sniff::Done => true,
-            Sniff::Wait => {
-                flow.client_segments >= self.decide_by || flow.client_packets >= CLIENT_DEADLINE
-            }
+            Sniff::Wait => waited_long_enough(flow, self.decide_by),
             Sniff::OverBudget => {
                 self.counters.pending_overflow += 1;
                 true
@@ -588,8 +586,7 @@ impl Engine {
             };
         };
         let nameless = flow.names.is_none() && !is_dns(&flow.tuple);
-        let gave_up = nameless
-            && (flow.client_segments >= self.decide_by || flow.client_packets >= CLIENT_DEADLINE);
+        let gave_up = nameless && waited_long_enough(flow, self.decide_by);
         let chain: &[String] = flow.names.as_deref().unwrap_or(&[]);
         let a = owners::attribute(chain, flow.tuple.dst);
         let (owner, host) = (a.owner, a.host);
@@ -936,6 +933,13 @@ fn mark_of(d: &Decision, dns: bool) -> Option<u32> {
         | Verdict::RejectMark { bits } => Some(bits),
         _ => None,
     }
+}
+
+/// Whether a connection still without a name has waited for one as long
+/// as it may: its client's `decide_by`-th data segment, or its
+/// `CLIENT_DEADLINE`-th packet of any kind.
+fn waited_long_enough(flow: &Flow, decide_by: u32) -> bool {
+    flow.client_segments >= decide_by || flow.client_packets >= CLIENT_DEADLINE
 }
 
 /// Where sniffing a connection's first bytes stands.
