@@ -21,23 +21,8 @@ use common::*;
 const SERVER: &str = NEUTRAL_IP;
 const PORT: u16 = 9000;
 
-struct Run {
-    rate: f64,
-    p50: f64,
-    p99: f64,
-}
-
-fn run(net: &Net, n: usize) -> Run {
-    let out = net.sh(
-        &net.phone,
-        &format!("python3 -c \"{CONNECT_CLIENT_PY}\" {n} {SERVER} {PORT}"),
-    );
-    let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
-    Run {
-        rate: n as f64 / v[0],
-        p50: v[1],
-        p99: v[2],
-    }
+fn run(net: &Net, n: usize) -> Setups {
+    net.connect_setups(n, SERVER, PORT)
 }
 
 fn main() {
@@ -65,13 +50,7 @@ fn main() {
 
     let mut net = Net::new();
     net.start_wan_services();
-    let wan = net.wan.clone();
-    net.spawn(
-        "server",
-        &wan,
-        &["python3", "-c", ACCEPT_SERVER_PY, SERVER, &PORT.to_string()],
-    );
-    net.wait_for(&wan, &format!("ss -ltn | grep -q ':{PORT} '"));
+    net.start_accept_server(SERVER, PORT);
     net.write_config("config rule\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
     // Shorter TIME_WAIT so thousands of connections do not pile up.
     net.sh(
@@ -98,7 +77,7 @@ fn main() {
     }
     net.sh(&net.router, &format!("{} firewall down", bin().display()));
     std::fs::remove_file(&c_loop).ok();
-    let m = |v: &[Run], f: fn(&Run) -> f64| median(v.iter().map(f).collect());
+    let m = |v: &[Setups], f: fn(&Setups) -> f64| median(v.iter().map(f).collect());
     let (k_rate, c_rate, p_rate) = (
         m(&kernel, |r| r.rate),
         m(&c, |r| r.rate),

@@ -27,28 +27,13 @@ use phonehome::stats::TimeRange;
 const SERVER: &str = NEUTRAL_IP;
 const PORT: u16 = 9000;
 
-struct Run {
-    p50: f64,
-    p99: f64,
-    worst: f64,
-}
-
-fn probe(net: &Net, n: usize) -> Run {
-    let out = net.sh(
-        &net.phone,
-        &format!("python3 -c \"{CONNECT_CLIENT_PY}\" {n} {SERVER} {PORT}"),
-    );
-    let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
-    Run {
-        p50: v[1],
-        p99: v[2],
-        worst: v[3],
-    }
+fn probe(net: &Net, n: usize) -> Setups {
+    net.connect_setups(n, SERVER, PORT)
 }
 
 /// The probe while the LAN sprays port-53 UDP and a socket client floods
 /// queries; returns the probe's figures and how many queries were answered.
-fn hostile(net: &mut Net, n: usize) -> (Run, u64) {
+fn hostile(net: &mut Net, n: usize) -> (Setups, u64) {
     let load = std::env::var("STALL_LOAD").unwrap_or_else(|_| "both".into());
     let phone = net.phone.clone();
     // 20,000 packets/s from source port 53 to random wan addresses, for as
@@ -152,13 +137,7 @@ fn main() {
     let (n, rounds) = (env("CONNS", 5000), env("ROUNDS", 3));
     let mut net = Net::new();
     net.start_wan_services();
-    let wan = net.wan.clone();
-    net.spawn(
-        "accept-server",
-        &wan,
-        &["python3", "-c", ACCEPT_SERVER_PY, SERVER, &PORT.to_string()],
-    );
-    net.wait_for(&wan, &format!("ss -ltn | grep -q ':{PORT} '"));
+    net.start_accept_server(SERVER, PORT);
     net.start_daemon("", false);
     let mut quiet = Vec::new();
     let mut loud = Vec::new();
@@ -169,7 +148,7 @@ fn main() {
         loud.push(run);
         queries += answered;
     }
-    let med = |runs: &[Run], f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
+    let med = |runs: &[Setups], f: fn(&Setups) -> f64| median(runs.iter().map(f).collect());
     let status = net.cli_json(&["status"]);
     println!(
         "verdict stalls: {n} TCP connection setups per round, {rounds} rounds (medians), same run"

@@ -633,6 +633,43 @@ while True:
     c,_=s.accept(); c.close()
 ";
 
+/// One round of `CONNECT_CLIENT_PY`: connections per second and setup
+/// times in microseconds.
+pub struct Setups {
+    pub rate: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub worst: f64,
+}
+
+impl Net {
+    /// `ACCEPT_SERVER_PY` in wan on `addr`:`port`, ready when this returns.
+    pub fn start_accept_server(&mut self, addr: &str, port: u16) {
+        let wan = self.wan.clone();
+        self.spawn(
+            &format!("accept-{addr}-{port}"),
+            &wan,
+            &["python3", "-c", ACCEPT_SERVER_PY, addr, &port.to_string()],
+        );
+        self.wait_for(&wan, &format!("ss -ltn | grep -q ':{port} '"));
+    }
+
+    /// `n` timed connects from the phone to `addr`:`port`.
+    pub fn connect_setups(&self, n: usize, addr: &str, port: u16) -> Setups {
+        let out = self.sh(
+            &self.phone,
+            &format!("python3 -c \"{CONNECT_CLIENT_PY}\" {n} {addr} {port}"),
+        );
+        let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        Setups {
+            rate: n as f64 / v[0],
+            p50: v[1],
+            p99: v[2],
+            worst: v[3],
+        }
+    }
+}
+
 /// The usual network: wan services up, the daemon started with `config`
 /// (fail-open); None when the test cannot run here (not root).
 pub fn network(config: &str) -> Option<Net> {
