@@ -284,7 +284,9 @@ pub fn parse_clock(s: &str) -> Option<u16> {
     if let Some(sec) = parts.next() {
         sec.parse::<u8>().ok().filter(|s| *s < 60)?;
     }
-    (parts.next().is_none() && h < 24 && m < 60).then_some(h * 60 + m)
+    // `then`, not `then_some`: the product must not be computed for an
+    // hour past 1092 (it overflows u16; fuzzing found it).
+    (parts.next().is_none() && h < 24 && m < 60).then(|| h * 60 + m)
 }
 
 /// `Mon`..`Sun` (any case, full names too) as 0..6.
@@ -896,6 +898,15 @@ config rule
         assert_eq!(cfg.rules[0].owners, vec!["Xiaomi", "Alibaba Cloud"]);
         assert_eq!(cfg.rules[1].name, "rule#2");
         assert_eq!(cfg.rules[1].action, Action::Log);
+    }
+
+    /// Hours that overflow `h * 60` in a u16 are refused, not a panic.
+    #[test]
+    fn clock_times_out_of_range_are_refused() {
+        for bad in ["2220:0", "65535:59", "24:00", "12:60", "1:2:60"] {
+            assert_eq!(parse_clock(bad), None, "{bad}");
+        }
+        assert_eq!(parse_clock("23:59"), Some(23 * 60 + 59));
     }
 
     #[test]
