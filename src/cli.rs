@@ -1193,6 +1193,10 @@ fn print_status(s: &StatusRow, json: bool) -> Result<(), UsageOr> {
         human_bytes(s.pending_bytes),
         s.pending_overflow
     );
+    println!(
+        "dropped by the kernel, queue full {}  socket buffer full {}",
+        s.queue_dropped, s.queue_user_dropped
+    );
     Ok(())
 }
 

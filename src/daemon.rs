@@ -206,7 +206,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         copy_range: cfg.copy_range,
         max_len: 4096,
         want_conntrack: true,
-        fail_open: !cfg.fail_closed,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -395,7 +394,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                     continue;
                 }
                 let reply = match query {
-                    Query::Status => Reply::Status(StatusRow {
+                    Query::Status => {
+                        let kernel_queue = crate::queue::proc_queue_row(cfg.queue).unwrap_or_default();
+                        Reply::Status(StatusRow {
                         version: env!("CARGO_PKG_VERSION").to_string(),
                         uptime_s: clock.start.elapsed().as_secs(),
                         mode: mode_name(engine.policy.mode).to_string(),
@@ -414,10 +415,13 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         dns_refused: engine.counters.dns_refused,
                         pending_bytes: engine.flows.pending_bytes() as u64,
                         pending_overflow: engine.counters.pending_overflow,
+                        queue_dropped: kernel_queue.queue_dropped,
+                        queue_user_dropped: kernel_queue.user_dropped,
                         rejudged,
                         rules: engine.policy.rule_count() as u64,
                         rss_bytes: rss_bytes(),
-                    }),
+                        })
+                    }
                     Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
                         rows_reply(query, &engine, &clock)
                     }

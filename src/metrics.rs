@@ -157,6 +157,20 @@ pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) ->
     );
     scalar(
         &mut o,
+        "phonehome_queue_dropped_total",
+        "counter",
+        "Packets the kernel dropped unjudged because the queue held its maximum.",
+        status.queue_dropped,
+    );
+    scalar(
+        &mut o,
+        "phonehome_queue_user_dropped_total",
+        "counter",
+        "Packets the kernel dropped unjudged because the daemon's socket buffer was full.",
+        status.queue_user_dropped,
+    );
+    scalar(
+        &mut o,
         "phonehome_nameless_total",
         "counter",
         "Connections decided without a name, for any reason (option undecided applied).",
@@ -277,6 +291,8 @@ mod tests {
             dns_refused: 0,
             pending_bytes: 0,
             pending_overflow: 0,
+            queue_dropped: 0,
+            queue_user_dropped: 0,
             rejudged: 0,
             rules: 1,
             rss_bytes: 4096,

@@ -264,14 +264,16 @@ impl Socket {
     }
 
     /// Asks for a large receive buffer (beyond rmem_max when we have
-    /// CAP_NET_ADMIN) and for no ENOBUFS errors: a burst that overflows the
-    /// buffer then loses packets (the kernel fails them open or closed per
-    /// queue flags) instead of failing every later `recv`.
-    pub fn tune_for_queue(&self, rcvbuf: usize) -> io::Result<()> {
+    /// CAP_NET_ADMIN in the initial namespace) and for no ENOBUFS errors: a
+    /// burst that overflows the buffer then loses packets (the queue drops
+    /// them) instead of failing every later `recv`. Returns the limit the
+    /// kernel granted (SO_RCVBUF: twice the size asked, for overhead).
+    pub fn tune_for_queue(&self, rcvbuf: usize) -> io::Result<usize> {
         let fd = self.fd.get_ref();
         if rustix::net::sockopt::set_socket_recv_buffer_size_force(fd, rcvbuf).is_err() {
             rustix::net::sockopt::set_socket_recv_buffer_size(fd, rcvbuf)?;
         }
+        let granted = rustix::net::sockopt::socket_recv_buffer_size(fd)?;
         let one: libc::c_int = 1;
         // SAFETY: a valid fd and a pointer to a c_int that outlives the call.
         let rc = unsafe {
@@ -286,7 +288,7 @@ impl Socket {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(())
+        Ok(granted)
     }
 
     /// Sends one buffer of (possibly several) messages as one datagram

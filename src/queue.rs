@@ -379,10 +379,16 @@ pub struct QueueConfig {
     pub max_len: u32,
     /// Ask for conntrack info and ct-mark verdicts (falls back if refused).
     pub want_conntrack: bool,
-    /// Let packets pass when the queue is full (`NFQA_CFG_F_FAIL_OPEN`);
-    /// false with `option fail_closed`, so an overflow drops instead.
-    pub fail_open: bool,
 }
+
+/// The flags the bind sets or clears (`NFQA_CFG_MASK`). Never
+/// `NFQA_CFG_F_FAIL_OPEN`: with it the kernel lets a packet pass unjudged
+/// when the queue is full or the socket's receive buffer is, so a burst of
+/// DNS answers (or any flood a phone sends while the daemon is busy) got
+/// real addresses past a block. A full queue drops instead (TCP resends, a
+/// resolver asks again). A daemon that is not running at all is what the
+/// rules' `--queue-bypass` (nft `flags bypass`) covers.
+const CONFIG_FLAGS_MASK: u32 = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_CONNTRACK | NFQA_CFG_F_GSO;
 
 /// Writes the bind sequence: bind, copy parameters, queue length, flags.
 /// Each message asks for an ack so refusals surface as errors.
@@ -407,7 +413,7 @@ pub fn write_config(buf: &mut Vec<u8>, cfg: &QueueConfig, flags: u32, seq: u32) 
     w.attr(NFQA_CFG_PARAMS, &params)
         .attr_be32(NFQA_CFG_QUEUE_MAXLEN, cfg.max_len)
         .attr_be32(NFQA_CFG_FLAGS, flags)
-        .attr_be32(NFQA_CFG_MASK, flags | NFQA_CFG_F_CONNTRACK);
+        .attr_be32(NFQA_CFG_MASK, flags | CONFIG_FLAGS_MASK);
     w.finish();
 }
 
@@ -437,7 +443,17 @@ impl Queue {
     /// repeat-with-packet-mark when the kernel refuses `NFQA_CFG_F_CONNTRACK`.
     pub async fn bind(config: QueueConfig) -> io::Result<Queue> {
         let socket = netlink::Socket::open(netlink::Protocol::Netfilter, 0)?;
-        socket.tune_for_queue(8 << 20)?;
+        let asked = 8 << 20;
+        let granted = socket.tune_for_queue(asked)?;
+        if granted < 2 * asked {
+            eprintln!(
+                "phonehome: warning: queue receive buffer {} KiB (asked {} KiB; raising it past \
+                 net.core.rmem_max needs CAP_NET_ADMIN in the initial namespace): a burst \
+                 larger than it is dropped (status: queue_user_dropped)",
+                granted >> 10,
+                (2 * asked) >> 10
+            );
+        }
         let recv_buf = vec![0u8; (config.copy_range as usize + 4096).max(65536)];
         let mut queue = Queue {
             socket,
@@ -450,11 +466,7 @@ impl Queue {
         // packet is whole within the copy range (with it, a 4.3 KB
         // ClientHello or a 5 KB DNS answer came as one packet cut at the
         // copy range, and the bytes after the cut were never seen).
-        let base = if queue.config.fail_open {
-            NFQA_CFG_F_FAIL_OPEN
-        } else {
-            0
-        };
+        let base = 0;
         if queue.config.want_conntrack {
             match queue.configure(base | NFQA_CFG_F_CONNTRACK, 1).await {
                 Ok(()) => {
@@ -685,10 +697,10 @@ fn bind_hint(errno: Option<i32>, holder: Option<u32>, net_admin: bool) -> String
 /// The netlink port id bound to `queue`, from
 /// `/proc/net/netfilter/nfnetlink_queue`.
 fn queue_holder(text: &str, queue: u16) -> Option<u32> {
-    text.lines().find_map(|line| {
-        let mut cols = line.split_whitespace();
-        (cols.next()?.parse::<u16>().ok()? == queue).then(|| cols.next()?.parse().ok())?
-    })
+    proc_queue_rows(text)
+        .into_iter()
+        .find(|r| r.queue == queue)
+        .map(|r| r.portid)
 }
 
 /// Whether this process has CAP_NET_ADMIN (bit 12 of CapEff).
@@ -706,17 +718,49 @@ fn has_net_admin() -> bool {
         .is_some_and(|caps| caps & (1 << 12) != 0)
 }
 
-/// Reads `/proc/net/netfilter/nfnetlink_queue`: per queue, the number of
-/// packets handed to user space so far (the last-but-one id counter).
-pub fn proc_queue_totals(text: &str) -> Vec<(u16, u64)> {
-    // Columns: queue portid queue_total copy_mode copy_range queue_dropped
-    //          user_dropped id_sequence 1
+/// One line of `/proc/net/netfilter/nfnetlink_queue` (the kernel's
+/// `seq_show` in nfnetlink_queue.c).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcQueueRow {
+    pub queue: u16,
+    /// The netlink port id bound to it.
+    pub portid: u32,
+    /// Packets waiting for a verdict now.
+    pub waiting: u64,
+    /// Packets dropped because the queue held `max_len` already.
+    pub queue_dropped: u64,
+    /// Packets dropped because the daemon's socket buffer was full.
+    pub user_dropped: u64,
+    /// Packets handed to user space so far (the last packet id).
+    pub id_sequence: u64,
+}
+
+/// Reads `/proc/net/netfilter/nfnetlink_queue`. Columns: queue portid
+/// queue_total copy_mode copy_range queue_dropped user_dropped
+/// id_sequence 1. Lines it cannot read are skipped.
+pub fn proc_queue_rows(text: &str) -> Vec<ProcQueueRow> {
     text.lines()
         .filter_map(|line| {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            Some((cols.first()?.parse().ok()?, cols.get(7)?.parse().ok()?))
+            let num = |i: usize| cols.get(i)?.parse::<u64>().ok();
+            Some(ProcQueueRow {
+                queue: cols.first()?.parse().ok()?,
+                portid: cols.get(1)?.parse().ok()?,
+                waiting: num(2)?,
+                queue_dropped: num(5)?,
+                user_dropped: num(6)?,
+                id_sequence: num(7)?,
+            })
         })
         .collect()
+}
+
+/// The kernel's row for `queue` in this network namespace, if bound.
+pub fn proc_queue_row(queue: u16) -> Option<ProcQueueRow> {
+    let text = std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue").ok()?;
+    proc_queue_rows(&text)
+        .into_iter()
+        .find(|r| r.queue == queue)
 }
 
 #[cfg(test)]
@@ -932,7 +976,6 @@ mod tests {
             copy_range: 4096,
             max_len: 1024,
             want_conntrack: true,
-            fail_open: true,
         };
         write_config(&mut buf, &cfg, NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO, 1);
         let msgs: Vec<_> = netlink::messages(&buf).collect();
@@ -944,6 +987,14 @@ mod tests {
         assert_eq!(attrs[0].data, &[0, 0, 0x10, 0, NFQNL_COPY_PACKET]);
         assert_eq!(attrs[1].be_u32(), Some(1024));
         assert_eq!(attrs[2].be_u32(), Some(5));
+        assert_eq!(attrs[3].be_u32(), Some(7));
+        // Flags left out are cleared: fail-open most of all.
+        buf.clear();
+        write_config(&mut buf, &cfg, 0, 1);
+        let msgs: Vec<_> = netlink::messages(&buf).collect();
+        let (_, _, body) = msgs[1].nfgen().unwrap();
+        let attrs: Vec<_> = netlink::attrs(body).collect();
+        assert_eq!(attrs[2].be_u32(), Some(0));
         assert_eq!(attrs[3].be_u32(), Some(7));
     }
 
@@ -968,7 +1019,19 @@ mod tests {
 
     #[test]
     fn reads_proc_queue_counters() {
-        let text = "    0  12345     0 2  4096     0     0       17  1\n";
-        assert_eq!(proc_queue_totals(text), vec![(0, 17)]);
+        // Read off the router namespace after the burst test with a 208 KB
+        // receive buffer: 59 packets dropped at the socket.
+        let text = "    0  12345     3 2 65535     0    59      401  1\nnot a row\n    1 9 0 2\n";
+        assert_eq!(
+            proc_queue_rows(text),
+            vec![ProcQueueRow {
+                queue: 0,
+                portid: 12345,
+                waiting: 3,
+                queue_dropped: 0,
+                user_dropped: 59,
+                id_sequence: 401,
+            }]
+        );
     }
 }

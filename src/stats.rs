@@ -546,6 +546,13 @@ pub struct StatusRow {
     pub pending_bytes: u64,
     #[serde(default)]
     pub pending_overflow: u64,
+    /// Packets the kernel dropped unjudged because the queue was full
+    /// (`queue_dropped`) or the daemon's socket buffer was
+    /// (`queue_user_dropped`), from /proc/net/netfilter/nfnetlink_queue.
+    #[serde(default)]
+    pub queue_dropped: u64,
+    #[serde(default)]
+    pub queue_user_dropped: u64,
     /// Live connections whose verdict changed at a reload.
     pub rejudged: u64,
     pub rules: u64,

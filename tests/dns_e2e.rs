@@ -183,7 +183,9 @@ fn answers_split_across_segments_are_refused_when_blocked() {
                 blocked.contains("connection reset") || blocked.contains("end of file"),
                 "{mode} {server}: {blocked}"
             );
-            let allowed = net.dig_with(server, "files.example.org", rtype, "+tcp");
+            // One byte per 20 ms is 1.4 s of answer: more than dig_with's
+            // 2 s timeout allows on a loaded machine.
+            let allowed = net.dig_with(server, "files.example.org", rtype, "+tcp +time=6");
             assert_eq!(lines(&allowed).len(), records, "{mode} {server}: {allowed}");
             assert!(lines(&allowed).iter().all(|l| *l == addr));
         }
@@ -277,7 +279,10 @@ fn a_new_address_of_a_known_phone_is_sinkholed_from_its_first_answer() {
 /// 128 large blocked answers at once (250 records, 4 KB each over UDP):
 /// their rewritten verdicts together exceed the netlink send buffer, which
 /// once ended the daemon's loop (traffic then passed unjudged until procd
-/// restarted it). All are sinkholed and the daemon goes on.
+/// restarted it). All are sinkholed and the daemon goes on. Where the
+/// daemon cannot raise its receive buffer past rmem_max (no CAP_NET_ADMIN
+/// in the initial namespace) part of the burst overflows it: those answers
+/// are dropped (they once passed with real addresses) and dig asks again.
 #[test]
 fn a_burst_of_large_sinkholed_answers_keeps_the_daemon_judging() {
     let Some(mut net) = network(BLOCK_XIAOMI) else {
@@ -290,7 +295,7 @@ fn a_burst_of_large_sinkholed_answers_keeps_the_daemon_judging() {
     let dir = net.dir.join("burst");
     std::fs::create_dir_all(&dir).unwrap();
     let script = format!(
-        "for i in $(seq 128); do dig +short +bufsize=4096 +time=5 +tries=1 @198.51.100.54 tracking.miui.com A > {d}/$i & done; \
+        "for i in $(seq 128); do dig +short +bufsize=4096 +time=3 +tries=3 @198.51.100.54 tracking.miui.com A > {d}/$i & done; \
          wait; cat {d}/[0-9]* > {d}/all; touch {d}/done",
         d = dir.display()
     );
@@ -307,17 +312,102 @@ fn a_burst_of_large_sinkholed_answers_keeps_the_daemon_judging() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let out = std::fs::read_to_string(dir.join("all")).unwrap();
-    let got = lines(&out);
-    assert!(!got.is_empty());
-    assert!(
-        got.iter().all(|l| *l == "0.0.0.0"),
-        "{}",
-        &out[..out.len().min(300)]
-    );
-    assert_eq!(got.len(), 128 * 250, "every answer arrived, rewritten");
     let status = net.cli_json(&["status"]);
-    assert_eq!(status["dns_sinkholed"], 128, "{status:#}");
+    // dig notes each try that timed out (dropped, or slow on a loaded
+    // machine) and a late answer to an earlier try ("ID mismatch"), then
+    // prints the answer it got.
+    let dig_note = |l: &str| l.starts_with(";; ");
+    let mut others: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut answers = 0;
+    for l in lines(&out) {
+        if l == "0.0.0.0" {
+            answers += 1;
+        } else if !dig_note(l) {
+            *others.entry(l).or_default() += 1;
+        }
+    }
+    assert!(
+        others.is_empty(),
+        "lines other than 0.0.0.0: {others:?} {status:#}"
+    );
+    assert_eq!(answers, 128 * 250, "every answer arrived, rewritten");
+    // Every answer that reached the daemon was rewritten; a try that timed
+    // out but was answered late counts twice.
+    assert!(
+        status["dns_sinkholed"].as_u64().unwrap() >= 128,
+        "{status:#}"
+    );
     // Still judging: a blocked connection is refused, an allowed one loads.
+    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 3.0));
+    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+}
+
+/// A phone floods its resolver while the daemon is busy (paused here):
+/// more packets wait than the queue holds (4096). The kernel once let the
+/// overflow pass unjudged (the queue was bound fail-open), and hundreds
+/// of answers reached the phone with Xiaomi's real addresses. Now the
+/// overflow is dropped and counted, and every answer that arrives is
+/// sinkholed; IPv4 and IPv6.
+#[test]
+fn a_flood_past_the_queue_is_dropped_never_passed_unjudged() {
+    let Some(mut net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
+    start_hostile_dns(&mut net, "whole", 1);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/dns_flood.py");
+    let phone = net.phone.clone();
+    let mut dropped_before = 0;
+    for (server, rtype) in [(HOSTILE_DNS, "A"), (HOSTILE_DNS6, "AAAA")] {
+        let ready = net.dir.join(format!("flood-{rtype}.ready"));
+        net.signal("daemon", "STOP");
+        let name = format!("flood-{rtype}");
+        net.spawn(
+            &name,
+            &phone,
+            &[
+                "python3",
+                script.to_str().unwrap(),
+                server,
+                "tracking.miui.com",
+                rtype,
+                "5000",
+                ready.to_str().unwrap(),
+            ],
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !ready.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the flood was not sent"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        net.signal("daemon", "CONT");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let tally = loop {
+            let log = net.log(&name);
+            if let Some(line) = log.lines().find(|l| l.starts_with('{')) {
+                break serde_json::from_str::<serde_json::Value>(line).unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "no tally: {log}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        assert_eq!(
+            tally["real"], 0,
+            "{server}: answers passed unjudged: {tally}"
+        );
+        assert!(tally["zeroed"].as_u64().unwrap() > 0, "{server}: {tally}");
+        let status = net.cli_json(&["status"]);
+        let dropped = status["queue_dropped"].as_u64().unwrap()
+            + status["queue_user_dropped"].as_u64().unwrap();
+        assert!(
+            dropped > dropped_before,
+            "{server}: the overflow is counted: {status:#}"
+        );
+        dropped_before = dropped;
+    }
+    // Still judging.
     assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 3.0));
     assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
 }

@@ -576,10 +576,10 @@ impl Net {
     /// Packets handed to user space by queue 0 in the router so far.
     pub fn queued_packets(&self) -> u64 {
         let text = self.sh(&self.router, "cat /proc/net/netfilter/nfnetlink_queue");
-        phonehome::queue::proc_queue_totals(&text)
+        phonehome::queue::proc_queue_rows(&text)
             .into_iter()
-            .find(|(q, _)| *q == 0)
-            .map_or(0, |(_, n)| n)
+            .find(|r| r.queue == 0)
+            .map_or(0, |r| r.id_sequence)
     }
 }
 
