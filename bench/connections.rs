@@ -60,7 +60,7 @@ fn main() {
 
     let (mut kernel, mut c, mut ph) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        net.sh(&net.router, &format!("{} firewall down", bin().display()));
+        net.firewall_down();
         kernel.push(run(&net, n));
 
         net.firewall_up(false);
@@ -75,7 +75,7 @@ fn main() {
         ph.push(run(&net, n));
         net.signal("daemon", "TERM");
     }
-    net.sh(&net.router, &format!("{} firewall down", bin().display()));
+    net.firewall_down();
     std::fs::remove_file(&c_loop).ok();
     let m = |v: &[Setups], f: fn(&Setups) -> f64| median(v.iter().map(f).collect());
     let (k_rate, c_rate, p_rate) = (

@@ -45,7 +45,7 @@ fn main() {
     let (mut kernel, mut daemon) = (Vec::new(), Vec::new());
     let mut queued = 0;
     for _ in 0..rounds {
-        net.sh(&net.router, &format!("{} firewall down", bin().display()));
+        net.firewall_down();
         kernel.push(iperf(&net, seconds));
         net.firewall_up(false);
         net.start_daemon_process();

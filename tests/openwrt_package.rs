@@ -1,7 +1,8 @@
 //! openwrt-package/: what can be checked without an OpenWrt SDK. The
 //! files the Makefile copies build with `--locked` (as rust-package.mk's
 //! `cargo install --locked` will), the version is valid for opkg and apk,
-//! the recipe has the parts the SDK needs, the init script is valid shell,
+//! the recipe has the parts the SDK needs, the init script is valid shell
+//! and has nft check a new fw4 include before fw4 loads it,
 //! the default config is accepted by the daemon's parser and renders the
 //! shipped fw4 include, and the capabilities file grants CAP_NET_ADMIN only.
 
@@ -276,4 +277,113 @@ fn make_reads_the_recipe_with_sdk_stand_ins() {
         !text.contains("missing separator") && !text.contains("***"),
         "{text}"
     );
+}
+
+/// Whether the running kernel takes an nft `queue` statement (`nft -c`
+/// in a throw-away network namespace).
+fn kernel_has_nft_queue() -> bool {
+    let out = Command::new("unshare")
+        .args([
+            "--net",
+            "nft",
+            "-c",
+            "table inet t { chain c { type filter hook forward priority 0; queue to 3; } }",
+        ])
+        .output()
+        .expect("run unshare --net nft (root and nftables needed)");
+    out.status.success()
+}
+
+/// The init script's include update, against the real nft in a throw-away
+/// network namespace, with a stand-in `fw4` on PATH that renders a `table
+/// inet fw4` with the table-post includes at its end (as fw4's template
+/// places them) and checks (`fw4 check`) or loads (`fw4 reload`, which
+/// exits 0 whatever nft says, as fw4's does) it. A config with a new queue
+/// number makes a new include. Where nft refuses it (this CI kernel has no
+/// nft `queue`) the old include goes back and the update fails with nft's
+/// reason, so fw4 keeps a firewall; where nft takes it (the stock kernel
+/// of scripts/test-vm) it is installed and loaded.
+#[test]
+fn init_script_checks_a_new_include_before_fw4_loads_it() {
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "needs root in CI");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("phonehome-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["bin", "table-post", "run"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let shipped = read("openwrt-package/files/phonehome.nft");
+    let include = dir.join("table-post/30-phonehome.nft");
+    std::fs::write(&include, &shipped).unwrap();
+    std::fs::write(
+        dir.join("config"),
+        "config phonehome 'main'\n\toption queue '3'\n",
+    )
+    .unwrap();
+    let fw4 = dir.join("bin/fw4");
+    std::fs::write(
+        &fw4,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = -q ] && shift\n\
+             render() {{ printf 'table inet fw4\\ndelete table inet fw4\\ntable inet fw4 {{\\n\\tchain forward {{\\n\\t\\ttype filter hook forward priority filter; policy drop;\\n\\t}}\\n'; cat {d}/table-post/*.nft; printf '}}\\n'; }}\n\
+             case \"$1\" in\n\
+             check) render | nft -c -f - && echo 'Ruleset passes nftables check.' ;;\n\
+             reload) render | nft -f - ; exit 0 ;;\n\
+             *) exit 2 ;;\n\
+             esac\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        "logger() {{ echo \"logger $*\" >> {d}/log; }}\n\
+         . {init}\n\
+         PROG={bin} CONFIG={d}/config FW4_INCLUDE={inc} RUN_DIR={d}/run\n\
+         PATH={d}/bin:$PATH\n\
+         if update_fw4_include 2> {d}/err; then echo \"installed $FW4_CHANGED\"; nft list table inet fw4; else echo refused; fi\n",
+        d = dir.display(),
+        init = root().join("openwrt-package/files/phonehome.init").display(),
+        bin = env!("CARGO_BIN_EXE_phonehome"),
+        inc = include.display(),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fw4, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let err = std::fs::read_to_string(dir.join("err")).unwrap_or_default();
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    let now = std::fs::read_to_string(&include).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("run"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(leftovers.is_empty(), "left in the run dir: {leftovers:?}");
+    if kernel_has_nft_queue() {
+        assert!(stdout.starts_with("installed 1"), "{stdout}{err}");
+        assert!(now.contains("queue flags bypass to 3"), "{now}");
+        assert!(
+            stdout.contains("queue flags bypass to 3"),
+            "loaded: {stdout}"
+        );
+    } else {
+        assert!(stdout.starts_with("refused"), "{stdout}{err}");
+        assert_eq!(now, shipped, "the old include is back");
+        assert!(
+            err.contains("fw4 check refused the new rules, the old ones stay")
+                && err.contains("Error"),
+            "{err}"
+        );
+        assert!(log.contains("fw4 check refused"), "{log}");
+    }
 }

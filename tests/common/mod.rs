@@ -73,6 +73,36 @@ pub const REJECT_XIAOMI: &str = "config phonehome 'dns'\n\toption sinkhole 'off'
 /// `cdn.innocent.test` is a CNAME to a Xiaomi tracker (cloaking).
 pub const CNAMES: &[(&str, &str)] = &[("cdn.innocent.test", "tracking.miui.com")];
 
+/// The firewall backend the E2E tests install: `$PHONEHOME_TEST_BACKEND`
+/// (iptables, nft or fw4; iptables when unset). scripts/vm-test runs the
+/// suite with each on a stock kernel.
+pub fn backend() -> String {
+    let backend = std::env::var("PHONEHOME_TEST_BACKEND").unwrap_or_else(|_| "iptables".into());
+    assert!(
+        ["iptables", "nft", "fw4"].contains(&backend.as_str()),
+        "PHONEHOME_TEST_BACKEND={backend}: iptables, nft or fw4"
+    );
+    backend
+}
+
+/// OpenWrt's `table inet fw4` as fw4 generates it for a lan and a wan
+/// zone, cut to what forwarding needs, with `include` (phonehome's chains)
+/// at the end as fw4 places table-post includes: forwarding drops what no
+/// zone rule accepts; lan may go to wan; IPv4 is masqueraded to wan.
+pub fn fw4_standin(include: &str) -> String {
+    format!(
+        "table inet fw4 {{\n\
+         \tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n\t}}\n\
+         \tchain forward {{\n\t\ttype filter hook forward priority filter; policy drop;\n\
+         \t\tct state vmap {{ established : accept, related : accept }}\n\
+         \t\tiifname \"lan0\" jump forward_lan\n\t}}\n\
+         \tchain forward_lan {{\n\t\toifname \"wan0\" accept\n\t}}\n\
+         \tchain srcnat {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+         \t\toifname \"wan0\" meta nfproto ipv4 masquerade\n\t}}\n\
+         {include}}}\n"
+    )
+}
+
 pub fn bin() -> PathBuf {
     if let Some(p) = std::env::var_os("PHONEHOME_BIN") {
         return p.into();
@@ -209,7 +239,12 @@ impl Net {
         // Neighbour discovery along the IPv6 path now, not during the
         // first connection of a test (its SYN would wait out a 1 s RTO).
         net.sh(p, "ping -6 -c1 -w5 -i0.2 2001:db8:100::2 >/dev/null");
-        net.sh(r, "iptables -w -t nat -A POSTROUTING -o wan0 -j MASQUERADE");
+        if backend() == "fw4" {
+            // fw4 NATs in its own table: no iptables on this router at all.
+            net.firewall_down();
+        } else {
+            net.sh(r, "iptables -w -t nat -A POSTROUTING -o wan0 -j MASQUERADE");
+        }
         net
     }
 
@@ -425,9 +460,10 @@ impl Net {
         self.spawn(name, ns, &args);
     }
 
-    /// Polls a shell condition for up to 10 s.
+    /// Polls a shell condition for up to 30 s (a stock kernel under TCG,
+    /// scripts/test-vm, starts the wan services in ~10 s).
     pub fn wait_for(&self, ns: &str, condition: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if self.sh_out(ns, condition).status.success() {
                 return;
@@ -469,13 +505,67 @@ impl Net {
         std::fs::write(&path, config).unwrap();
     }
 
+    /// Installs phonehome's rules in the router with the backend the run
+    /// asks for (`backend()`): `firewall up` for iptables and nft; for fw4,
+    /// the include inside a stand-in of OpenWrt's `table inet fw4` (a
+    /// forward chain that drops what no zone rule accepts, and the NAT),
+    /// loaded with `nft -f` as fw4 loads it.
     pub fn firewall_up(&self, fail_closed: bool) {
         let bin = bin();
         let flag = if fail_closed { " --fail-closed" } else { "" };
-        self.sh(
-            &self.router,
-            &format!("{} firewall up --queue 0{flag}", bin.display()),
-        );
+        match backend().as_str() {
+            "fw4" => {
+                let include = self.sh(
+                    &self.router,
+                    &format!(
+                        "{} firewall print --backend fw4 --queue 0{flag}",
+                        bin.display()
+                    ),
+                );
+                let ruleset = format!(
+                    "table inet fw4
+delete table inet fw4
+{}",
+                    fw4_standin(&include)
+                );
+                let path = self.dir.join("fw4.nft");
+                std::fs::write(&path, ruleset).unwrap();
+                self.sh(&self.router, &format!("nft -f {}", path.display()));
+            }
+            backend => {
+                self.sh(
+                    &self.router,
+                    &format!(
+                        "{} firewall up --backend {backend} --queue 0{flag}",
+                        bin.display()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Removes phonehome's rules (`firewall down`, or for fw4 the include:
+    /// the stand-in table without it).
+    pub fn firewall_down(&self) {
+        match backend().as_str() {
+            "fw4" => {
+                let ruleset = format!(
+                    "table inet fw4
+delete table inet fw4
+{}",
+                    fw4_standin("")
+                );
+                let path = self.dir.join("fw4.nft");
+                std::fs::write(&path, ruleset).unwrap();
+                self.sh(&self.router, &format!("nft -f {}", path.display()));
+            }
+            backend => {
+                self.sh(
+                    &self.router,
+                    &format!("{} firewall down --backend {backend}", bin().display()),
+                );
+            }
+        }
     }
 
     pub fn start_daemon_process(&mut self) {
@@ -488,7 +578,7 @@ impl Net {
             &router,
             &[bin.to_str().unwrap(), "run", "-c", config.to_str().unwrap()],
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !self.socket.exists() {
             assert!(
                 Instant::now() < deadline,
@@ -496,6 +586,19 @@ impl Net {
                 self.log("daemon")
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // scripts/test-vm: on a stock kernel the queue must bind with
+        // ct-mark verdicts, never fall back unnoticed.
+        if let Ok(want) = std::env::var("PHONEHOME_EXPECT_VERDICTS") {
+            let mut log = self.log("daemon");
+            while !log.contains(" verdicts)") && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+                log = self.log("daemon");
+            }
+            assert!(
+                log.contains(&format!("({want} verdicts)")),
+                "the daemon did not bind with {want} verdicts: {log}"
+            );
         }
     }
 
