@@ -283,11 +283,15 @@ impl Verdicts {
                 self.dropped += 1;
                 self.write_marked(id, mark, bits, NF_DROP, mode);
             }
-            // Accepted into the chain that rejects it (repeat mode: the
-            // repeated packet meets that rule after its mark is saved).
+            // Sent back through the chain, where the reject rule meets it
+            // (repeat mode: after its mark is saved; ct mode: by the ct
+            // mark the verdict sets). An accept would end the hook: with
+            // the nft backend the reject rule sits in the queue's own
+            // chain, so a rejected connection's first packet (a SYN, a
+            // whole UDP beacon) reached the tracker.
             Verdict::RejectMark { bits } => {
                 self.dropped += 1;
-                self.write_marked(id, mark, bits, NF_ACCEPT, mode);
+                self.write_marked(id, mark, bits, NF_REPEAT, mode);
             }
             Verdict::AcceptPayload { payload } => {
                 self.accepted += 1;
@@ -925,6 +929,50 @@ mod tests {
 
     /// One untracked packet (no `NFQA_CT`) once switched the daemon to
     /// repeat verdicts for good; now only that packet gets one.
+    /// (verdict, id, NFQA_CT's mark and mask) of each message.
+    fn ct_verdicts(bytes: &[u8]) -> Vec<(u32, u32, Option<(u32, u32)>)> {
+        netlink::messages(bytes)
+            .map(|m| {
+                let (_, _, body) = m.nfgen().unwrap();
+                let attrs: Vec<_> = netlink::attrs(body).collect();
+                let h = attrs[0].data;
+                let ct = attrs.iter().find(|a| a.kind == NFQA_CT).map(|a| {
+                    let inner: Vec<_> = netlink::attrs(a.data).collect();
+                    (inner[0].be_u32().unwrap(), inner[1].be_u32().unwrap())
+                });
+                (
+                    u32::from_be_bytes(h[..4].try_into().unwrap()),
+                    u32::from_be_bytes(h[4..8].try_into().unwrap()),
+                    ct,
+                )
+            })
+            .collect()
+    }
+
+    /// In ct mode a reject sets the ct mark and repeats the packet, so it
+    /// meets the reject rule; accept and drop end with the ct mark set.
+    #[test]
+    fn conntrack_mode_repeats_a_rejected_packet_into_the_reject_rule() {
+        let mut v = Verdicts::new(0, MarkMode::Conntrack, 0x3000_0000);
+        let tracked = |id| QueuedPacket {
+            id,
+            ct: Some(CtEntry::default()),
+            ..Default::default()
+        };
+        v.push_packet(&tracked(1), Verdict::RejectMark { bits: 0x3000_0000 });
+        v.push_packet(&tracked(2), Verdict::AcceptMark { bits: 0x1000_0000 });
+        v.push_packet(&tracked(3), Verdict::DropMark { bits: 0x2000_0000 });
+        let mask = 0x3000_0000;
+        assert_eq!(
+            ct_verdicts(v.finish()),
+            [
+                (NF_REPEAT, 1, Some((0x3000_0000, mask))),
+                (NF_ACCEPT, 2, Some((0x1000_0000, mask))),
+                (NF_DROP, 3, Some((0x2000_0000, mask))),
+            ]
+        );
+    }
+
     #[test]
     fn a_packet_without_conntrack_gets_a_plain_verdict_and_only_it() {
         let mut v = Verdicts::new(0, MarkMode::Conntrack, 0x3000_0000);

@@ -303,7 +303,8 @@ fn a_burst_of_large_sinkholed_answers_keeps_the_daemon_judging() {
     net.spawn("burst", &phone, &["sh", "-c", &script]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     net.signal("daemon", "CONT");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // 128 digs at once take ~40 s of CPU on a stock kernel under TCG.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !dir.join("done").exists() {
         assert!(
             std::time::Instant::now() < deadline,

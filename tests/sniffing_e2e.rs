@@ -9,18 +9,6 @@ mod common;
 
 use common::*;
 
-fn late_name(net: &Net, addr: &str, port: u16, args: &str) -> String {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/late_name_client.py");
-    net.sh(
-        &net.phone,
-        &format!(
-            "python3 {} --addr {addr} --port {port} {args}",
-            script.display()
-        ),
-    )
-}
-
 #[test]
 fn names_late_in_the_stream_are_read_and_enforced() {
     let Some(mut net) = network(REJECT_XIAOMI) else {
@@ -43,12 +31,11 @@ fn names_late_in_the_stream_are_read_and_enforced() {
             (8080, "--kind http --headers 300 --pieces 1"),
             (8080, "--kind http --headers 300 --pieces 12 --delay 50"),
         ] {
-            let out = late_name(&net, v4, port, args);
+            let out = net.late_name(v4, port, args);
             assert!(out.starts_with("refused"), "{family} {args}: {out}");
         }
         // The same request for an allowed name gets its answer.
-        let out = late_name(
-            &net,
+        let out = net.late_name(
             v4,
             8080,
             "--kind http --headers 300 --pieces 12 --delay 50 --name www.google.com",

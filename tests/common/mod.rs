@@ -89,11 +89,24 @@ pub fn backend() -> String {
 /// zone, cut to what forwarding needs, with `include` (phonehome's chains)
 /// at the end as fw4 places table-post includes: forwarding drops what no
 /// zone rule accepts; lan may go to wan; IPv4 is masqueraded to wan.
-pub fn fw4_standin(include: &str) -> String {
+///
+/// With `offload` rules, also fw4's flowtable (`flow_offloading '1'`) over
+/// the router's two links, counting bytes as fw4's does, and those rules
+/// first in the forward chain where fw4 puts its `flow offload` rule.
+pub fn fw4_standin(include: &str, offload: &[String]) -> String {
+    let (flowtable, offload) = if offload.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            "\tflowtable ft {\n\t\thook ingress priority 0;\n\t\tdevices = { \"lan0\", \"wan0\" };\n\t\tcounter;\n\t}\n".to_string(),
+            offload.iter().map(|r| format!("\t\t{r}\n")).collect(),
+        )
+    };
     format!(
-        "table inet fw4 {{\n\
+        "table inet fw4 {{\n{flowtable}\
          \tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n\t}}\n\
          \tchain forward {{\n\t\ttype filter hook forward priority filter; policy drop;\n\
+         {offload}\
          \t\tct state vmap {{ established : accept, related : accept }}\n\
          \t\tiifname \"lan0\" jump forward_lan\n\t}}\n\
          \tchain forward_lan {{\n\t\toifname \"wan0\" accept\n\t}}\n\
@@ -161,6 +174,8 @@ pub struct Net {
     pub dir: PathBuf,
     children: Vec<(String, Child)>,
     pub socket: PathBuf,
+    /// fw4's offload rules for the fw4 stand-in (none: offloading off).
+    pub offload: Vec<String>,
 }
 
 impl Net {
@@ -178,6 +193,7 @@ impl Net {
             socket: dir.join("phonehome.sock"),
             dir,
             children: Vec::new(),
+            offload: Vec::new(),
         };
         for ns in [&net.phone, &net.router, &net.wan] {
             check(Command::new("ip").args(["netns", "add", ns]));
@@ -522,15 +538,7 @@ impl Net {
                         bin.display()
                     ),
                 );
-                let ruleset = format!(
-                    "table inet fw4
-delete table inet fw4
-{}",
-                    fw4_standin(&include)
-                );
-                let path = self.dir.join("fw4.nft");
-                std::fs::write(&path, ruleset).unwrap();
-                self.sh(&self.router, &format!("nft -f {}", path.display()));
+                self.load_fw4(&include);
             }
             backend => {
                 self.sh(
@@ -544,20 +552,24 @@ delete table inet fw4
         }
     }
 
+    /// Replaces the router's `table inet fw4` with the stand-in holding
+    /// `include` (and `self.offload`), in one nft transaction.
+    pub fn load_fw4(&self, include: &str) {
+        let ruleset = format!(
+            "table inet fw4\ndelete table inet fw4\n{}",
+            fw4_standin(include, &self.offload)
+        );
+        let path = self.dir.join("fw4.nft");
+        std::fs::write(&path, ruleset).unwrap();
+        self.sh(&self.router, &format!("nft -f {}", path.display()));
+    }
+
     /// Removes phonehome's rules (`firewall down`, or for fw4 the include:
     /// the stand-in table without it).
     pub fn firewall_down(&self) {
         match backend().as_str() {
             "fw4" => {
-                let ruleset = format!(
-                    "table inet fw4
-delete table inet fw4
-{}",
-                    fw4_standin("")
-                );
-                let path = self.dir.join("fw4.nft");
-                std::fs::write(&path, ruleset).unwrap();
-                self.sh(&self.router, &format!("nft -f {}", path.display()));
+                self.load_fw4("");
             }
             backend => {
                 self.sh(
@@ -642,6 +654,19 @@ delete table inet fw4
         )
         .status
         .success()
+    }
+
+    /// tests/tools/late_name_client.py from the phone to `addr`:`port`
+    /// (`args`: how late the name comes); "refused ..." or "open ...".
+    pub fn late_name(&self, addr: &str, port: u16, args: &str) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/late_name_client.py");
+        self.sh(
+            &self.phone,
+            &format!(
+                "python3 {} --addr {addr} --port {port} {args}",
+                script.display()
+            ),
+        )
     }
 
     /// dig from the phone against `server`; returns the answer lines.
