@@ -929,8 +929,10 @@ mod tests {
 
     /// One untracked packet (no `NFQA_CT`) once switched the daemon to
     /// repeat verdicts for good; now only that packet gets one.
-    /// (verdict, id, NFQA_CT's mark and mask) of each message.
-    fn ct_verdicts(bytes: &[u8]) -> Vec<(u32, u32, Option<(u32, u32)>)> {
+    /// A verdict message: verdict, packet id, NFQA_CT's mark and mask.
+    type CtVerdict = (u32, u32, Option<(u32, u32)>);
+
+    fn ct_verdicts(bytes: &[u8]) -> Vec<CtVerdict> {
         netlink::messages(bytes)
             .map(|m| {
                 let (_, _, body) = m.nfgen().unwrap();
