@@ -68,7 +68,7 @@ fn offloading_decided_connections_keeps_every_verdict() {
     );
     net.wait_for(&wan, "ss -ltn | grep -q ':8080 '");
     for (xiaomi, neutral, rtype) in [
-        (XIAOMI_IP.to_string(), NEUTRAL_IP.to_string(), "A"),
+        (XIAOMI_IP, NEUTRAL_IP, "A"),
         (v6_of(XIAOMI_IP), v6_of(NEUTRAL_IP), "AAAA"),
     ] {
         // Named by DNS, decided at the SYN.
@@ -77,22 +77,22 @@ fn offloading_decided_connections_keeps_every_verdict() {
             xiaomi
         );
         assert!(
-            !net.curl("https://tracking.miui.com/", &xiaomi, 3.0),
+            !net.curl("https://tracking.miui.com/", xiaomi, 3.0),
             "{rtype}"
         );
         // Named by SNI or Host alone, after the handshake.
         assert!(
-            !net.curl("https://api.ad.xiaomi.com/", &neutral, 3.0),
+            !net.curl("https://api.ad.xiaomi.com/", neutral, 3.0),
             "{rtype}"
         );
         assert!(
-            !net.curl("http://data.mistat.xiaomi.com/", &neutral, 3.0),
+            !net.curl("http://data.mistat.xiaomi.com/", neutral, 3.0),
             "{rtype}"
         );
         // Named in the 12th small segment, 50 ms apart.
         for (port, kind) in [(443, "tls --pad 700"), (8080, "http --headers 300")] {
             let out = net.late_name(
-                &neutral,
+                neutral,
                 port,
                 &format!("--kind {kind} --pieces 12 --delay 50"),
             );
@@ -102,7 +102,7 @@ fn offloading_decided_connections_keeps_every_verdict() {
         let host = if neutral.contains(':') {
             format!("[{neutral}]")
         } else {
-            neutral.clone()
+            neutral.to_string()
         };
         let out = net.sh(
             &net.phone,
