@@ -59,6 +59,13 @@ fn offloading_decided_connections_keeps_every_verdict() {
     let Some(mut net) = offloading_network(REJECT_XIAOMI) else {
         return;
     };
+    // A small receive window, so a rate-limited download is still running
+    // when the table is read (with the default, the server sends it all
+    // into the phone's buffer and closes: its FIN ends the offload).
+    net.sh(
+        &net.phone,
+        "sysctl -qw net.ipv4.tcp_rmem='4096 65536 131072'",
+    );
     let sink = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/http_sink.py");
     let wan = net.wan.clone();
     net.spawn(
@@ -98,26 +105,45 @@ fn offloading_decided_connections_keeps_every_verdict() {
             );
             assert!(out.starts_with("refused"), "{rtype} {kind}: {out}");
         }
-        // Allowed: loads, and the download is offloaded.
+        // Allowed: loads, and while it does it is offloaded (a flow leaves
+        // the flowtable at its FIN, so this looks mid-download: 10 MB at
+        // 2 MB/s).
         let host = if neutral.contains(':') {
             format!("[{neutral}]")
         } else {
             neutral.to_string()
         };
-        let out = net.sh(
-            &net.phone,
-            &format!(
-                "curl -sg -o /dev/null -w '%{{size_download}}' --max-time 60 http://{host}/10mb.bin"
-            ),
+        let done = net.dir.join(format!("download-{rtype}"));
+        let phone = net.phone.clone();
+        net.spawn(
+            &format!("download-{rtype}"),
+            &phone,
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "curl -sg -o /dev/null -w '%{{size_download}}' --limit-rate 2M --max-time 60 --resolve files.example.org:80:{host} http://files.example.org/10mb.bin > {d}.part && mv {d}.part {d}",
+                    d = done.display()
+                ),
+            ],
         );
-        assert_eq!(out.trim(), (10u64 << 20).to_string(), "{rtype}");
-        let offloaded = net.sh(
-            &net.router,
-            "grep -c OFFLOAD /proc/net/nf_conntrack || true",
-        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let table = net.sh(&net.router, "cat /proc/net/nf_conntrack");
+        let offloaded = table.lines().filter(|l| l.contains("[OFFLOAD]")).count();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !done.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{rtype}: the download did not end"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let size = std::fs::read_to_string(&done).unwrap();
+        assert_eq!(size.trim(), (10u64 << 20).to_string(), "{rtype}");
         assert!(
-            offloaded.trim().parse::<u32>().unwrap() > 0,
-            "{rtype}: nothing offloaded"
+            offloaded > 0,
+            "{rtype}: the allowed download was not offloaded:\n{table}\n{}",
+            net.sh(&net.router, "nft list table inet fw4")
         );
     }
     let devices = net.cli_json(&["devices"]);

@@ -387,3 +387,22 @@ fn init_script_checks_a_new_include_before_fw4_loads_it() {
         assert!(log.contains("fw4 check refused"), "{log}");
     }
 }
+
+/// The offload rule the README recommends waits out the queued window
+/// (`firewall::FIRST_PACKETS`): a smaller number offloaded connections
+/// whose name comes late before the daemon judged them
+/// (tests/offload_e2e.rs shows it on a stock kernel).
+#[test]
+fn recommended_offload_rule_waits_out_the_queued_window() {
+    let readme = read("openwrt-package/README.md");
+    let rule = format!(
+        "ct original packets > {} flow offload @ft;",
+        phonehome::firewall::FIRST_PACKETS
+    );
+    assert!(
+        readme.contains(&rule),
+        "the README should recommend {rule:?}"
+    );
+    let init = read("openwrt-package/files/phonehome.init");
+    assert!(init.contains("ct mark & 0x30000000 == 0x10000000 flow offload"));
+}
