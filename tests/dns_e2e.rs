@@ -304,14 +304,7 @@ fn a_burst_of_large_sinkholed_answers_keeps_the_daemon_judging() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     net.signal("daemon", "CONT");
     // 128 digs at once take ~40 s of CPU on a stock kernel under TCG.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !dir.join("done").exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the digs did not finish"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_file(&dir.join("done"), 120, "the digs did not finish");
     let out = std::fs::read_to_string(dir.join("all")).unwrap();
     let status = net.cli_json(&["status"]);
     // dig notes each try that timed out (dropped, or slow on a loaded
@@ -375,14 +368,7 @@ fn a_flood_past_the_queue_is_dropped_never_passed_unjudged() {
                 ready.to_str().unwrap(),
             ],
         );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !ready.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the flood was not sent"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for_file(&ready, 30, "the flood was not sent");
         std::thread::sleep(std::time::Duration::from_millis(500));
         net.signal("daemon", "CONT");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

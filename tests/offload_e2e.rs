@@ -66,14 +66,7 @@ fn offloading_decided_connections_keeps_every_verdict() {
         &net.phone,
         "sysctl -qw net.ipv4.tcp_rmem='4096 65536 131072'",
     );
-    let sink = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/http_sink.py");
-    let wan = net.wan.clone();
-    net.spawn(
-        "http-sink",
-        &wan,
-        &["python3", sink.to_str().unwrap(), "8080"],
-    );
-    net.wait_for(&wan, "ss -ltn | grep -q ':8080 '");
+    net.start_http_sink(8080);
     for (xiaomi, neutral, rtype) in [
         (XIAOMI_IP, NEUTRAL_IP, "A"),
         (v6_of(XIAOMI_IP), v6_of(NEUTRAL_IP), "AAAA"),
@@ -130,14 +123,7 @@ fn offloading_decided_connections_keeps_every_verdict() {
         std::thread::sleep(std::time::Duration::from_secs(2));
         let table = net.sh(&net.router, "cat /proc/net/nf_conntrack");
         let offloaded = table.lines().filter(|l| l.contains("[OFFLOAD]")).count();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !done.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{rtype}: the download did not end"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_for_file(&done, 60, &format!("{rtype}: the download did not end"));
         let size = std::fs::read_to_string(&done).unwrap();
         assert_eq!(size.trim(), (10u64 << 20).to_string(), "{rtype}");
         assert!(

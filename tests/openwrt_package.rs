@@ -282,15 +282,19 @@ fn make_reads_the_recipe_with_sdk_stand_ins() {
 /// Whether the running kernel takes an nft `queue` statement (`nft -c`
 /// in a throw-away network namespace).
 fn kernel_has_nft_queue() -> bool {
+    let probe =
+        std::env::temp_dir().join(format!("phonehome-queue-probe-{}.nft", std::process::id()));
+    std::fs::write(
+        &probe,
+        "table inet probe {\n\tchain c {\n\t\ttype filter hook forward priority 0;\n\t\tqueue to 3\n\t}\n}\n",
+    )
+    .unwrap();
     let out = Command::new("unshare")
-        .args([
-            "--net",
-            "nft",
-            "-c",
-            "table inet t { chain c { type filter hook forward priority 0; queue to 3; } }",
-        ])
+        .args(["--net", "nft", "-c", "-f"])
+        .arg(&probe)
         .output()
         .expect("run unshare --net nft (root and nftables needed)");
+    std::fs::remove_file(&probe).ok();
     out.status.success()
 }
 

@@ -14,16 +14,8 @@ fn names_late_in_the_stream_are_read_and_enforced() {
     let Some(mut net) = network(REJECT_XIAOMI) else {
         return;
     };
-    // An HTTP server that reads 300 headers (Python's http.server answers
-    // 431 after 100, which would end the request early).
-    let sink = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/http_sink.py");
-    let wan = net.wan.clone();
-    net.spawn(
-        "http-sink",
-        &wan,
-        &["python3", sink.to_str().unwrap(), "8080"],
-    );
-    net.wait_for(&wan, "ss -ltn | grep -q ':8080 '");
+    // An HTTP server that reads 300 headers.
+    net.start_http_sink(8080);
     for (v4, family) in [(NEUTRAL_IP, "IPv4"), (v6_of(NEUTRAL_IP), "IPv6")] {
         for (port, args) in [
             (443, "--kind tls --pad 4000 --pieces 3"),

@@ -73,6 +73,16 @@ pub const REJECT_XIAOMI: &str = "config phonehome 'dns'\n\toption sinkhole 'off'
 /// `cdn.innocent.test` is a CNAME to a Xiaomi tracker (cloaking).
 pub const CNAMES: &[(&str, &str)] = &[("cdn.innocent.test", "tracking.miui.com")];
 
+/// Waits up to `secs` for `path` to exist (a test tool's "done" or
+/// "ready" file); panics with `what` when it does not.
+pub fn wait_for_file(path: &Path, secs: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The firewall backend the E2E tests install: `$PHONEHOME_TEST_BACKEND`
 /// (iptables, nft or fw4; iptables when unset). scripts/vm-test runs the
 /// suite with each on a stock kernel.
@@ -639,8 +649,11 @@ impl Net {
     /// fetched the page.
     pub fn curl(&self, url: &str, ip: &str, max_time: f32) -> bool {
         let (scheme, rest) = url.split_once("://").expect("URL with a scheme");
-        let host = rest.split('/').next().unwrap_or(rest);
-        let port = if scheme == "https" { 443 } else { 80 };
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let (host, port): (&str, u16) = match authority.split_once(':') {
+            Some((host, port)) => (host, port.parse().expect("a port number")),
+            None => (authority, if scheme == "https" { 443 } else { 80 }),
+        };
         let ip = if ip.contains(':') {
             format!("[{ip}]")
         } else {
@@ -654,6 +667,21 @@ impl Net {
         )
         .status
         .success()
+    }
+
+    /// tests/tools/http_sink.py in wan on `port`: an HTTP server that
+    /// reads any number of headers (Python's http.server answers 431 after
+    /// 100, which would end a request early).
+    pub fn start_http_sink(&mut self, port: u16) {
+        let sink = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/http_sink.py");
+        let wan = self.wan.clone();
+        let port = port.to_string();
+        self.spawn(
+            &format!("http-sink-{port}"),
+            &wan,
+            &["python3", sink.to_str().unwrap(), &port],
+        );
+        self.wait_for(&wan, &format!("ss -ltn | grep -q ':{port} '"));
     }
 
     /// tests/tools/late_name_client.py from the phone to `addr`:`port`
