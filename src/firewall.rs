@@ -352,8 +352,10 @@ fn families() -> [(&'static str, &'static str); 2] {
     ]
 }
 
-/// Installs the rules (removing an older copy first). IPv6 is skipped with
-/// a warning when ip6tables is missing.
+/// Installs the rules (removing an older copy first). Where ip6tables is
+/// missing but the kernel has IPv6, nothing is left installed and the
+/// error says so: IPv4 judged and IPv6 passing unjudged would look like
+/// protection and not be it. Only a kernel without IPv6 skips those rules.
 pub fn up(opts: &Options) -> Result<(), String> {
     match opts.backend {
         Backend::Nft => return nft(&nft_ruleset_up(opts)),
@@ -366,12 +368,28 @@ pub fn up(opts: &Options) -> Result<(), String> {
         match restore(restore_tool, &input) {
             Ok(()) => {}
             Err(e) if i == 1 && !run_quiet(tool, &["--version"]) => {
-                eprintln!("phonehome: IPv6 rules skipped: {e}");
+                if !kernel_has_ipv6() {
+                    eprintln!("phonehome: this kernel has no IPv6: IPv6 rules skipped");
+                    continue;
+                }
+                let _ = down(opts);
+                return Err(format!(
+                    "{e}\nip6tables is missing, so IPv6 traffic would pass unjudged: nothing \
+                     was installed (install ip6tables, or use --backend nft)"
+                ));
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                let _ = down(opts);
+                return Err(e);
+            }
         }
     }
     Ok(())
+}
+
+/// Whether this network namespace's kernel speaks IPv6 at all.
+fn kernel_has_ipv6() -> bool {
+    std::path::Path::new("/proc/net/if_inet6").exists()
 }
 
 /// Removes the jumps and the chain; succeeds when they are already gone.

@@ -5,7 +5,8 @@
 //! This kernel has no nft `queue` expression, so the checked ruleset has
 //! each `queue ...` statement swapped for `counter`; the unmodified ruleset
 //! must fail on those statements and nowhere else. Needs root and nft
-//! (scripts/install-deps installs nftables).
+//! (scripts/install-deps installs nftables). The iptables backend refuses
+//! to leave IPv6 unjudged when ip6tables is missing.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -189,4 +190,47 @@ fn nft_backend_up_and_down_in_a_namespace() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("installed") || stdout.contains("refused"));
+}
+
+/// `firewall up` with the iptables backend where ip6tables is missing but
+/// the kernel has IPv6 (a PATH without it stands for a router without the
+/// package): it fails, says why, and leaves no IPv4 rules behind. It once
+/// installed IPv4 only and went on: IPv4 judged and IPv6 passing unjudged
+/// looks like protection and is not.
+#[test]
+fn iptables_backend_without_ip6tables_installs_nothing() {
+    let bin = env!("CARGO_BIN_EXE_phonehome");
+    let dir = std::env::temp_dir().join(format!("phonehome-no-ip6tables-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    for tool in ["iptables", "iptables-restore"] {
+        let out = Command::new("sh")
+            .args(["-c", &format!("readlink -f \"$(command -v {tool})\"")])
+            .output()
+            .unwrap();
+        let target = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            !target.is_empty(),
+            "{tool} not found (scripts/install-deps installs iptables)"
+        );
+        std::os::unix::fs::symlink(&target, dir.join("bin").join(tool)).unwrap();
+    }
+    let script = format!(
+        "if env PATH={d}/bin {bin} firewall up 2>{d}/err; then echo installed; else echo refused; fi\n\
+         cat {d}/err\n\
+         echo rules: $(iptables -w -t mangle -S | grep -c phonehome)\n",
+        d = dir.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("refused"), "{stdout}");
+    assert!(stdout.contains("ip6tables is missing"), "{stdout}");
+    assert!(
+        stdout.contains("rules: 0"),
+        "IPv4 rules left behind: {stdout}"
+    );
 }
