@@ -31,7 +31,7 @@ use crate::devices;
 use crate::engine::{Engine, Now};
 use crate::firewall::MARK_MASK;
 use crate::netlink;
-use crate::queue::{MarkMode, Queue, QueueConfig, Verdicts};
+use crate::queue::{proc_queue_row, MarkMode, Queue, QueueConfig, Verdicts};
 use crate::state;
 use crate::stats::StatusRow;
 
@@ -395,31 +395,31 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 }
                 let reply = match query {
                     Query::Status => {
-                        let kernel_queue = crate::queue::proc_queue_row(cfg.queue).unwrap_or_default();
+                        let kernel_queue = proc_queue_row(cfg.queue).unwrap_or_default();
                         Reply::Status(StatusRow {
-                        version: env!("CARGO_PKG_VERSION").to_string(),
-                        uptime_s: clock.start.elapsed().as_secs(),
-                        mode: mode_name(engine.policy.mode).to_string(),
-                        mark_mode: mark_mode_name(verdicts.mode()).to_string(),
-                        queue: cfg.queue,
-                        packets: engine.counters.packets,
-                        malformed: engine.counters.malformed,
-                        verdicts_accept: verdicts.accepted,
-                        verdicts_drop: verdicts.dropped,
-                        flows_active: engine.flows.len() as u64,
-                        flows_evicted: engine.flows.evicted,
-                        dns_names: engine.names.len() as u64,
-                        dns_sinkholed: engine.counters.sinkholed,
-                        gave_up: engine.counters.gave_up,
-                        nameless: engine.counters.nameless,
-                        dns_refused: engine.counters.dns_refused,
-                        pending_bytes: engine.flows.pending_bytes() as u64,
-                        pending_overflow: engine.counters.pending_overflow,
-                        queue_dropped: kernel_queue.queue_dropped,
-                        queue_user_dropped: kernel_queue.user_dropped,
-                        rejudged,
-                        rules: engine.policy.rule_count() as u64,
-                        rss_bytes: rss_bytes(),
+                            version: env!("CARGO_PKG_VERSION").to_string(),
+                            uptime_s: clock.start.elapsed().as_secs(),
+                            mode: mode_name(engine.policy.mode).to_string(),
+                            mark_mode: mark_mode_name(verdicts.mode()).to_string(),
+                            queue: cfg.queue,
+                            packets: engine.counters.packets,
+                            malformed: engine.counters.malformed,
+                            verdicts_accept: verdicts.accepted,
+                            verdicts_drop: verdicts.dropped,
+                            flows_active: engine.flows.len() as u64,
+                            flows_evicted: engine.flows.evicted,
+                            dns_names: engine.names.len() as u64,
+                            dns_sinkholed: engine.counters.sinkholed,
+                            gave_up: engine.counters.gave_up,
+                            nameless: engine.counters.nameless,
+                            dns_refused: engine.counters.dns_refused,
+                            pending_bytes: engine.flows.pending_bytes() as u64,
+                            pending_overflow: engine.counters.pending_overflow,
+                            queue_dropped: kernel_queue.queue_dropped,
+                            queue_user_dropped: kernel_queue.user_dropped,
+                            rejudged,
+                            rules: engine.policy.rule_count() as u64,
+                            rss_bytes: rss_bytes(),
                         })
                     }
                     Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
