@@ -279,7 +279,7 @@ impl Engine {
             }
         };
         self.flows.recount(&orig);
-        if !ready {
+        if !ready && !self.blocked_whatever_its_name(&orig, now) {
             return Verdict::Accept;
         }
         let decision = self.decide(&orig, now);
@@ -571,6 +571,30 @@ impl Engine {
             "phonehome: {what} {name} for {} (rule {rule})",
             mac.map_or_else(|| client.to_string(), |m| format_mac(&m)),
         );
+    }
+
+    /// Whether the flow `orig`, still waiting for its name, is blocked by a
+    /// rule no name could change (a port, protocol, network or device
+    /// rule): then it is decided at this packet, and a blocked port's SYN
+    /// never leaves.
+    fn blocked_whatever_its_name(&mut self, orig: &FiveTuple, now: Now) -> bool {
+        let Some(flow) = self.flows.get_mut(orig) else {
+            return false;
+        };
+        let a = owners::attribute(&[], flow.tuple.dst);
+        self.policy
+            .decide_before_name(&FlowFacts {
+                mac: flow.mac,
+                names: &[],
+                owners: &a.owners,
+                asn: a.asn,
+                proto: flow.tuple.proto,
+                dport: flow.tuple.dport,
+                time: now.local,
+                dns: is_dns(&flow.tuple),
+                nameless: false,
+            })
+            .is_some()
     }
 
     /// Judges the flow `orig` with what is known and records the outcome
@@ -1113,6 +1137,61 @@ mod tests {
         e.on_ct_destroy(&entry(60, 60), NOW);
         assert_eq!(e.counters.nameless, 1);
         assert_eq!(e.flow_rows(None)[0].verdict, "block");
+    }
+
+    /// A rule no name could change (port, protocol, device) stops a
+    /// connection at its SYN: a blocked port's server never sees the
+    /// phone's handshake. One a name could still change waits for it.
+    #[test]
+    fn a_rule_no_name_can_change_stops_the_first_syn() {
+        let syn_to = |port: u16| {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4([192, 168, 77, 2], [203, 0, 113, 20], 64)
+                .tcp(40000, port, 0, 64240)
+                .syn()
+                .write(&mut out, &[])
+                .unwrap();
+            out
+        };
+        let reject = Verdict::RejectMark { bits: MARK_REJECT };
+        let block = Verdict::DropMark { bits: MARK_BLOCK };
+        let dot = "config phonehome\n\toption block_dot 1\n";
+        let cases = [
+            (dot.to_string(), 853, reject.clone()),
+            (dot.to_string(), 443, Verdict::Accept),
+            (
+                "config rule\n\toption device '02:00:00:00:77:02'\n\tlist port 8000-8100\n\toption action block\n".into(),
+                8080,
+                block,
+            ),
+            // Another device's rule, and observe mode: the SYN passes.
+            (
+                "config rule\n\toption device '02:00:00:00:77:09'\n\tlist port 8080\n\toption action block\n".into(),
+                8080,
+                Verdict::Accept,
+            ),
+            (format!("{dot}\toption mode observe\n"), 853, Verdict::Accept),
+            // A domain rule that would allow comes first: its name decides.
+            (
+                "config rule\n\tlist domain example.org\n\toption action allow\n\
+                 config rule\n\tlist port 853\n\toption action reject\n"
+                    .into(),
+                853,
+                Verdict::Accept,
+            ),
+            // A name-free log rule first is noted and passed over.
+            (
+                "config rule 'seen'\n\tlist port 853\n\toption action log\n\
+                 config rule\n\tlist port 853\n\toption action reject\n"
+                    .into(),
+                853,
+                reject,
+            ),
+        ];
+        for (cfg, port, want) in cases {
+            let mut e = engine(&cfg);
+            assert_eq!(queue(&mut e, &syn_to(port)), want, "{cfg} port {port}");
+        }
     }
 
     /// A segment of the connection from client port `sport` to

@@ -298,6 +298,28 @@ impl Policy {
         self.decision(action, rule, logged)
     }
 
+    /// Before a connection's name is known (its first packets, while the
+    /// SNI or Host may still come): the decision when it blocks and no
+    /// name could change it, so a port, protocol, network or device rule
+    /// stops the first packet rather than the handshake's end; None when a
+    /// name could matter (a rule on owners, categories or domains that
+    /// matches on everything else comes first) or nothing blocks.
+    pub fn decide_before_name(&self, facts: &FlowFacts<'_>) -> Option<Decision> {
+        let mut logged = Vec::new();
+        for rule in &self.rules {
+            match rule.matches_before_name(facts) {
+                Match::No => {}
+                Match::Undetermined => return None,
+                Match::Yes if rule.action == Action::Log => logged.push(rule.name.clone()),
+                Match::Yes => {
+                    let decision = self.decision(rule.action, Some(rule.name.clone()), logged);
+                    return (decision.blocks() && decision.enforced).then_some(decision);
+                }
+            }
+        }
+        None
+    }
+
     /// At DNS time: the decision for a connection to these names, when the
     /// names alone settle it as blocked (then the answer is sinkholed);
     /// None when it is allowed or depends on what the connection will be.
@@ -330,37 +352,7 @@ impl Rule {
     /// Whether the rule matches; with `dns_time`, criteria that need the
     /// connection (protocol, port, network) make it `Undetermined`.
     fn matches(&self, f: &FlowFacts<'_>, dns_time: bool) -> Match {
-        if let Some(macs) = &self.macs {
-            if !f.mac.is_some_and(|m| macs.contains(&m)) {
-                return Match::No;
-            }
-        }
-        if !self.owners.is_empty()
-            && !f.owners.iter().any(|o| {
-                self.owners
-                    .iter()
-                    .any(|want| o.name.eq_ignore_ascii_case(want))
-            })
-        {
-            return Match::No;
-        }
-        if !self.categories.is_empty()
-            && !f
-                .owners
-                .iter()
-                .any(|o| self.categories.contains(&o.category))
-        {
-            return Match::No;
-        }
-        if !self.domains.is_empty()
-            && !f
-                .names
-                .iter()
-                .any(|n| self.domains.iter().any(|d| domain_within(n, d)))
-        {
-            return Match::No;
-        }
-        if self.schedule.is_some_and(|s| !s.contains(f.time)) {
+        if !self.device_and_time_match(f) || !self.names_match(f) {
             return Match::No;
         }
         let needs_connection =
@@ -372,16 +364,73 @@ impl Rule {
                 Match::Yes
             };
         }
-        if !self.asns.is_empty() && !f.asn.is_some_and(|a| self.asns.contains(&a)) {
+        if self.connection_matches(f) {
+            Match::Yes
+        } else {
+            Match::No
+        }
+    }
+
+    /// Whether the rule matches a connection whose name is not known yet:
+    /// `Undetermined` when only its owner, category or domain criteria are
+    /// left to decide.
+    fn matches_before_name(&self, f: &FlowFacts<'_>) -> Match {
+        if !self.device_and_time_match(f) || !self.connection_matches(f) {
             return Match::No;
+        }
+        if self.owners.is_empty() && self.categories.is_empty() && self.domains.is_empty() {
+            Match::Yes
+        } else {
+            Match::Undetermined
+        }
+    }
+
+    fn device_and_time_match(&self, f: &FlowFacts<'_>) -> bool {
+        if let Some(macs) = &self.macs {
+            if !f.mac.is_some_and(|m| macs.contains(&m)) {
+                return false;
+            }
+        }
+        !self.schedule.is_some_and(|s| !s.contains(f.time))
+    }
+
+    fn names_match(&self, f: &FlowFacts<'_>) -> bool {
+        if !self.owners.is_empty()
+            && !f.owners.iter().any(|o| {
+                self.owners
+                    .iter()
+                    .any(|want| o.name.eq_ignore_ascii_case(want))
+            })
+        {
+            return false;
+        }
+        if !self.categories.is_empty()
+            && !f
+                .owners
+                .iter()
+                .any(|o| self.categories.contains(&o.category))
+        {
+            return false;
+        }
+        if !self.domains.is_empty()
+            && !f
+                .names
+                .iter()
+                .any(|n| self.domains.iter().any(|d| domain_within(n, d)))
+        {
+            return false;
+        }
+        true
+    }
+
+    fn connection_matches(&self, f: &FlowFacts<'_>) -> bool {
+        if !self.asns.is_empty() && !f.asn.is_some_and(|a| self.asns.contains(&a)) {
+            return false;
         }
         if self.proto.is_some_and(|p| p != f.proto) {
-            return Match::No;
+            return false;
         }
-        if !self.ports.is_empty() && !self.ports.iter().any(|(a, b)| (*a..=*b).contains(&f.dport)) {
-            return Match::No;
-        }
-        Match::Yes
+        self.ports.is_empty() || self.ports.iter().any(|(a, b)| (*a..=*b).contains(&f.dport))
     }
 }
 

@@ -45,17 +45,13 @@ fn syn_flood_and_scan_keep_memory_bounded_and_decisions_coming() {
         net.curl("https://www.google.com/", GOOGLE_IP, 5.0),
         "allowed under flood"
     );
-    // Rejected at once, not timed out: against a closed port's reset
-    // timed under the same flood (a stock kernel under TCG is slow).
-    let t = std::time::Instant::now();
-    assert!(!net.curl("https://closed.example.org:81/", NEUTRAL_IP, 5.0));
-    let closed = t.elapsed();
-    let t = std::time::Instant::now();
-    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 5.0));
-    assert!(
-        t.elapsed() < closed + Duration::from_millis(900),
-        "rejected, not timed out: {:?} ({closed:?} for a closed port)",
-        t.elapsed()
+    // Refused by a reset, not left to time out. Under the flood the queue
+    // may drop a SYN (never pass it), so the refusal can come at a resent
+    // SYN: what counts is how it ends (curl's 7, not its 28 for a timeout).
+    let code = net.curl_exit("https://tracking.miui.com/", XIAOMI_IP, 5.0);
+    assert_eq!(
+        code, 7,
+        "a rejected connection under the flood ended with curl exit {code}"
     );
     std::thread::sleep(Duration::from_secs(5));
     let status = net.cli_json(&["status"]);

@@ -648,6 +648,13 @@ impl Net {
     /// (`--resolve`, so curl itself does no DNS); returns whether it
     /// fetched the page.
     pub fn curl(&self, url: &str, ip: &str, max_time: f32) -> bool {
+        self.curl_exit(url, ip, max_time) == 0
+    }
+
+    /// curl's exit code for a fetch from the phone, as `curl` makes it:
+    /// 0 fetched, 7 refused (a reset or an ICMP unreachable), 28 timed
+    /// out.
+    pub fn curl_exit(&self, url: &str, ip: &str, max_time: f32) -> i32 {
         let (scheme, rest) = url.split_once("://").expect("URL with a scheme");
         let authority = rest.split('/').next().unwrap_or(rest);
         let (host, port): (&str, u16) = match authority.split_once(':') {
@@ -666,7 +673,27 @@ impl Net {
             ),
         )
         .status
-        .success()
+        .code()
+        .unwrap_or(-1)
+    }
+
+    /// SYNs the kernel in `ns` has sent again (TcpExt TCPSynRetrans in
+    /// /proc/net/netstat): a connection refused at its first SYN adds none,
+    /// one whose first SYN was dropped adds one, whatever the machine's
+    /// speed.
+    pub fn syn_retransmits(&self, ns: &str) -> u64 {
+        let netstat = self.sh(ns, "cat /proc/net/netstat");
+        let mut rows = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (names, values) = (
+            rows.next().expect("TcpExt names"),
+            rows.next().expect("TcpExt values"),
+        );
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(name, _)| *name == "TCPSynRetrans")
+            .and_then(|(_, value)| value.parse().ok())
+            .expect("TCPSynRetrans in /proc/net/netstat")
     }
 
     /// tests/tools/http_sink.py in wan on `port`: an HTTP server that
