@@ -391,7 +391,7 @@ impl Rule {
                 return false;
             }
         }
-        !self.schedule.is_some_and(|s| !s.contains(f.time))
+        self.schedule.is_none_or(|s| s.contains(f.time))
     }
 
     fn names_match(&self, f: &FlowFacts<'_>) -> bool {
