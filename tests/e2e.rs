@@ -32,18 +32,37 @@ fn owner_row<'a>(owners: &'a Value, owner: &str) -> &'a Value {
 
 #[test]
 fn blocked_owner_fails_over_https_and_http_while_others_succeed() {
+    blocked_owner_fails_while_others_succeed(V4);
+}
+
+#[test]
+fn blocked_owner_fails_over_https_and_http_while_others_succeed_over_ipv6() {
+    blocked_owner_fails_while_others_succeed(V6);
+}
+
+fn blocked_owner_fails_while_others_succeed(f: Family) {
     let Some(net) = network(BLOCK_XIAOMI) else {
         return;
     };
     // Names learned from DNS forwarded through the router to the wan
     // resolver; the blocked one reaches the phone sinkholed (the router
     // learned the real address before rewriting the answer).
-    assert_eq!(net.dig(WAN_DNS, "tracking.miui.com").trim(), "0.0.0.0");
-    assert_eq!(net.dig(WAN_DNS, "www.google.com").trim(), GOOGLE_IP);
-    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 2.0));
-    assert!(!net.curl("http://tracking.miui.com/blocked-probe", XIAOMI_IP, 2.0));
-    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
-    assert!(net.curl("http://www.google.com/", GOOGLE_IP, 5.0));
+    assert_eq!(
+        net.dig_family(f, f.wan_dns(), "tracking.miui.com").trim(),
+        f.zero()
+    );
+    assert_eq!(
+        net.dig_family(f, f.wan_dns(), "www.google.com").trim(),
+        f.ip(GOOGLE_IP)
+    );
+    assert!(!net.curl("https://tracking.miui.com/", f.ip(XIAOMI_IP), 2.0));
+    assert!(!net.curl(
+        "http://tracking.miui.com/blocked-probe",
+        f.ip(XIAOMI_IP),
+        2.0
+    ));
+    assert!(net.curl("https://www.google.com/", f.ip(GOOGLE_IP), 5.0));
+    assert!(net.curl("http://www.google.com/", f.ip(GOOGLE_IP), 5.0));
     // The blocked HTTP request never reached the server.
     assert!(
         !net.log("http").contains("blocked-probe"),
@@ -69,12 +88,20 @@ fn blocked_owner_fails_over_https_and_http_while_others_succeed() {
     );
     assert_eq!(google["device"], PHONE_MAC);
     assert_eq!(google["name_source"], "dns");
+    assert_eq!(google["dst"], f.ip(GOOGLE_IP));
 
     let devices = net.cli_json(&["devices"]);
     let phone = &devices[0];
     assert_eq!(phone["mac"], PHONE_MAC);
     assert_eq!(phone["hostname"], "phone");
-    assert_eq!(phone["ips"][0], PHONE_IP);
+    assert!(
+        phone["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|ip| ip == f.phone()),
+        "{devices:#}"
+    );
     // Four connections and the two DNS lookups.
     assert_eq!(phone["flows"], 6, "{devices:#}");
     assert_eq!(phone["blocked"], 2, "{devices:#}");
@@ -113,14 +140,23 @@ fn blocked_owner_fails_over_https_and_http_while_others_succeed() {
 
 #[test]
 fn name_learned_only_from_sni_or_host_is_attributed_and_blocked() {
+    name_learned_only_from_sni_or_host(V4);
+}
+
+#[test]
+fn name_learned_only_from_sni_or_host_is_attributed_and_blocked_over_ipv6() {
+    name_learned_only_from_sni_or_host(V6);
+}
+
+fn name_learned_only_from_sni_or_host(f: Family) {
     let Some(net) = network(BLOCK_XIAOMI) else {
         return;
     };
     // No DNS at all: curl --resolve. The ClientHello's SNI names the flow.
-    assert!(!net.curl("https://api.ad.xiaomi.com/", XIAOMI_IP, 2.0));
-    assert!(!net.curl("http://data.mistat.xiaomi.com/", XIAOMI_IP, 2.0));
+    assert!(!net.curl("https://api.ad.xiaomi.com/", f.ip(XIAOMI_IP), 2.0));
+    assert!(!net.curl("http://data.mistat.xiaomi.com/", f.ip(XIAOMI_IP), 2.0));
     // A name the policy allows, also from SNI alone.
-    assert!(net.curl("https://oss.aliyuncs.com/", ALIYUN_IP, 5.0));
+    assert!(net.curl("https://oss.aliyuncs.com/", f.ip(ALIYUN_IP), 5.0));
     let flows = net.cli_json(&["flows"]);
     let sni = flow_for(&flows, "api.ad.xiaomi.com");
     assert_eq!(sni["name_source"], "sni");
@@ -142,22 +178,32 @@ fn name_learned_only_from_sni_or_host_is_attributed_and_blocked() {
 
 #[test]
 fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router() {
+    cname_to_a_blocked_name_via_the_router(V4);
+}
+
+#[test]
+fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router_over_ipv6() {
+    cname_to_a_blocked_name_via_the_router(V6);
+}
+
+fn cname_to_a_blocked_name_via_the_router(f: Family) {
     let Some(net) = network_with_router_dns(BLOCK_XIAOMI) else {
         return;
     };
     // The router's dnsmasq answers through the OUTPUT hook: the CNAME
     // chain stays, its address is sinkholed.
-    let answer = net.dig(ROUTER_LAN_IP, "cdn.innocent.test");
+    let answer = net.dig_family(f, f.router_dns(), "cdn.innocent.test");
     assert!(
-        answer.contains("tracking.miui.com.") && answer.contains("0.0.0.0"),
+        answer.contains("tracking.miui.com.") && answer.lines().any(|l| l == f.zero()),
         "{answer}"
     );
-    assert!(!net.curl("https://cdn.innocent.test/", XIAOMI_IP, 2.0));
+    assert!(!net.curl("https://cdn.innocent.test/", f.ip(XIAOMI_IP), 2.0));
     assert_eq!(
-        net.dig(ROUTER_LAN_IP, "files.example.org").trim(),
-        NEUTRAL_IP
+        net.dig_family(f, f.router_dns(), "files.example.org")
+            .trim(),
+        f.ip(NEUTRAL_IP)
     );
-    assert!(net.curl("http://files.example.org/", NEUTRAL_IP, 5.0));
+    assert!(net.curl("http://files.example.org/", f.ip(NEUTRAL_IP), 5.0));
     let flows = net.cli_json(&["flows", "--device", PHONE_MAC]);
     let cloaked = flow_for(&flows, "cdn.innocent.test");
     assert_eq!(
@@ -174,10 +220,19 @@ fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router() {
 
 #[test]
 fn observe_mode_lets_traffic_through_but_counts_it() {
+    observe_mode(V4);
+}
+
+#[test]
+fn observe_mode_lets_traffic_through_but_counts_it_over_ipv6() {
+    observe_mode(V6);
+}
+
+fn observe_mode(f: Family) {
     let config = format!("config phonehome 'policy'\n\toption mode 'observe'\n\n{BLOCK_XIAOMI}");
     let Some(net) = network(&config) else { return };
-    net.dig(WAN_DNS, "tracking.miui.com");
-    assert!(net.curl("https://tracking.miui.com/", XIAOMI_IP, 5.0));
+    net.dig_family(f, f.wan_dns(), "tracking.miui.com");
+    assert!(net.curl("https://tracking.miui.com/", f.ip(XIAOMI_IP), 5.0));
     let devices = net.cli_json(&["devices"]);
     // The DNS lookup and the would-be-blocked connection.
     assert_eq!(
@@ -193,13 +248,17 @@ fn observe_mode_lets_traffic_through_but_counts_it() {
     assert_eq!(net.cli_json(&["status"])["verdicts_drop"], 0);
 }
 
-fn kill_daemon_and_probe(fail_closed: bool) -> bool {
+/// Whether new connections over IPv4 and over IPv6 get through once the
+/// daemon is killed.
+fn kill_daemon_and_probe(fail_closed: bool) -> [bool; 2] {
     let mut net = Net::new();
     net.start_wan_services();
     net.start_daemon("", fail_closed);
-    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+    for f in [V4, V6] {
+        assert!(net.curl("https://www.google.com/", f.ip(GOOGLE_IP), 5.0));
+    }
     net.signal("daemon", "KILL");
-    net.curl("https://www.google.com/", GOOGLE_IP, 2.0)
+    [V4, V6].map(|f| net.curl("https://www.google.com/", f.ip(GOOGLE_IP), 2.0))
 }
 
 #[test]
@@ -208,8 +267,8 @@ fn daemon_killed_mid_test_fails_open_by_default() {
         return;
     }
     assert!(
-        kill_daemon_and_probe(false),
-        "traffic must flow again without the daemon"
+        kill_daemon_and_probe(false) == [true, true],
+        "traffic must flow again without the daemon, IPv4 and IPv6"
     );
 }
 
@@ -219,22 +278,35 @@ fn daemon_killed_with_fail_closed_stops_traffic() {
         return;
     }
     assert!(
-        !kill_daemon_and_probe(true),
-        "fail-closed must stop new connections"
+        kill_daemon_and_probe(true) == [false, false],
+        "fail-closed must stop new connections, IPv4 and IPv6"
     );
 }
 
 #[test]
 fn decided_download_stays_in_the_kernel() {
+    decided_download_stays_in_the_kernel_in(V4);
+}
+
+#[test]
+fn decided_download_stays_in_the_kernel_over_ipv6() {
+    decided_download_stays_in_the_kernel_in(V6);
+}
+
+fn decided_download_stays_in_the_kernel_in(f: Family) {
     let Some(net) = network(BLOCK_XIAOMI) else {
         return;
     };
-    assert_eq!(net.dig(WAN_DNS, "files.example.org").trim(), NEUTRAL_IP);
+    assert_eq!(
+        net.dig_family(f, f.wan_dns(), "files.example.org").trim(),
+        f.ip(NEUTRAL_IP)
+    );
     let before = net.queued_packets();
     let out = net.sh(
         &net.phone,
         &format!(
-            "curl -s -o /dev/null -w '%{{size_download}}' --max-time 20 --resolve files.example.org:80:{NEUTRAL_IP} http://files.example.org/10mb.bin"
+            "curl -s -o /dev/null -w '%{{size_download}}' --max-time 20 --resolve files.example.org:80:{} http://files.example.org/10mb.bin",
+            bracketed(f.ip(NEUTRAL_IP))
         ),
     );
     assert_eq!(out.trim(), (10u64 << 20).to_string());

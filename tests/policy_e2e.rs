@@ -20,18 +20,33 @@ fn timed_curl(net: &Net, url: &str, ip: &str, max_time: f32) -> (bool, Duration)
 
 #[test]
 fn reject_fails_a_blocked_connection_at_once_while_block_times_out() {
+    reject_and_block(V4);
+}
+
+#[test]
+fn reject_fails_a_blocked_connection_at_once_while_block_times_out_over_ipv6() {
+    reject_and_block(V6);
+}
+
+fn reject_and_block(f: Family) {
     let rules = format!(
         "{REJECT_XIAOMI}\nconfig rule 'ga'\n\toption owner 'Google'\n\toption action 'block'\n"
     );
     let Some(net) = network(&rules) else { return };
-    assert_eq!(net.dig(WAN_DNS, "tracking.miui.com").trim(), XIAOMI_IP);
-    assert_eq!(net.dig(WAN_DNS, "www.google.com").trim(), GOOGLE_IP);
+    assert_eq!(
+        net.dig_family(f, f.wan_dns(), "tracking.miui.com").trim(),
+        f.ip(XIAOMI_IP)
+    );
+    assert_eq!(
+        net.dig_family(f, f.wan_dns(), "www.google.com").trim(),
+        f.ip(GOOGLE_IP)
+    );
     // Refused at the first SYN: no SYN is sent again (a SYN dropped and
     // refused on its resend would add one), counted by the phone's kernel
     // rather than timed, so a slow machine cannot fail it.
     let resent = net.syn_retransmits(&net.phone);
     let t = Instant::now();
-    let code = net.curl_exit("https://tracking.miui.com/", XIAOMI_IP, 3.0);
+    let code = net.curl_exit("https://tracking.miui.com/", f.ip(XIAOMI_IP), 3.0);
     let rejected = t.elapsed();
     assert_eq!(code, 7, "reject ended curl with {code}, not a refusal");
     assert_eq!(
@@ -39,7 +54,7 @@ fn reject_fails_a_blocked_connection_at_once_while_block_times_out() {
         resent,
         "the rejected SYN was sent again"
     );
-    let (ok, blocked) = timed_curl(&net, "https://www.google.com/", GOOGLE_IP, 3.0);
+    let (ok, blocked) = timed_curl(&net, "https://www.google.com/", f.ip(GOOGLE_IP), 3.0);
     assert!(!ok);
     eprintln!("reject failed curl in {rejected:?}, block in {blocked:?}");
     assert!(
@@ -49,7 +64,7 @@ fn reject_fails_a_blocked_connection_at_once_while_block_times_out() {
     // The rejected connection's later packets are refused in the kernel
     // too: a second try is refused at its first SYN as well.
     let resent = net.syn_retransmits(&net.phone);
-    let code = net.curl_exit("http://tracking.miui.com/", XIAOMI_IP, 3.0);
+    let code = net.curl_exit("http://tracking.miui.com/", f.ip(XIAOMI_IP), 3.0);
     assert_eq!(code, 7, "the second try ended curl with {code}");
     assert_eq!(
         net.syn_retransmits(&net.phone),
@@ -69,10 +84,11 @@ fn reject_fails_a_blocked_connection_at_once_while_block_times_out() {
 }
 
 /// dig's status line and answer addresses.
-fn dig_full(net: &Net, server: &str, name: &str) -> (String, Vec<String>) {
+fn dig_full(net: &Net, f: Family, server: &str, name: &str) -> (String, Vec<String>) {
+    let rtype = f.rtype();
     let out = net.sh(
         &net.phone,
-        &format!("dig +time=2 +tries=1 +noall +comments +answer @{server} {name} A"),
+        &format!("dig +time=2 +tries=1 +noall +comments +answer @{server} {name} {rtype}"),
     );
     let status = out
         .lines()
@@ -82,7 +98,7 @@ fn dig_full(net: &Net, server: &str, name: &str) -> (String, Vec<String>) {
         .to_string();
     let addrs = out
         .lines()
-        .filter(|l| !l.starts_with(';') && l.contains("\tA\t"))
+        .filter(|l| !l.starts_with(';') && l.contains(&format!("\t{rtype}\t")))
         .filter_map(|l| l.split_whitespace().last().map(str::to_string))
         .collect();
     (status, addrs)
@@ -90,27 +106,36 @@ fn dig_full(net: &Net, server: &str, name: &str) -> (String, Vec<String>) {
 
 #[test]
 fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
+    sinkhole_on_both_dns_paths(V4);
+}
+
+#[test]
+fn sinkhole_rewrites_blocked_names_on_both_dns_paths_over_ipv6() {
+    sinkhole_on_both_dns_paths(V6);
+}
+
+fn sinkhole_on_both_dns_paths(f: Family) {
     let Some(mut net) = network_with_router_dns(
         "config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
     ) else {
         return;
     };
-    for server in [WAN_DNS, ROUTER_LAN_IP] {
+    for server in [f.wan_dns(), f.router_dns()] {
         // Forwarded to the wan resolver, and answered by the router's dnsmasq.
-        let (status, addrs) = dig_full(&net, server, "tracking.miui.com");
+        let (status, addrs) = dig_full(&net, f, server, "tracking.miui.com");
         assert_eq!(
             (status.as_str(), addrs),
-            ("NOERROR", vec!["0.0.0.0".to_string()]),
+            ("NOERROR", vec![f.zero().to_string()]),
             "{server}"
         );
-        let (_, addrs) = dig_full(&net, server, "cdn.innocent.test");
+        let (_, addrs) = dig_full(&net, f, server, "cdn.innocent.test");
         assert_eq!(
             addrs,
-            vec!["0.0.0.0".to_string()],
+            vec![f.zero().to_string()],
             "CNAME cloak via {server}"
         );
-        let (_, addrs) = dig_full(&net, server, "www.google.com");
-        assert_eq!(addrs, vec![GOOGLE_IP.to_string()], "{server}");
+        let (_, addrs) = dig_full(&net, f, server, "www.google.com");
+        assert_eq!(addrs, vec![f.ip(GOOGLE_IP).to_string()], "{server}");
     }
     let status = net.cli_json(&["status"]);
     assert!(status["dns_sinkholed"].as_u64().unwrap() >= 4, "{status:#}");
@@ -119,7 +144,7 @@ fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
     net.append_config("\nconfig phonehome 'sinkhole'\n\toption sinkhole 'nxdomain'\n");
     net.signal("daemon", "HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while dig_full(&net, WAN_DNS, "api.ad.xiaomi.com").0 != "NXDOMAIN" {
+    while dig_full(&net, f, f.wan_dns(), "api.ad.xiaomi.com").0 != "NXDOMAIN" {
         assert!(
             Instant::now() < deadline,
             "SIGHUP reload: {}",
@@ -127,14 +152,23 @@ fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    for server in [WAN_DNS, ROUTER_LAN_IP] {
-        let (status, addrs) = dig_full(&net, server, "data.mistat.xiaomi.com");
+    for server in [f.wan_dns(), f.router_dns()] {
+        let (status, addrs) = dig_full(&net, f, server, "data.mistat.xiaomi.com");
         assert_eq!((status.as_str(), addrs.len()), ("NXDOMAIN", 0), "{server}");
     }
 }
 
 #[test]
 fn dns_over_tls_is_refused_when_asked() {
+    dns_over_tls_refused(V4);
+}
+
+#[test]
+fn dns_over_tls_is_refused_when_asked_over_ipv6() {
+    dns_over_tls_refused(V6);
+}
+
+fn dns_over_tls_refused(f: Family) {
     let Some(mut net) = network("config phonehome 'edns'\n\toption block_dot '1'\n") else {
         return;
     };
@@ -148,7 +182,7 @@ fn dns_over_tls_is_refused_when_asked() {
             "s_server",
             "-quiet",
             "-accept",
-            &format!("{WAN_DNS}:853"),
+            &format!("{}:853", bracketed(f.wan_dns())),
             "-www",
             "-cert",
             net.dir.join("cert.pem").to_str().unwrap(),
@@ -160,7 +194,10 @@ fn dns_over_tls_is_refused_when_asked() {
     let resent = net.syn_retransmits(&net.phone);
     let dot = net.sh_out(
         &net.phone,
-        &format!("curl -sk -o /dev/null --max-time 3 https://{WAN_DNS}:853/"),
+        &format!(
+            "curl -sk -o /dev/null --max-time 3 https://{}:853/",
+            bracketed(f.wan_dns())
+        ),
     );
     assert_eq!(
         dot.status.code(),
@@ -173,7 +210,7 @@ fn dns_over_tls_is_refused_when_asked() {
         "refused at its first SYN"
     );
     // The same server on 443 is fine: only the DoT port is refused.
-    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
+    assert!(net.curl("https://www.google.com/", f.ip(GOOGLE_IP), 5.0));
     let flows = net.cli_json(&["flows"]);
     assert!(
         flows
@@ -187,8 +224,20 @@ fn dns_over_tls_is_refused_when_asked() {
 
 #[test]
 fn reload_rejudges_a_live_download_and_stops_it() {
+    reload_rejudges_a_live_download(V4);
+}
+
+#[test]
+fn reload_rejudges_a_live_download_and_stops_it_over_ipv6() {
+    reload_rejudges_a_live_download(V6);
+}
+
+fn reload_rejudges_a_live_download(f: Family) {
     let Some(mut net) = network("") else { return };
-    assert_eq!(net.dig(WAN_DNS, "files.example.org").trim(), NEUTRAL_IP);
+    assert_eq!(
+        net.dig_family(f, f.wan_dns(), "files.example.org").trim(),
+        f.ip(NEUTRAL_IP)
+    );
     // A phone-sized receive window, and a reader that takes ~1.6 MB/s and
     // writes how much it has read, so the transfer is on the wire (not in
     // the phone's socket buffer) when the policy changes.
@@ -199,7 +248,7 @@ fn reload_rejudges_a_live_download_and_stops_it() {
     let progress = net.dir.join("progress");
     let reader = format!(
         "import socket,time
-s=socket.create_connection(('{NEUTRAL_IP}',80),timeout=20)
+s=socket.create_connection(('{1}',80),timeout=20)
 s.sendall(b'GET /10mb.bin HTTP/1.0\\r\\nHost: files.example.org\\r\\n\\r\\n')
 n=0
 while True:
@@ -214,7 +263,8 @@ while True:
     time.sleep(0.01)
 open('{0}.tmp','w').write(str(n)+' done'); __import__('os').replace('{0}.tmp','{0}')
 ",
-        progress.display()
+        progress.display(),
+        f.ip(NEUTRAL_IP)
     );
     let phone = net.phone.clone();
     net.spawn("download", &phone, &["python3", "-c", &reader]);
@@ -287,12 +337,22 @@ except Exception as e:
     print('stopped',sent,type(e).__name__)
 ";
 
-fn drip(net: &Net) -> String {
-    net.sh(&net.phone, &format!("python3 -c \"{DRIP}\" {NEUTRAL_IP}"))
+fn drip(net: &Net, f: Family) -> String {
+    let to = f.ip(NEUTRAL_IP);
+    net.sh(&net.phone, &format!("python3 -c \"{DRIP}\" {to}"))
 }
 
 #[test]
 fn undecided_connections_give_up_after_n_packets_open_or_closed() {
+    undecided_connections_give_up(V4);
+}
+
+#[test]
+fn undecided_connections_give_up_after_n_packets_open_or_closed_over_ipv6() {
+    undecided_connections_give_up(V6);
+}
+
+fn undecided_connections_give_up(f: Family) {
     for (undecided, expect_open) in [("allow", true), ("block", false)] {
         let Some(net) = network(&format!(
             "config phonehome 'offload'\n\toption decide_by '4'\n\toption undecided '{undecided}'\n"
@@ -300,7 +360,7 @@ fn undecided_connections_give_up_after_n_packets_open_or_closed() {
             return;
         };
         let before = net.queued_packets();
-        let out = drip(&net);
+        let out = drip(&net, f);
         let queued = net.queued_packets() - before;
         eprintln!(
             "undecided {undecided}: {} ({queued} packets queued)",
@@ -321,28 +381,28 @@ fn undecided_connections_give_up_after_n_packets_open_or_closed() {
 }
 
 /// Kills the daemon (-9) mid-test, probes, restarts it, probes again.
-fn crash_and_restart(fail_closed: bool) {
+fn crash_and_restart(fail_closed: bool, f: Family) {
     let mut net = Net::new();
     net.start_wan_services();
     net.start_daemon(REJECT_XIAOMI, fail_closed);
-    net.dig(WAN_DNS, "tracking.miui.com");
-    assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
-    assert!(!net.curl("https://tracking.miui.com/", XIAOMI_IP, 2.0));
+    net.dig_family(f, f.wan_dns(), "tracking.miui.com");
+    assert!(net.curl("https://www.google.com/", f.ip(GOOGLE_IP), 5.0));
+    assert!(!net.curl("https://tracking.miui.com/", f.ip(XIAOMI_IP), 2.0));
     net.signal("daemon", "KILL");
     // No daemon: new connections pass (fail-open) or are dropped
     // (fail-closed); the connection already rejected stays rejected.
     assert_eq!(
-        net.curl("http://files.example.org/", NEUTRAL_IP, 2.0),
+        net.curl("http://files.example.org/", f.ip(NEUTRAL_IP), 2.0),
         !fail_closed
     );
     net.start_daemon_process();
-    net.dig(WAN_DNS, "tracking.miui.com");
+    net.dig_family(f, f.wan_dns(), "tracking.miui.com");
     assert!(
-        net.curl("http://files.example.org/", NEUTRAL_IP, 5.0),
+        net.curl("http://files.example.org/", f.ip(NEUTRAL_IP), 5.0),
         "after restart"
     );
     assert!(
-        !net.curl("https://tracking.miui.com/", XIAOMI_IP, 2.0),
+        !net.curl("https://tracking.miui.com/", f.ip(XIAOMI_IP), 2.0),
         "blocked again after restart"
     );
 }
@@ -350,19 +410,42 @@ fn crash_and_restart(fail_closed: bool) {
 #[test]
 fn fail_open_across_a_daemon_crash_and_restart() {
     if can_run() {
-        crash_and_restart(false);
+        crash_and_restart(false, V4);
+    }
+}
+
+#[test]
+fn fail_open_across_a_daemon_crash_and_restart_over_ipv6() {
+    if can_run() {
+        crash_and_restart(false, V6);
     }
 }
 
 #[test]
 fn fail_closed_across_a_daemon_crash_and_restart() {
     if can_run() {
-        crash_and_restart(true);
+        crash_and_restart(true, V4);
+    }
+}
+
+#[test]
+fn fail_closed_across_a_daemon_crash_and_restart_over_ipv6() {
+    if can_run() {
+        crash_and_restart(true, V6);
     }
 }
 
 #[test]
 fn quic_initial_is_named_by_its_sni_and_blocked() {
+    quic_initial_named_and_blocked(V4);
+}
+
+#[test]
+fn quic_initial_is_named_by_its_sni_and_blocked_over_ipv6() {
+    quic_initial_named_and_blocked(V6);
+}
+
+fn quic_initial_named_and_blocked(f: Family) {
     let Some(net) =
         network("config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'block'\n")
     else {
@@ -374,9 +457,12 @@ fn quic_initial_is_named_by_its_sni_and_blocked() {
     let initial = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/quic_initial_v1_aioquic.bin");
     let send = format!(
-        "python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
-         s.bind(('{PHONE_IP}', 45443)); d=open('{}','rb').read(); s.sendto(d, ('{XIAOMI_IP}', 443))\"",
-        initial.display()
+        "python3 -c \"import socket; s=socket.socket(socket.{family}, socket.SOCK_DGRAM); \
+         s.bind(('{phone}', 45443)); d=open('{}','rb').read(); s.sendto(d, ('{to}', 443))\"",
+        initial.display(),
+        family = if f.v6 { "AF_INET6" } else { "AF_INET" },
+        phone = f.phone(),
+        to = f.ip(XIAOMI_IP),
     );
     let before = net.queued_packets();
     net.sh(&net.phone, &send);

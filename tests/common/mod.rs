@@ -56,6 +56,83 @@ pub fn v6_of(ip4: &str) -> &'static str {
         .map_or_else(|| panic!("no IPv6 twin for {ip4}"), |(_, v6)| *v6)
 }
 
+/// One address family of the dual-stack test network: the enforcement
+/// tests run once per family (`V4`, `V6`), each with its own addresses,
+/// resolver addresses, record type and sinkhole address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Family {
+    pub v6: bool,
+}
+
+pub const V4: Family = Family { v6: false };
+pub const V6: Family = Family { v6: true };
+
+impl Family {
+    /// An owner's address in this family (`ip4` is its IPv4 one).
+    pub fn ip(self, ip4: &'static str) -> &'static str {
+        if self.v6 {
+            v6_of(ip4)
+        } else {
+            ip4
+        }
+    }
+    pub fn phone(self) -> &'static str {
+        if self.v6 {
+            PHONE_IP6
+        } else {
+            PHONE_IP
+        }
+    }
+    /// The wan's resolver.
+    pub fn wan_dns(self) -> &'static str {
+        if self.v6 {
+            WAN_DNS6
+        } else {
+            WAN_DNS
+        }
+    }
+    /// The router's own resolver (dnsmasq on the LAN address).
+    pub fn router_dns(self) -> &'static str {
+        if self.v6 {
+            ROUTER_LAN_IP6
+        } else {
+            ROUTER_LAN_IP
+        }
+    }
+    /// The address record type dig asks for.
+    pub fn rtype(self) -> &'static str {
+        if self.v6 {
+            "AAAA"
+        } else {
+            "A"
+        }
+    }
+    /// What a sinkholed address record holds.
+    pub fn zero(self) -> &'static str {
+        if self.v6 {
+            "::"
+        } else {
+            "0.0.0.0"
+        }
+    }
+}
+
+/// An address as it goes in a URL or `--resolve`: IPv6 in brackets.
+pub fn bracketed(ip: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
+}
+
+impl Net {
+    /// dig from the phone for `name`'s address in `family`.
+    pub fn dig_family(&self, family: Family, server: &str, name: &str) -> String {
+        self.dig_with(server, name, family.rtype(), "")
+    }
+}
+
 pub const DNS_RECORDS: &[(&str, &str)] = &[
     ("tracking.miui.com", XIAOMI_IP),
     ("api.ad.xiaomi.com", XIAOMI_IP),
