@@ -10,6 +10,7 @@
 //!   (tests/tools/churn.py against tests/tools/hold_server.py): ~1,000 new
 //!   flows a second for the daemon to judge and a flow table that stays
 //!   full, as a busy LAN's. Also prints the churn each setup reached.
+//!
 //! Run as root: `cargo bench --bench forwarding` (ROUNDS=3 SECONDS=3
 //! FLOWS=1000).
 
