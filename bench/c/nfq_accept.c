@@ -1,5 +1,6 @@
 /* The floor of the user-space path: the smallest NFQUEUE loop, built
  * against Debian's libnetfilter_queue. It gives every packet of queue 0
+ * (or of the queue its first argument names)
  * the verdict phonehome gives an allowed connection's first packet: the
  * allow bits in the packet mark and NF_REPEAT, so phonehome's rules save
  * them into the ct mark and the connection's later packets stay in the
@@ -26,16 +27,18 @@ static int allow_all(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
     return nfq_set_verdict2(qh, ph ? ntohl(ph->packet_id) : 0, NF_REPEAT, mark, 0, NULL);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    /* The queue number: 0 unless given (bench/queues.rs runs one per queue). */
+    int queue = argc > 1 ? atoi(argv[1]) : 0;
     struct nfq_handle *h = nfq_open();
     if (!h) { perror("nfq_open"); return 1; }
-    struct nfq_q_handle *qh = nfq_create_queue(h, 0, &allow_all, NULL);
+    struct nfq_q_handle *qh = nfq_create_queue(h, queue, &allow_all, NULL);
     if (!qh) { perror("nfq_create_queue"); return 1; }
     if (nfq_set_mode(qh, NFQNL_COPY_PACKET, 128) < 0) { perror("nfq_set_mode"); return 1; }
     nfq_set_queue_maxlen(qh, 4096);
     int fd = nfq_fd(h);
     char buf[65536] __attribute__((aligned));
-    fprintf(stderr, "nfq_accept: bound to queue 0\n");
+    fprintf(stderr, "nfq_accept: bound to queue %d\n", queue);
     for (;;) {
         int n = recv(fd, buf, sizeof buf, 0);
         if (n < 0) continue;
