@@ -145,13 +145,6 @@ fn server_of(i: usize) -> String {
 /// A second resolver in wan that answers every benchmark name.
 const BENCH_DNS: &str = "198.51.100.54";
 
-fn env(k: &str, d: usize) -> usize {
-    std::env::var(k)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(d)
-}
-
 /// Domain-like strings in a binary (nDPI's host match list lives in
 /// libndpi's read-only data): NUL-bounded runs of [a-z0-9.-], a leading
 /// dot (suffix match) dropped, ending in a common TLD.
@@ -367,7 +360,11 @@ fn main() {
         eprintln!("bench: needs root (network namespaces, tcpdump)");
         std::process::exit(2);
     }
-    let (rounds, https_rounds, bulk) = (env("ROUNDS", 7), env("HTTPS_ROUNDS", 5), env("BULK", 10));
+    let (rounds, https_rounds, bulk) = (
+        env_or("ROUNDS", 7),
+        env_or("HTTPS_ROUNDS", 5),
+        env_or("BULK", 10),
+    );
     let ndpi_lib = libndpi();
     let mut names: BTreeSet<String> = domains_in(&std::fs::read(&ndpi_lib).unwrap());
     let from_ndpi = names.len();

@@ -32,23 +32,8 @@ fn main() {
         eprintln!("bench: needs root (network namespaces and netfilter rules)");
         std::process::exit(2);
     }
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
-    let (n, rounds) = (env("CONNS", 2000), env("ROUNDS", 3));
-    let c_loop = std::env::temp_dir().join(format!("phonehome-nfq-accept-{}", std::process::id()));
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/c/nfq_accept.c");
-    let built = std::process::Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&c_loop)
-        .arg(&src)
-        .arg("-lnetfilter_queue")
-        .status()
-        .expect("gcc (scripts/install-deps installs it and libnetfilter-queue-dev)");
-    assert!(built.success(), "building {}", src.display());
+    let (n, rounds) = (env_or("CONNS", 2000), env_or("ROUNDS", 3));
+    let c_loop = build_c_loop("nfq-accept");
 
     let mut net = Net::new();
     net.start_wan_services();

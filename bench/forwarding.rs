@@ -43,14 +43,8 @@ fn main() {
         eprintln!("bench: needs root (network namespaces and netfilter rules)");
         std::process::exit(2);
     }
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let seconds: u32 = std::env::var("SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    let rounds: usize = env_or("ROUNDS", 3);
+    let seconds: u32 = env_or("SECONDS", 3);
     let mut net = Net::new();
     let wan = net.wan.clone();
     net.spawn("iperf3", &wan, &["iperf3", "-s", "-B", SERVER]);
@@ -71,10 +65,7 @@ fn main() {
     }
     // Under churn: FLOWS held connections, one new one a millisecond, and
     // four iperf3 streams meanwhile.
-    let flows: usize = std::env::var("FLOWS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+    let flows: usize = env_or("FLOWS", 1000);
     let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
     let hold = tools.join("hold_server.py");
     net.spawn(

@@ -48,23 +48,12 @@ fn main() {
         eprintln!("bench: needs root (network namespaces and netfilter rules)");
         std::process::exit(2);
     }
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
-    let (clients, n, rounds) = (env("CLIENTS", 4), env("CONNS", 1500), env("ROUNDS", 3));
-    let c_loop = std::env::temp_dir().join(format!("phonehome-nfq-queues-{}", std::process::id()));
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/c/nfq_accept.c");
-    let built = std::process::Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&c_loop)
-        .arg(&src)
-        .arg("-lnetfilter_queue")
-        .status()
-        .expect("gcc (scripts/install-deps installs it and libnetfilter-queue-dev)");
-    assert!(built.success(), "building {}", src.display());
+    let (clients, n, rounds) = (
+        env_or("CLIENTS", 4),
+        env_or("CONNS", 1500),
+        env_or("ROUNDS", 3),
+    );
+    let c_loop = build_c_loop("nfq-queues");
 
     let mut net = Net::new();
     net.start_accept_server(SERVER, PORT);

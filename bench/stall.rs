@@ -128,13 +128,7 @@ fn main() {
         eprintln!("bench: needs root (network namespaces and netfilter rules)");
         std::process::exit(2);
     }
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
-    let (n, rounds) = (env("CONNS", 5000), env("ROUNDS", 3));
+    let (n, rounds) = (env_or("CONNS", 5000), env_or("ROUNDS", 3));
     let mut net = Net::new();
     net.start_wan_services();
     net.start_accept_server(SERVER, PORT);

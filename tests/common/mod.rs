@@ -738,11 +738,7 @@ impl Net {
             Some((host, port)) => (host, port.parse().expect("a port number")),
             None => (authority, if scheme == "https" { 443 } else { 80 }),
         };
-        let ip = if ip.contains(':') {
-            format!("[{ip}]")
-        } else {
-            ip.to_string()
-        };
+        let ip = bracketed(ip);
         self.sh_out(
             &self.phone,
             &format!(
@@ -969,6 +965,30 @@ pub fn whotracksme_dump() -> PathBuf {
 }
 
 /// The middle value (benchmarks report medians of their rounds).
+/// A benchmark's knob from the environment (`ROUNDS=5`), or `default`.
+pub fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Builds bench/c/nfq_accept.c (the C NFQUEUE loop the benchmarks compare
+/// with) into a temporary file named after `tag`; returns its path.
+pub fn build_c_loop(tag: &str) -> PathBuf {
+    let out = std::env::temp_dir().join(format!("phonehome-{tag}-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/c/nfq_accept.c");
+    let built = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-lnetfilter_queue")
+        .status()
+        .expect("gcc (scripts/install-deps installs it and libnetfilter-queue-dev)");
+    assert!(built.success(), "building {}", src.display());
+    out
+}
+
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
