@@ -578,22 +578,15 @@ impl Engine {
     /// rule): then it is decided at this packet, and a blocked port's SYN
     /// never leaves.
     fn blocked_whatever_its_name(&mut self, orig: &FiveTuple, now: Now) -> bool {
+        if !self.policy.may_block_before_name() {
+            return false;
+        }
         let Some(flow) = self.flows.get_mut(orig) else {
             return false;
         };
         let a = owners::attribute(&[], flow.tuple.dst);
         self.policy
-            .decide_before_name(&FlowFacts {
-                mac: flow.mac,
-                names: &[],
-                owners: &a.owners,
-                asn: a.asn,
-                proto: flow.tuple.proto,
-                dport: flow.tuple.dport,
-                time: now.local,
-                dns: is_dns(&flow.tuple),
-                nameless: false,
-            })
+            .decide_before_name(&flow_facts(flow, &[], &a, now, false))
             .is_some()
     }
 
@@ -614,17 +607,9 @@ impl Engine {
         let chain: &[String] = flow.names.as_deref().unwrap_or(&[]);
         let a = owners::attribute(chain, flow.tuple.dst);
         let (owner, host) = (a.owner, a.host);
-        let decision = self.policy.decide(&FlowFacts {
-            mac: flow.mac,
-            names: chain,
-            owners: &a.owners,
-            asn: a.asn,
-            proto: flow.tuple.proto,
-            dport: flow.tuple.dport,
-            time: now.local,
-            dns: is_dns(&flow.tuple),
-            nameless,
-        });
+        let decision = self
+            .policy
+            .decide(&flow_facts(flow, chain, &a, now, nameless));
         flow.owner = owner;
         flow.host = host;
         flow.pending = Default::default();
@@ -962,6 +947,28 @@ fn mark_of(d: &Decision, dns: bool) -> Option<u32> {
 /// Whether a connection still without a name has waited for one as long
 /// as it may: its client's `decide_by`-th data segment, or its
 /// `CLIENT_DEADLINE`-th packet of any kind.
+/// What the policy is told of `flow` when it is judged with `names` and
+/// their attribution `a`.
+fn flow_facts<'a>(
+    flow: &Flow,
+    names: &'a [String],
+    a: &'a owners::Attribution,
+    now: Now,
+    nameless: bool,
+) -> FlowFacts<'a> {
+    FlowFacts {
+        mac: flow.mac,
+        names,
+        owners: &a.owners,
+        asn: a.asn,
+        proto: flow.tuple.proto,
+        dport: flow.tuple.dport,
+        time: now.local,
+        dns: is_dns(&flow.tuple),
+        nameless,
+    }
+}
+
 fn waited_long_enough(flow: &Flow, decide_by: u32) -> bool {
     flow.client_segments >= decide_by || flow.client_packets >= CLIENT_DEADLINE
 }

@@ -84,6 +84,9 @@ pub struct Policy {
     device_specific: bool,
     /// See `can_block`.
     blocking: bool,
+    /// Whether `decide_before_name` can ever block: an enforced blocking
+    /// rule with no owner, category or domain criteria.
+    blocks_before_name: bool,
 }
 
 /// What is known about a flow when it is judged.
@@ -228,6 +231,10 @@ impl Policy {
                     .iter()
                     .any(|r| matches!(r.action, Action::Block | Action::Reject)),
             device_specific: !defaults.is_empty() || rules.iter().any(|r| r.macs.is_some()),
+            blocks_before_name: cfg.mode == Mode::Enforce
+                && rules.iter().any(|r| {
+                    matches!(r.action, Action::Block | Action::Reject) && !r.has_name_criteria()
+                }),
             rules,
             names,
             defaults,
@@ -245,6 +252,12 @@ impl Policy {
     /// Whether anything can be blocked at all (a blocking rule or default).
     pub fn can_block(&self) -> bool {
         self.blocking
+    }
+
+    /// Whether `decide_before_name` can ever block (fixed when the policy
+    /// is built): callers skip the lookups it needs when it cannot.
+    pub fn may_block_before_name(&self) -> bool {
+        self.blocks_before_name
     }
 
     pub fn rule_count(&self) -> usize {
@@ -378,11 +391,17 @@ impl Rule {
         if !self.device_and_time_match(f) || !self.connection_matches(f) {
             return Match::No;
         }
-        if self.owners.is_empty() && self.categories.is_empty() && self.domains.is_empty() {
-            Match::Yes
-        } else {
+        if self.has_name_criteria() {
             Match::Undetermined
+        } else {
+            Match::Yes
         }
+    }
+
+    /// Whether the rule asks about the name: its owners, categories or
+    /// domains.
+    fn has_name_criteria(&self) -> bool {
+        !self.owners.is_empty() || !self.categories.is_empty() || !self.domains.is_empty()
     }
 
     fn device_and_time_match(&self, f: &FlowFacts<'_>) -> bool {
