@@ -216,11 +216,19 @@ pub fn parse_mac(s: &str) -> Option<Mac> {
     parts.next().is_none().then_some(mac)
 }
 
+/// `aa:bb:cc:dd:ee:ff`. Written out by hand: it runs for every new
+/// connection before its verdict, and `format!` took ~1 µs of it.
 pub fn format_mac(mac: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(17);
+    for (i, b) in mac.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -865,6 +873,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs_are_written_as_lowercase_hex_pairs() {
+        assert_eq!(
+            format_mac(&[0x02, 0, 0xab, 0xcd, 0xef, 0x1f]),
+            "02:00:ab:cd:ef:1f"
+        );
+        assert_eq!(format_mac(&[0xff; 6]), "ff:ff:ff:ff:ff:ff");
+        for mac in [
+            [0u8; 6],
+            [1, 2, 3, 4, 5, 6],
+            [0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34],
+        ] {
+            assert_eq!(parse_mac(&format_mac(&mac)), Some(mac));
+        }
+    }
 
     const SAMPLE: &str = "\
 config phonehome 'main'

@@ -19,6 +19,8 @@
 //! table).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -35,6 +37,7 @@ use crate::queue::{proc_queue_row, MarkMode, Queue, QueueConfig, Verdicts};
 use crate::state;
 use crate::stats::StatusRow;
 
+#[derive(Clone, Copy)]
 struct Clock {
     start: Instant,
 }
@@ -201,7 +204,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
             "phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0"
         );
     }
-    let mut queue = Queue::bind(QueueConfig {
+    let queue = Queue::bind(QueueConfig {
         queue: cfg.queue,
         copy_range: cfg.copy_range,
         max_len: 4096,
@@ -209,7 +212,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
-    let mut verdicts = Verdicts::new(cfg.queue, queue.mode, MARK_MASK);
     let mut ct = Conntrack::open().map_err(|e| format!("cannot open ctnetlink: {e}"))?;
     let socket_gid = cfg.socket_group.as_deref().and_then(api::group_id);
     let listener = api::bind(&cfg.socket, socket_gid)
@@ -225,6 +227,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         start: Instant::now(),
     };
     let mut engine = Engine::new(&cfg);
+    engine.defer_records = true;
     engine.devices.refresh_leases();
     // Statistics from the last run: the newest valid of the tmpfs and the
     // persistent copy; a damaged file is reported and skipped.
@@ -270,9 +273,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut ipfix_sequence = 0u32;
     let mut tmp_flushed = Instant::now();
     let mut state_flushed = Instant::now();
-    let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
-    let mut captured = 0u32;
-
     let sig = |kind| signal(kind).map_err(|e| format!("cannot install signal handler: {e}"));
     let mut hup = sig(SignalKind::hangup())?;
     let mut term = sig(SignalKind::terminate())?;
@@ -290,68 +290,70 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     };
     let mut waiting_for_dump: Waiting = Vec::new();
 
+    let engine = Arc::new(Mutex::new(engine));
     if restored_live {
         // Taken back as they were decided: judged again under this config.
-        rejudged += rejudge(&mut engine, &mut ct, &clock).await;
+        rejudged += rejudge(&engine, &mut ct, &clock).await;
     }
+    let rules = lock(&engine).policy.rule_count();
+    let mark_mode = queue.mode;
+    let verdicts = Verdicts::new(cfg.queue, queue.mode, MARK_MASK);
+    let queue = queue
+        .into_blocking()
+        .map_err(|e| format!("queue socket: {e}"))?;
+    let queue_counters = Arc::new(QueueCounters::default());
+    let (failed_tx, mut failed_rx) = tokio::sync::oneshot::channel::<String>();
+    std::thread::Builder::new()
+        .name("verdicts".into())
+        .stack_size(256 << 10)
+        .spawn({
+            let (engine, decisions, counters) =
+                (engine.clone(), decisions.clone(), queue_counters.clone());
+            move || {
+                let e = verdict_thread(queue, verdicts, &engine, clock, &decisions, &counters);
+                let _ = failed_tx.send(e);
+            }
+        })
+        .map_err(|e| format!("cannot start the verdict thread: {e}"))?;
     eprintln!(
         "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
         cfg.queue,
-        mark_mode_name(queue.mode),
-        engine.policy.rule_count(),
+        mark_mode_name(mark_mode),
+        rules,
         mode_name(cfg.mode),
         cfg.socket.display()
     );
 
     loop {
-        engine.watching = decisions.receiver_count() > 0;
         tokio::select! {
-            r = queue.process_burst(&mut verdicts, |datagram, parsed, v| {
-                if let Some(dir) = &capture {
-                    if captured < 2000 {
-                        captured += 1;
-                        let _ = std::fs::write(dir.join(format!("nfq-{captured:04}.bin")), datagram);
-                    }
-                }
-                match parsed {
-                    Ok(pkt) => {
-                        let verdict = engine.on_packet(&pkt, clock.now());
-                        v.push_packet(&pkt, verdict);
-                    }
-                    // Without a packet id there is nothing to answer; the
-                    // kernel's queue timeout is not a thing, so log loudly.
-                    Err(e) => {
-                        engine.counters.malformed += 1;
-                        eprintln!("phonehome: unreadable queue message: {e}");
-                    }
-                }
-            }) => {
-                r.map_err(|e| format!("queue socket failed: {e}"))?;
-                // Decisions to `watch` clients (none listening: none kept).
-                for row in engine.decided.drain(..) {
-                    let _ = decisions.send(row);
-                }
+            r = &mut failed_rx => {
+                return Err(r.unwrap_or_else(|_| "the verdict thread stopped".into()));
             }
             r = ct.events.recv(&mut events_buf) => {
                 match r {
                     Ok(n) => {
                         let now = clock.now();
+                        let mut engine = lock(&engine);
                         for msg in netlink::messages(&events_buf[..n]) {
                             if let Some((IPCTNL_MSG_CT_DELETE, body)) = conntrack::entry_of(&msg) {
                                 engine.on_ct_destroy(&conntrack::parse_entry(body), now);
                             }
                         }
-                        export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
+                        let records = take_exports(&exporter, &mut engine);
+                        drop(engine);
+                        export_flows(&exporter, records, &mut ipfix_sequence, &cfg, now.unix);
                     }
                     Err(e) => eprintln!("phonehome: conntrack events: {e}"),
                 }
             }
             _ = std::future::ready(()), if !answers_due.is_empty() => {
                 if let Some((query, reply_to)) = answers_due.pop_front() {
-                    let _ = reply_to.send(rows_reply(query, &engine, &clock));
+                    let reply = rows_reply(query, &lock(&engine), &clock);
+                    let _ = reply_to.send(reply);
                 }
             }
             r = ct.dumper.step(), if ct.dumper.dumping() => {
+                let mut engine = lock(&engine);
                 // A failed dump listed only part of the table: its end
                 // must not finish the flows it did not reach.
                 let (done, complete) = match r {
@@ -371,7 +373,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         engine.end_dump(clock.now());
                     }
                     // Answered one per loop turn (below), so building many
-                    // replies never holds queued packets.
+                    // replies never holds the engine long.
                     answers_due.extend(answered_by_dump.drain(..));
                     if !waiting_for_dump.is_empty() {
                         std::mem::swap(&mut answered_by_dump, &mut waiting_for_dump);
@@ -389,23 +391,24 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                     } else {
                         // Answered by the next dump, now or when its turn comes.
                         answered_by_dump.push((query, reply_to));
-                        dumps.want(&mut ct, &mut engine, clock.now());
+                        dumps.want(&mut ct, &mut lock(&engine), clock.now());
                     }
                     continue;
                 }
                 let reply = match query {
                     Query::Status => {
                         let kernel_queue = proc_queue_row(cfg.queue).unwrap_or_default();
+                        let engine = lock(&engine);
                         Reply::Status(StatusRow {
                             version: env!("CARGO_PKG_VERSION").to_string(),
                             uptime_s: clock.start.elapsed().as_secs(),
                             mode: mode_name(engine.policy.mode).to_string(),
-                            mark_mode: mark_mode_name(verdicts.mode()).to_string(),
+                            mark_mode: mark_mode_name(mark_mode).to_string(),
                             queue: cfg.queue,
                             packets: engine.counters.packets,
                             malformed: engine.counters.malformed,
-                            verdicts_accept: verdicts.accepted,
-                            verdicts_drop: verdicts.dropped,
+                            verdicts_accept: queue_counters.accepted.load(Ordering::Relaxed),
+                            verdicts_drop: queue_counters.dropped.load(Ordering::Relaxed),
                             flows_active: engine.flows.len() as u64,
                             flows_evicted: engine.flows.evicted,
                             dns_names: engine.names.len() as u64,
@@ -423,15 +426,15 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         })
                     }
                     Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
-                        rows_reply(query, &engine, &clock)
+                        rows_reply(query, &lock(&engine), &clock)
                     }
                     Query::Watch { .. } => Reply::Error {
                         message: "watch is answered as a stream by the socket server".into(),
                     },
                     Query::Reload => {
-                        let reply = reload(&mut cfg, &mut engine);
+                        let reply = reload(&mut cfg, &mut lock(&engine));
                         if matches!(reply, Reply::Reloaded { .. }) {
-                            rejudged += rejudge(&mut engine, &mut ct, &clock).await;
+                            rejudged += rejudge(&engine, &mut ct, &clock).await;
                         }
                         reply
                     }
@@ -439,13 +442,18 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 let _ = reply_to.send(reply);
             }
             _ = tokio::time::sleep_until(dumps.due.unwrap_or_else(Instant::now).into()), if dumps.due.is_some() => {
-                dumps.start(&mut ct, &mut engine, clock.now());
+                dumps.start(&mut ct, &mut lock(&engine), clock.now());
             }
             _ = tick.tick() => {
-                dumps.want(&mut ct, &mut engine, clock.now());
                 let now = clock.now();
-                engine.stats.expire(now.unix);
-                export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
+                let (records, want_neighbours) = {
+                    let mut engine = lock(&engine);
+                    dumps.want(&mut ct, &mut engine, now);
+                    engine.stats.expire(now.unix);
+                    engine.devices.refresh_leases();
+                    (take_exports(&exporter, &mut engine), engine.want_neighbours)
+                };
+                export_flows(&exporter, records, &mut ipfix_sequence, &cfg, now.unix);
                 if tmp_flushed.elapsed() >= Duration::from_secs(60) {
                     tmp_flushed = Instant::now();
                     save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
@@ -454,18 +462,18 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                     state_flushed = Instant::now();
                     save_state(cfg.state.as_deref(), &engine, now.unix);
                 }
-                engine.devices.refresh_leases();
-                if engine.want_neighbours {
+                if want_neighbours {
                     match devices::dump_neighbours().await {
-                        Ok(entries) => engine.learn_neighbours(entries),
+                        Ok(entries) => lock(&engine).learn_neighbours(entries),
                         Err(e) => eprintln!("phonehome: neighbour table: {e}"),
                     }
                 }
             }
             _ = hup.recv() => {
-                match reload(&mut cfg, &mut engine) {
+                let reply = reload(&mut cfg, &mut lock(&engine));
+                match reply {
                     Reply::Error { message } => eprintln!("phonehome: {message}"),
-                    _ => rejudged += rejudge(&mut engine, &mut ct, &clock).await,
+                    _ => rejudged += rejudge(&engine, &mut ct, &clock).await,
                 }
             }
             _ = term.recv() => break,
@@ -480,24 +488,109 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Sends the finished flows waiting in the engine to the IPFIX collector.
+/// Counters the verdict thread keeps for `status`.
+#[derive(Default)]
+struct QueueCounters {
+    accepted: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// The engine, shared by the event loop and the verdict thread. A panic
+/// while holding it aborts the daemon (release builds), so a poisoned lock
+/// is only ever seen in tests; its data is used as it is.
+fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The verdict thread: receives each burst of queued packets, judges it
+/// under the engine lock, sends its verdicts, then (lock taken again)
+/// records the burst's decisions and hands them to `watch` clients. The
+/// lock is never held across a system call. Returns only when the queue
+/// socket fails, with the reason.
+fn verdict_thread(
+    mut queue: crate::queue::VerdictQueue,
+    mut verdicts: Verdicts,
+    engine: &Mutex<Engine>,
+    clock: Clock,
+    decisions: &tokio::sync::broadcast::Sender<crate::stats::FlowRow>,
+    counters: &QueueCounters,
+) -> String {
+    let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
+    let mut captured = 0u32;
+    loop {
+        if let Err(e) = queue.receive() {
+            return format!("queue socket failed: {e}");
+        }
+        {
+            let mut engine = lock(engine);
+            engine.watching = decisions.receiver_count() > 0;
+            let now = clock.now();
+            queue.each_packet(|datagram, parsed| {
+                if let Some(dir) = &capture {
+                    if captured < 2000 {
+                        captured += 1;
+                        let _ =
+                            std::fs::write(dir.join(format!("nfq-{captured:04}.bin")), datagram);
+                    }
+                }
+                match parsed {
+                    Ok(pkt) => {
+                        let verdict = engine.on_packet(&pkt, now);
+                        verdicts.push_packet(&pkt, verdict);
+                    }
+                    // Without a packet id there is nothing to answer; the
+                    // kernel's queue timeout is not a thing, so log loudly.
+                    Err(e) => {
+                        engine.counters.malformed += 1;
+                        eprintln!("phonehome: unreadable queue message: {e}");
+                    }
+                }
+            });
+        }
+        queue.send(&mut verdicts);
+        counters
+            .accepted
+            .store(verdicts.accepted, Ordering::Relaxed);
+        counters.dropped.store(verdicts.dropped, Ordering::Relaxed);
+        // The burst's verdicts are out: now its bookkeeping.
+        let mut engine = lock(engine);
+        engine.record_decided();
+        // Decisions to `watch` clients (none listening: none kept).
+        for row in engine.decided.drain(..) {
+            let _ = decisions.send(row);
+        }
+    }
+}
+
+/// The finished flows waiting for the IPFIX exporter (none kept without
+/// one).
+fn take_exports(
+    exporter: &Option<(std::net::UdpSocket, std::net::SocketAddr)>,
+    engine: &mut Engine,
+) -> Vec<crate::ipfix::FlowRecord> {
+    let records = std::mem::take(&mut engine.exports);
+    if exporter.is_none() {
+        return Vec::new();
+    }
+    records
+}
+
+/// Sends finished flows to the IPFIX collector.
 /// A send that fails (no route, buffer full) loses those records, as UDP
 /// export does; the sequence number tells the collector.
 fn export_flows(
     exporter: &Option<(std::net::UdpSocket, std::net::SocketAddr)>,
-    engine: &mut Engine,
+    records: Vec<crate::ipfix::FlowRecord>,
     sequence: &mut u32,
     cfg: &Config,
     now: u64,
 ) {
     let Some((socket, addr)) = exporter else {
-        engine.exports.clear();
         return;
     };
-    if engine.exports.is_empty() {
+    if records.is_empty() {
         return;
     }
-    let records = std::mem::take(&mut engine.exports);
     for datagram in crate::ipfix::encode(&records, sequence, now as u32, cfg.ipfix_domain) {
         if let Err(e) = socket.send_to(&datagram, addr) {
             eprintln!("phonehome: IPFIX to {addr}: {e}");
@@ -505,11 +598,13 @@ fn export_flows(
     }
 }
 
-/// Writes the statistics to `path` (when configured); a failure is logged,
-/// the daemon goes on.
-fn save_state(path: Option<&Path>, engine: &Engine, now: u64) {
+/// Writes the statistics to `path` (when configured): the snapshot is taken
+/// under the lock, the file written outside it. A failure is logged, the
+/// daemon goes on.
+fn save_state(path: Option<&Path>, engine: &Mutex<Engine>, now: u64) {
     if let Some(path) = path {
-        if let Err(e) = state::save(path, &engine.snapshot(), now) {
+        let snapshot = lock(engine).snapshot();
+        if let Err(e) = state::save(path, &snapshot, now) {
             eprintln!("phonehome: cannot save statistics: {e}");
         }
     }
@@ -517,9 +612,9 @@ fn save_state(path: Option<&Path>, engine: &Engine, now: u64) {
 
 /// After a reload: live connections whose verdict changed get their new
 /// ct mark, so the kernel enforces it from their next packet. Returns how
-/// many changed.
-async fn rejudge(engine: &mut Engine, ct: &mut Conntrack, clock: &Clock) -> u64 {
-    let changed = engine.rejudge(clock.now());
+/// many changed. The engine is locked only to list them.
+async fn rejudge(engine: &Mutex<Engine>, ct: &mut Conntrack, clock: &Clock) -> u64 {
+    let changed = lock(engine).rejudge(clock.now());
     let mut n = 0;
     for (tuple, bits) in &changed {
         match ct.control.set_mark(tuple, *bits, MARK_MASK).await {

@@ -97,6 +97,11 @@ pub struct Engine {
     /// (`phonehome analyze`: its summary counts the sinkholed answers, its
     /// flows carry their rules).
     pub quiet: bool,
+    /// Decided connections whose statistics are not yet recorded
+    /// (`record_decided`), with the time they were decided.
+    unrecorded: Vec<(FiveTuple, u64)>,
+    /// Leave recording to the caller (`record_decided`): the daemon.
+    pub defer_records: bool,
 }
 
 /// Finished-flow records held for the exporter between sends.
@@ -122,6 +127,8 @@ impl Engine {
             decided: Vec::new(),
             watching: false,
             quiet: false,
+            unrecorded: Vec::new(),
+            defer_records: false,
         }
     }
 
@@ -168,6 +175,14 @@ impl Engine {
     /// Decides one queued packet. Never fails: anything unreadable is
     /// accepted unmarked (the kernel path keeps working).
     pub fn on_packet(&mut self, pkt: &QueuedPacket<'_>, now: Now) -> Verdict {
+        let verdict = self.judge_packet(pkt, now);
+        if !self.defer_records {
+            self.record_decided();
+        }
+        verdict
+    }
+
+    fn judge_packet(&mut self, pkt: &QueuedPacket<'_>, now: Now) -> Verdict {
         self.counters.packets += 1;
         let Ok(view) = packet::parse(pkt.payload) else {
             self.counters.malformed += 1;
@@ -223,6 +238,7 @@ impl Engine {
         let mid_stream =
             !self.flows.contains(&orig) && view.tcp.is_some_and(|tcp| !tcp.syn || is_reply);
 
+        self.record_before_eviction();
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
         flow.queued += 1;
@@ -337,6 +353,7 @@ impl Engine {
         let client = orig.src;
         let payload = view.payload;
         let room = self.max_pending.saturating_sub(self.flows.pending_bytes());
+        self.record_before_eviction();
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
         flow.queued += 1;
@@ -630,31 +647,58 @@ impl Engine {
         if nameless {
             self.counters.nameless += 1;
         }
-        for rule in decision.logged.iter().filter(|_| !self.quiet) {
-            eprintln!(
-                "phonehome: log rule '{rule}': {} {} ({})",
-                flow.device,
-                flow.tuple,
-                flow.domain().unwrap_or("no name")
+        self.unrecorded.push((tuple, now.unix));
+        decision
+    }
+
+    /// Before a new flow that may evict others: what was decided is
+    /// recorded first.
+    fn record_before_eviction(&mut self) {
+        if self.flows.is_full() && !self.unrecorded.is_empty() {
+            self.record_decided();
+        }
+    }
+
+    /// Statistics, `log` rule lines and `watch` rows of the connections
+    /// decided since the last call. With `defer_records` the daemon calls
+    /// this after a burst's verdicts went out, so the string work of
+    /// recording stays off the path of the packet waiting for its verdict;
+    /// otherwise every `on_packet` ends with it. A flow leaves the table
+    /// only through `finish` and eviction, and both record first.
+    pub fn record_decided(&mut self) {
+        for (tuple, unix) in std::mem::take(&mut self.unrecorded) {
+            let Some(flow) = self.flows.get_mut(&tuple) else {
+                continue;
+            };
+            let Some(decision) = flow.decision.as_ref() else {
+                continue;
+            };
+            for rule in decision.logged.iter().filter(|_| !self.quiet) {
+                eprintln!(
+                    "phonehome: log rule '{rule}': {} {} ({})",
+                    flow.device,
+                    flow.tuple,
+                    flow.domain().unwrap_or("no name")
+                );
+            }
+            if self.watching && self.decided.len() < 1024 {
+                self.decided.push(flow_row(flow, true));
+            }
+            let owner = flow.owner;
+            let mac_str = flow.mac.map(|m| format_mac(&m));
+            self.stats.on_decided(
+                &FlowEvent {
+                    device: &flow.device,
+                    mac: mac_str.as_deref(),
+                    ip: flow.tuple.src.to_string(),
+                    owner: owner.map_or(UNKNOWN_OWNER, |o| o.name),
+                    category: owner.map_or(UNKNOWN_OWNER, |o| o.category.as_str()),
+                    domain: flow.domain(),
+                    blocked: decision.blocks(),
+                },
+                unix,
             );
         }
-        if self.watching && self.decided.len() < 1024 {
-            self.decided.push(flow_row(flow, true));
-        }
-        let mac_str = flow.mac.map(|m| format_mac(&m));
-        self.stats.on_decided(
-            &FlowEvent {
-                device: &flow.device,
-                mac: mac_str.as_deref(),
-                ip: flow.tuple.src.to_string(),
-                owner: owner.map_or(UNKNOWN_OWNER, |o| o.name),
-                category: owner.map_or(UNKNOWN_OWNER, |o| o.category.as_str()),
-                domain: flow.domain(),
-                blocked: decision.blocks(),
-            },
-            now.unix,
-        );
-        decision
     }
 
     /// Folds a conntrack entry (from a dump) into the flow's byte counts.
@@ -715,6 +759,9 @@ impl Engine {
     }
 
     fn finish(&mut self, orig: &FiveTuple, now: Now) {
+        if !self.unrecorded.is_empty() {
+            self.record_decided();
+        }
         let Some(flow) = self.flows.get_mut(orig) else {
             return;
         };

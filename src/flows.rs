@@ -240,6 +240,11 @@ impl FlowTable {
         self.active.get_mut(t)
     }
 
+    /// Whether a new flow would evict others first.
+    pub fn is_full(&self) -> bool {
+        self.active.len() >= self.capacity
+    }
+
     /// The flow for `tuple`, created if new. Evicts when full; evicted
     /// flows are handed to `on_evict` so their counts are not lost.
     pub fn entry(&mut self, tuple: FiveTuple, now: u64) -> &mut Flow {
