@@ -1,12 +1,23 @@
-//! Daemon: the I/O edge around the engine. One single-threaded tokio
-//! runtime (routers have one or two cores) waits on the queue socket,
-//! conntrack destroy events, API queries, a housekeeping tick and signals
-//! (SIGHUP reloads, SIGTERM/SIGINT stop). The engine is owned by this loop
-//! alone, so no locks.
+//! Daemon: the I/O edge around the engine. Two threads share one engine
+//! behind one mutex, which neither holds across a system call:
+//! - the verdict thread waits in a blocking receive on the queue socket,
+//!   judges each burst, sends its verdicts, then records the burst's
+//!   decisions (statistics, log lines, `watch` rows);
+//! - a single-threaded tokio runtime (routers have one or two cores) waits
+//!   on conntrack destroy events, API queries, a housekeeping tick and
+//!   signals (SIGHUP reloads, SIGTERM/SIGINT stop).
 //!
-//! Nothing here waits inside the loop for longer than one message's work:
+//! Why two: a queued packet waiting for the event loop's wake-up, its
+//! select and an empty read cost ~15 µs more than the smallest C loop's
+//! blocking read (the connections benchmark: 0.78 of its connection rate
+//! with one loop, ~0.9-0.97 with the verdict thread). The lock is
+//! uncontended unless both have work at once, and then one waits for the
+//! other as a single loop would.
+//!
+//! Nothing here holds the engine for longer than one message's work:
 //! conntrack dumps (every 5 s, and for queries that show byte counts) are
-//! streamed a datagram at a time between queue bursts, and those queries
+//! streamed a datagram at a time (a burst of verdicts waits for one at
+//! most), and those queries
 //! are answered when a dump that started after them ends. Dumps start at
 //! most once a second (`MIN_DUMP_GAP`): a socket reader asking back to back
 //! shares them instead of keeping the kernel dumping (each dump datagram
@@ -19,7 +30,6 @@
 //! table).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -97,9 +107,10 @@ pub fn run(config_path: &Path) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // Look for I/O readiness after every task poll, not every 61st:
-        // with socket clients keeping tasks runnable, the queue socket's
-        // packets otherwise waited for the reactor for tens of ms (the
-        // stall benchmark: p99 setup 18 ms under a query flood, vs 0.2 ms).
+        // with socket clients keeping tasks runnable, conntrack events and
+        // dump datagrams otherwise waited for the reactor for tens of ms
+        // (when the queue socket was read here too, the stall benchmark
+        // measured p99 setup 18 ms under a query flood, vs 0.2 ms).
         .event_interval(1)
         .build()
         .map_err(|e| format!("cannot start runtime: {e}"))?;
@@ -301,16 +312,14 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let queue = queue
         .into_blocking()
         .map_err(|e| format!("queue socket: {e}"))?;
-    let queue_counters = Arc::new(QueueCounters::default());
     let (failed_tx, mut failed_rx) = tokio::sync::oneshot::channel::<String>();
     std::thread::Builder::new()
         .name("verdicts".into())
         .stack_size(256 << 10)
         .spawn({
-            let (engine, decisions, counters) =
-                (engine.clone(), decisions.clone(), queue_counters.clone());
+            let (engine, decisions) = (engine.clone(), decisions.clone());
             move || {
-                let e = verdict_thread(queue, verdicts, &engine, clock, &decisions, &counters);
+                let e = verdict_thread(queue, verdicts, &engine, clock, &decisions);
                 let _ = failed_tx.send(e);
             }
         })
@@ -407,8 +416,8 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                             queue: cfg.queue,
                             packets: engine.counters.packets,
                             malformed: engine.counters.malformed,
-                            verdicts_accept: queue_counters.accepted.load(Ordering::Relaxed),
-                            verdicts_drop: queue_counters.dropped.load(Ordering::Relaxed),
+                            verdicts_accept: engine.counters.verdicts_accept,
+                            verdicts_drop: engine.counters.verdicts_drop,
                             flows_active: engine.flows.len() as u64,
                             flows_evicted: engine.flows.evicted,
                             dns_names: engine.names.len() as u64,
@@ -488,13 +497,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Counters the verdict thread keeps for `status`.
-#[derive(Default)]
-struct QueueCounters {
-    accepted: AtomicU64,
-    dropped: AtomicU64,
-}
-
 /// The engine, shared by the event loop and the verdict thread. A panic
 /// while holding it aborts the daemon (release builds), so a poisoned lock
 /// is only ever seen in tests; its data is used as it is.
@@ -513,7 +515,6 @@ fn verdict_thread(
     engine: &Mutex<Engine>,
     clock: Clock,
     decisions: &tokio::sync::broadcast::Sender<crate::stats::FlowRow>,
-    counters: &QueueCounters,
 ) -> String {
     let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
     let mut captured = 0u32;
@@ -548,12 +549,10 @@ fn verdict_thread(
             });
         }
         queue.send(&mut verdicts);
-        counters
-            .accepted
-            .store(verdicts.accepted, Ordering::Relaxed);
-        counters.dropped.store(verdicts.dropped, Ordering::Relaxed);
         // The burst's verdicts are out: now its bookkeeping.
         let mut engine = lock(engine);
+        engine.counters.verdicts_accept = verdicts.accepted;
+        engine.counters.verdicts_drop = verdicts.dropped;
         engine.record_decided();
         // Decisions to `watch` clients (none listening: none kept).
         for row in engine.decided.drain(..) {

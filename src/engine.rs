@@ -68,6 +68,10 @@ pub struct PacketCounters {
     /// Connections decided without a name, for any reason (none came,
     /// none can come, or `decide_by` was reached): `undecided` applied.
     pub nameless: u64,
+    /// Verdicts that let a packet pass, and that dropped one (kept by the
+    /// daemon's verdict thread after each burst).
+    pub verdicts_accept: u64,
+    pub verdicts_drop: u64,
 }
 
 pub struct Engine {

@@ -1,7 +1,10 @@
 //! NFQUEUE engine: the nfnetlink_queue protocol, written by hand because no
 //! maintained crate does batch verdicts and verdicts that set a conntrack
 //! mark. The codec (`parse_packet`, `Verdicts`, `write_config`) is pure and
-//! unit-tested on real kernel bytes; `Queue` is the thin socket edge.
+//! unit-tested on real kernel bytes; `Queue` binds the socket (async, on
+//! the event loop) and `VerdictQueue` is the thin blocking edge the
+//! verdict thread reads: one `recvmmsg` per burst of up to 16 packets, one
+//! `send` for its verdicts.
 //!
 //! How a decision reaches the kernel, in one of two ways found at bind time:
 //! - `MarkMode::Conntrack`: the verdict carries a nested `NFQA_CT` with
