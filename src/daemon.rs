@@ -1,11 +1,15 @@
 //! Daemon: the I/O edge around the engine. Two threads share one engine
-//! behind one mutex, which neither holds across a system call:
-//! - the verdict thread waits in a blocking receive on the queue socket,
-//!   judges each burst, sends its verdicts, then records the burst's
-//!   decisions (statistics, log lines, `watch` rows);
+//! behind one mutex:
+//! - the verdict thread waits in a blocking receive on the queue socket
+//!   (engine not locked), then with the engine locked judges the burst,
+//!   sends its verdicts and records its decisions (statistics, log lines,
+//!   `watch` rows), so no one ever sees a decision unrecorded and a
+//!   reload's re-marking never races a verdict in flight;
 //! - a single-threaded tokio runtime (routers have one or two cores) waits
 //!   on conntrack destroy events, API queries, a housekeeping tick and
-//!   signals (SIGHUP reloads, SIGTERM/SIGINT stop).
+//!   signals (SIGHUP reloads, SIGTERM/SIGINT stop), locking the engine per
+//!   message; config files, dump requests, state files and the IPFIX
+//!   export are read, sent and written outside the lock.
 //!
 //! Why two: a queued packet waiting for the event loop's wake-up, its
 //! select and an empty read cost ~15 µs more than the smallest C loop's
@@ -27,7 +31,10 @@
 //! Limits: re-marking connections after a reload and the neighbour-table
 //! dump (when a device is unknown, at most every 5 s) are awaited inline;
 //! both are bounded (the changed connections, the kernel's neighbour
-//! table).
+//! table). Under the lock still: log lines to stderr, the leases file's
+//! re-read (when it changed) and PHONEHOME_CAPTURE's debugging writes. On
+//! SIGTERM the verdict thread goes on judging until the process exits;
+//! decisions after the final state save are not in it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -142,7 +149,7 @@ struct DumpSchedule {
 
 impl DumpSchedule {
     /// Asks for a dump: started now when its turn has come, else due then.
-    fn want(&mut self, ct: &mut Conntrack, engine: &mut Engine, now: Now) {
+    fn want(&mut self, ct: &mut Conntrack, engine: &Mutex<Engine>, now: Now) {
         if ct.dumper.dumping() {
             return;
         }
@@ -158,7 +165,9 @@ impl DumpSchedule {
 
     /// Starts a conntrack dump (its entries arrive in the loop's dump
     /// branch).
-    fn start(&mut self, ct: &mut Conntrack, engine: &mut Engine, now: Now) {
+    /// The request is sent (the kernel fills the first datagram inside
+    /// that send) without the engine locked.
+    fn start(&mut self, ct: &mut Conntrack, engine: &Mutex<Engine>, now: Now) {
         self.due = None;
         if ct.dumper.dumping() {
             return;
@@ -166,7 +175,7 @@ impl DumpSchedule {
         self.last_start = Some(Instant::now());
         self.at = now;
         match ct.dumper.start() {
-            Ok(()) => engine.begin_dump(),
+            Ok(()) => lock(engine).begin_dump(),
             Err(e) => eprintln!("phonehome: conntrack dump failed: {e}"),
         }
     }
@@ -336,6 +345,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     loop {
         tokio::select! {
             r = &mut failed_rx => {
+                let now = clock.now();
+                save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
+                save_state(cfg.state.as_deref(), &engine, now.unix);
                 return Err(r.unwrap_or_else(|_| "the verdict thread stopped".into()));
             }
             r = ct.events.recv(&mut events_buf) => {
@@ -362,13 +374,13 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 }
             }
             r = ct.dumper.step(), if ct.dumper.dumping() => {
-                let mut engine = lock(&engine);
+                let mut guard = lock(&engine);
                 // A failed dump listed only part of the table: its end
                 // must not finish the flows it did not reach.
                 let (done, complete) = match r {
                     Ok((entries, done)) => {
                         for entry in &entries {
-                            engine.on_ct_entry(entry, dumps.at);
+                            guard.on_ct_entry(entry, dumps.at);
                         }
                         (done, done)
                     }
@@ -379,14 +391,15 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 };
                 if done {
                     if complete {
-                        engine.end_dump(clock.now());
+                        guard.end_dump(clock.now());
                     }
+                    drop(guard);
                     // Answered one per loop turn (below), so building many
                     // replies never holds the engine long.
                     answers_due.extend(answered_by_dump.drain(..));
                     if !waiting_for_dump.is_empty() {
                         std::mem::swap(&mut answered_by_dump, &mut waiting_for_dump);
-                        dumps.want(&mut ct, &mut engine, clock.now());
+                        dumps.want(&mut ct, &engine, clock.now());
                     }
                 }
             }
@@ -400,13 +413,14 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                     } else {
                         // Answered by the next dump, now or when its turn comes.
                         answered_by_dump.push((query, reply_to));
-                        dumps.want(&mut ct, &mut lock(&engine), clock.now());
+                        dumps.want(&mut ct, &engine, clock.now());
                     }
                     continue;
                 }
                 let reply = match query {
                     Query::Status => {
                         let kernel_queue = proc_queue_row(cfg.queue).unwrap_or_default();
+                        let rss = rss_bytes();
                         let engine = lock(&engine);
                         Reply::Status(StatusRow {
                             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -431,7 +445,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                             queue_user_dropped: kernel_queue.user_dropped,
                             rejudged,
                             rules: engine.policy.rule_count() as u64,
-                            rss_bytes: rss_bytes(),
+                            rss_bytes: rss,
                         })
                     }
                     Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
@@ -441,7 +455,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                         message: "watch is answered as a stream by the socket server".into(),
                     },
                     Query::Reload => {
-                        let reply = reload(&mut cfg, &mut lock(&engine));
+                        let reply = reload(&mut cfg, &engine);
                         if matches!(reply, Reply::Reloaded { .. }) {
                             rejudged += rejudge(&engine, &mut ct, &clock).await;
                         }
@@ -451,13 +465,13 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 let _ = reply_to.send(reply);
             }
             _ = tokio::time::sleep_until(dumps.due.unwrap_or_else(Instant::now).into()), if dumps.due.is_some() => {
-                dumps.start(&mut ct, &mut lock(&engine), clock.now());
+                dumps.start(&mut ct, &engine, clock.now());
             }
             _ = tick.tick() => {
                 let now = clock.now();
+                dumps.want(&mut ct, &engine, now);
                 let (records, want_neighbours) = {
                     let mut engine = lock(&engine);
-                    dumps.want(&mut ct, &mut engine, now);
                     engine.stats.expire(now.unix);
                     engine.devices.refresh_leases();
                     (take_exports(&exporter, &mut engine), engine.want_neighbours)
@@ -479,7 +493,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 }
             }
             _ = hup.recv() => {
-                let reply = reload(&mut cfg, &mut lock(&engine));
+                let reply = reload(&mut cfg, &engine);
                 match reply {
                     Reply::Error { message } => eprintln!("phonehome: {message}"),
                     _ => rejudged += rejudge(&engine, &mut ct, &clock).await,
@@ -504,11 +518,11 @@ fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
     engine.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The verdict thread: receives each burst of queued packets, judges it
-/// under the engine lock, sends its verdicts, then (lock taken again)
-/// records the burst's decisions and hands them to `watch` clients. The
-/// lock is never held across a system call. Returns only when the queue
-/// socket fails, with the reason.
+/// The verdict thread: receives each burst of queued packets (the engine
+/// not locked while it waits), then with the engine locked judges it,
+/// sends its verdicts, records the burst's decisions and hands them to
+/// `watch` clients. Returns only when the queue socket fails, with the
+/// reason.
 fn verdict_thread(
     mut queue: crate::queue::VerdictQueue,
     mut verdicts: Verdicts,
@@ -522,35 +536,34 @@ fn verdict_thread(
         if let Err(e) = queue.receive() {
             return format!("queue socket failed: {e}");
         }
-        {
-            let mut engine = lock(engine);
-            engine.watching = decisions.receiver_count() > 0;
-            let now = clock.now();
-            queue.each_packet(|datagram, parsed| {
-                if let Some(dir) = &capture {
-                    if captured < 2000 {
-                        captured += 1;
-                        let _ =
-                            std::fs::write(dir.join(format!("nfq-{captured:04}.bin")), datagram);
-                    }
+        let now = clock.now();
+        let mut engine = lock(engine);
+        engine.watching = decisions.receiver_count() > 0;
+        queue.each_packet(|datagram, parsed| {
+            if let Some(dir) = &capture {
+                if captured < 2000 {
+                    captured += 1;
+                    let _ = std::fs::write(dir.join(format!("nfq-{captured:04}.bin")), datagram);
                 }
-                match parsed {
-                    Ok(pkt) => {
-                        let verdict = engine.on_packet(&pkt, now);
-                        verdicts.push_packet(&pkt, verdict);
-                    }
-                    // Without a packet id there is nothing to answer; the
-                    // kernel's queue timeout is not a thing, so log loudly.
-                    Err(e) => {
-                        engine.counters.malformed += 1;
-                        eprintln!("phonehome: unreadable queue message: {e}");
-                    }
+            }
+            match parsed {
+                Ok(pkt) => {
+                    let verdict = engine.on_packet(&pkt, now);
+                    verdicts.push_packet(&pkt, verdict);
                 }
-            });
-        }
+                // Without a packet id there is nothing to answer; the
+                // kernel's queue timeout is not a thing, so log loudly.
+                Err(e) => {
+                    engine.counters.malformed += 1;
+                    eprintln!("phonehome: unreadable queue message: {e}");
+                }
+            }
+        });
+        // Sent with the engine still locked: a reload's re-marking
+        // (`rejudge`) then never races a verdict of the old policy in
+        // flight, and nothing sees a decision before it is recorded.
         queue.send(&mut verdicts);
         // The burst's verdicts are out: now its bookkeeping.
-        let mut engine = lock(engine);
         engine.counters.verdicts_accept = verdicts.accepted;
         engine.counters.verdicts_drop = verdicts.dropped;
         engine.record_decided();
@@ -629,8 +642,9 @@ async fn rejudge(engine: &Mutex<Engine>, ct: &mut Conntrack, clock: &Clock) -> u
     n
 }
 
-/// Re-reads the config; a bad one is refused and the running policy stays.
-fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
+/// Re-reads the config (the file read and parsed without the engine
+/// locked); a bad one is refused and the running policy stays.
+fn reload(cfg: &mut Config, engine: &Mutex<Engine>) -> Reply {
     match Config::load(&cfg.path) {
         Ok(new) => {
             if new.queue != cfg.queue
@@ -645,8 +659,11 @@ fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
             for w in new.warnings() {
                 eprintln!("phonehome: warning: {w}");
             }
-            engine.reload(&new);
-            let rules = engine.policy.rule_count() as u64;
+            let rules = {
+                let mut engine = lock(engine);
+                engine.reload(&new);
+                engine.policy.rule_count() as u64
+            };
             eprintln!("phonehome: reloaded {}: {rules} rules", new.path.display());
             *cfg = Config {
                 queue: cfg.queue,

@@ -104,8 +104,14 @@ pub struct Engine {
     /// Decided connections whose statistics are not yet recorded
     /// (`record_decided`), with the time they were decided.
     unrecorded: Vec<(FiveTuple, u64)>,
-    /// Leave recording to the caller (`record_decided`): the daemon.
+    /// Leave the recording of decisions made by `on_packet` to the caller
+    /// (`record_decided`): the daemon, which calls it after the burst's
+    /// verdicts went out and before anything else may touch the engine.
+    /// Decisions made elsewhere (a connection that ended undecided,
+    /// `end_flow`) are recorded at once.
     pub defer_records: bool,
+    /// Inside `on_packet` with `defer_records`.
+    deferring: bool,
 }
 
 /// Finished-flow records held for the exporter between sends.
@@ -133,6 +139,7 @@ impl Engine {
             quiet: false,
             unrecorded: Vec::new(),
             defer_records: false,
+            deferring: false,
         }
     }
 
@@ -179,7 +186,9 @@ impl Engine {
     /// Decides one queued packet. Never fails: anything unreadable is
     /// accepted unmarked (the kernel path keeps working).
     pub fn on_packet(&mut self, pkt: &QueuedPacket<'_>, now: Now) -> Verdict {
+        self.deferring = self.defer_records;
         let verdict = self.judge_packet(pkt, now);
+        self.deferring = false;
         if !self.defer_records {
             self.record_decided();
         }
@@ -501,6 +510,10 @@ impl Engine {
         now: Now,
     ) -> Verdict {
         self.counters.dns_refused += 1;
+        if !self.unrecorded.is_empty() {
+            // Recorded as first decided, before this replaces the decision.
+            self.record_decided();
+        }
         let decision = Decision {
             action: Action::Block,
             rule: Some("dns-refused".into()),
@@ -652,6 +665,9 @@ impl Engine {
             self.counters.nameless += 1;
         }
         self.unrecorded.push((tuple, now.unix));
+        if !self.deferring {
+            self.record_decided();
+        }
         decision
     }
 
@@ -664,11 +680,13 @@ impl Engine {
     }
 
     /// Statistics, `log` rule lines and `watch` rows of the connections
-    /// decided since the last call. With `defer_records` the daemon calls
-    /// this after a burst's verdicts went out, so the string work of
-    /// recording stays off the path of the packet waiting for its verdict;
-    /// otherwise every `on_packet` ends with it. A flow leaves the table
-    /// only through `finish` and eviction, and both record first.
+    /// decided since the last call, as they were first decided. With
+    /// `defer_records` the daemon calls this after a burst's verdicts went
+    /// out, so the string work of recording stays off the path of the
+    /// packet waiting for its verdict; otherwise every `on_packet` ends
+    /// with it. Within a burst, whatever could change or remove a decided
+    /// flow first records what is pending: eviction, `finish`, a refused
+    /// DNS stream.
     pub fn record_decided(&mut self) {
         for (tuple, unix) in std::mem::take(&mut self.unrecorded) {
             let Some(flow) = self.flows.get_mut(&tuple) else {
@@ -1195,6 +1213,44 @@ mod tests {
         e.on_ct_destroy(&entry(60, 60), NOW);
         assert_eq!(e.counters.nameless, 1);
         assert_eq!(e.flow_rows(None)[0].verdict, "block");
+    }
+
+    /// The daemon records a burst's decisions after its verdicts went out
+    /// (`defer_records`). What is counted must not depend on it: a
+    /// connection that ends undecided (decided as it finishes, its bytes
+    /// with it) and one decided by its request, each counted once.
+    #[test]
+    fn deferred_recording_counts_what_immediate_recording_counts() {
+        let count = |e: &Engine| {
+            e.device_rows(None, TimeRange::default(), NOW)
+                .first()
+                .map(|d| (d.flows, d.blocked, d.bytes_up, d.bytes_down))
+        };
+        let request = b"GET / HTTP/1.1\r\nHost: tracking.miui.com\r\n\r\n";
+        for defer in [false, true] {
+            let mut e = engine("config phonehome\n\toption undecided block\n");
+            e.defer_records = defer;
+            queue(&mut e, &tcp(0, true, &[]));
+            e.record_decided();
+            e.on_ct_destroy(&entry(60, 70), NOW);
+            e.record_decided();
+            assert_eq!(count(&e), Some((1, 1, 60, 70)), "defer {defer}");
+
+            let mut e = engine("config rule\n\toption owner 'Xiaomi'\n\toption action block\n");
+            e.defer_records = defer;
+            queue(&mut e, &tcp(0, true, &[]));
+            queue(&mut e, &tcp(1, false, request));
+            assert_eq!(
+                count(&e).is_some(),
+                !defer,
+                "defer {defer}: not before the verdicts"
+            );
+            e.record_decided();
+            e.record_decided();
+            assert_eq!(count(&e), Some((1, 1, 0, 0)), "defer {defer}");
+            e.on_ct_destroy(&entry(60, 70), NOW);
+            assert_eq!(count(&e), Some((1, 1, 60, 70)), "defer {defer}");
+        }
     }
 
     /// A rule no name could change (port, protocol, device) stops a

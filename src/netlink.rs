@@ -465,8 +465,10 @@ impl BlockingSocket {
         // pointers, zero lengths); each header gets one iovec below.
         let mut iovs: [libc::iovec; MAX_SLOTS] = unsafe { std::mem::zeroed() };
         let mut hdrs: [libc::mmsghdr; MAX_SLOTS] = unsafe { std::mem::zeroed() };
+        let base = slots.buf.as_mut_ptr();
         for (i, (iov, hdr)) in iovs.iter_mut().zip(hdrs.iter_mut()).take(count).enumerate() {
-            iov.iov_base = slots.buf[i * size..].as_mut_ptr().cast();
+            // SAFETY: slot i starts at i * size, inside `buf` (count * size).
+            iov.iov_base = unsafe { base.add(i * size) }.cast();
             iov.iov_len = size;
             hdr.msg_hdr.msg_iov = iov;
             hdr.msg_hdr.msg_iovlen = 1;
