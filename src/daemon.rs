@@ -13,12 +13,14 @@
 //!
 //! Why two: a queued packet waiting for the event loop's wake-up, its
 //! select and an empty read cost ~15 µs more than the smallest C loop's
-//! blocking read (the connections benchmark: 0.78 of its connection rate
-//! with one loop, ~0.9-0.97 with the verdict thread). The lock is
+//! blocking read (the connections benchmark: 0.75-0.84 of its connection
+//! rate with one loop, 0.80-0.95 with the verdict thread, noisy). The lock is
 //! uncontended unless both have work at once, and then one waits for the
 //! other as a single loop would.
 //!
-//! Nothing here holds the engine for longer than one message's work:
+//! Nothing here holds the engine for longer than one message's work (a
+//! dump's end, which finishes every connection it no longer listed, is
+//! the exception):
 //! conntrack dumps (every 5 s, and for queries that show byte counts) are
 //! streamed a datagram at a time (a burst of verdicts waits for one at
 //! most), and those queries
@@ -32,7 +34,9 @@
 //! dump (when a device is unknown, at most every 5 s) are awaited inline;
 //! both are bounded (the changed connections, the kernel's neighbour
 //! table). Under the lock still: log lines to stderr, the leases file's
-//! re-read (when it changed) and PHONEHOME_CAPTURE's debugging writes. On
+//! check (a stat every 5 s, a re-read when it changed) and
+//! PHONEHOME_CAPTURE's debugging writes. Verdict sends never wait for
+//! buffer space (at most 3 retries 1 ms apart, see `netlink::send_on`). On
 //! SIGTERM the verdict thread goes on judging until the process exits;
 //! decisions after the final state save are not in it.
 
@@ -345,6 +349,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     loop {
         tokio::select! {
             r = &mut failed_rx => {
+                let _ = std::fs::remove_file(&cfg.socket);
                 let now = clock.now();
                 save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
                 save_state(cfg.state.as_deref(), &engine, now.unix);
@@ -360,6 +365,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                                 engine.on_ct_destroy(&conntrack::parse_entry(body), now);
                             }
                         }
+                        send_decided(&mut engine, &decisions);
                         let records = take_exports(&exporter, &mut engine);
                         drop(engine);
                         export_flows(&exporter, records, &mut ipfix_sequence, &cfg, now.unix);
@@ -392,6 +398,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 if done {
                     if complete {
                         guard.end_dump(clock.now());
+                        send_decided(&mut guard, &decisions);
                     }
                     drop(guard);
                     // Answered one per loop turn (below), so building many
@@ -567,10 +574,18 @@ fn verdict_thread(
         engine.counters.verdicts_accept = verdicts.accepted;
         engine.counters.verdicts_drop = verdicts.dropped;
         engine.record_decided();
-        // Decisions to `watch` clients (none listening: none kept).
-        for row in engine.decided.drain(..) {
-            let _ = decisions.send(row);
-        }
+        send_decided(&mut engine, decisions);
+    }
+}
+
+/// Decisions to `watch` clients (none listening: none kept). Connections
+/// that end undecided are decided on the event loop's side.
+fn send_decided(
+    engine: &mut Engine,
+    decisions: &tokio::sync::broadcast::Sender<crate::stats::FlowRow>,
+) {
+    for row in engine.decided.drain(..) {
+        let _ = decisions.send(row);
     }
 }
 

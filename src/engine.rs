@@ -251,7 +251,7 @@ impl Engine {
         let mid_stream =
             !self.flows.contains(&orig) && view.tcp.is_some_and(|tcp| !tcp.syn || is_reply);
 
-        self.record_before_eviction();
+        self.record_before_eviction(&orig);
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
         flow.queued += 1;
@@ -366,7 +366,7 @@ impl Engine {
         let client = orig.src;
         let payload = view.payload;
         let room = self.max_pending.saturating_sub(self.flows.pending_bytes());
-        self.record_before_eviction();
+        self.record_before_eviction(&orig);
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
         flow.queued += 1;
@@ -520,10 +520,19 @@ impl Engine {
             logged: Vec::new(),
             enforced: true,
         };
+        let mut first = false;
         if let Some(f) = self.flows.get_mut(orig) {
+            first = f.decision.is_none();
             f.decision = Some(decision.clone());
             f.dns_stream = Default::default();
             f.last_seen = now.unix;
+        }
+        if first {
+            // Refused before anything else decided it: counted as blocked.
+            self.unrecorded.push((*orig, now.unix));
+            if !self.deferring {
+                self.record_decided();
+            }
         }
         self.flows.recount(orig);
         self.log_sinkhole("refused a DNS-over-TCP connection:", why, client, "-");
@@ -673,8 +682,8 @@ impl Engine {
 
     /// Before a new flow that may evict others: what was decided is
     /// recorded first.
-    fn record_before_eviction(&mut self) {
-        if self.flows.is_full() && !self.unrecorded.is_empty() {
+    fn record_before_eviction(&mut self, orig: &FiveTuple) {
+        if !self.unrecorded.is_empty() && self.flows.is_full() && !self.flows.contains(orig) {
             self.record_decided();
         }
     }
@@ -1562,6 +1571,14 @@ mod tests {
         let v = queue(&mut e, &dns(1000, false, &framed));
         assert!(matches!(v, Verdict::AcceptPayload { .. }), "{v:?}");
         assert_eq!(e.counters.dns_refused, 1);
+        // Counted once, as blocked: nothing else had decided the connection.
+        let rows = e.device_rows(None, TimeRange::default(), NOW);
+        assert_eq!(
+            rows.iter()
+                .map(|d| (d.flows, d.blocked))
+                .collect::<Vec<_>>(),
+            [(1, 1)]
+        );
     }
 
     #[test]

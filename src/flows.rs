@@ -245,8 +245,8 @@ impl FlowTable {
         self.active.len() >= self.capacity
     }
 
-    /// The flow for `tuple`, created if new. Evicts when full; evicted
-    /// flows are handed to `on_evict` so their counts are not lost.
+    /// The flow for `tuple`, created if new. Evicts when full: the least
+    /// recently active go to the recent ring (`evicted` counts them).
     pub fn entry(&mut self, tuple: FiveTuple, now: u64) -> &mut Flow {
         if !self.active.contains_key(&tuple) && self.active.len() >= self.capacity {
             self.evict_oldest();
