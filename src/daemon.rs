@@ -1,29 +1,12 @@
-//! Daemon: the I/O edge around the engine. Two threads share one engine
-//! behind one mutex:
-//! - the verdict thread waits in a blocking receive on the queue socket
-//!   (engine not locked), then with the engine locked judges the burst,
-//!   sends its verdicts and records its decisions (statistics, log lines,
-//!   `watch` rows), so no one ever sees a decision unrecorded and a
-//!   reload's re-marking never races a verdict in flight;
-//! - a single-threaded tokio runtime (routers have one or two cores) waits
-//!   on conntrack destroy events, API queries, a housekeeping tick and
-//!   signals (SIGHUP reloads, SIGTERM/SIGINT stop), locking the engine per
-//!   message; config files, dump requests, state files and the IPFIX
-//!   export are read, sent and written outside the lock.
+//! Daemon: the I/O edge around the engine. One single-threaded tokio
+//! runtime (routers have one or two cores) waits on the queue socket,
+//! conntrack destroy events, API queries, a housekeeping tick and signals
+//! (SIGHUP reloads, SIGTERM/SIGINT stop). The engine is owned by this loop
+//! alone, so no locks.
 //!
-//! Why two: a queued packet waiting for the event loop's wake-up, its
-//! select and an empty read cost ~15 µs more than the smallest C loop's
-//! blocking read (the connections benchmark: 0.75-0.84 of its connection
-//! rate with one loop, 0.80-0.95 with the verdict thread, noisy). The lock is
-//! uncontended unless both have work at once, and then one waits for the
-//! other as a single loop would.
-//!
-//! Nothing here holds the engine for longer than one message's work (a
-//! dump's end, which finishes every connection it no longer listed, is
-//! the exception):
+//! Nothing here waits inside the loop for longer than one message's work:
 //! conntrack dumps (every 5 s, and for queries that show byte counts) are
-//! streamed a datagram at a time (a burst of verdicts waits for one at
-//! most), and those queries
+//! streamed a datagram at a time between queue bursts, and those queries
 //! are answered when a dump that started after them ends. Dumps start at
 //! most once a second (`MIN_DUMP_GAP`): a socket reader asking back to back
 //! shares them instead of keeping the kernel dumping (each dump datagram
@@ -33,15 +16,9 @@
 //! Limits: re-marking connections after a reload and the neighbour-table
 //! dump (when a device is unknown, at most every 5 s) are awaited inline;
 //! both are bounded (the changed connections, the kernel's neighbour
-//! table). Under the lock still: log lines to stderr, the leases file's
-//! check (a stat every 5 s, a re-read when it changed) and
-//! PHONEHOME_CAPTURE's debugging writes. Verdict sends never wait for
-//! buffer space (at most 3 retries 1 ms apart, see `netlink::send_on`). On
-//! SIGTERM the verdict thread goes on judging until the process exits;
-//! decisions after the final state save are not in it.
+//! table).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -58,7 +35,6 @@ use crate::queue::{proc_queue_row, MarkMode, Queue, QueueConfig, Verdicts};
 use crate::state;
 use crate::stats::StatusRow;
 
-#[derive(Clone, Copy)]
 struct Clock {
     start: Instant,
 }
@@ -118,10 +94,9 @@ pub fn run(config_path: &Path) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // Look for I/O readiness after every task poll, not every 61st:
-        // with socket clients keeping tasks runnable, conntrack events and
-        // dump datagrams otherwise waited for the reactor for tens of ms
-        // (when the queue socket was read here too, the stall benchmark
-        // measured p99 setup 18 ms under a query flood, vs 0.2 ms).
+        // with socket clients keeping tasks runnable, the queue socket's
+        // packets otherwise waited for the reactor for tens of ms (the
+        // stall benchmark: p99 setup 18 ms under a query flood, vs 0.2 ms).
         .event_interval(1)
         .build()
         .map_err(|e| format!("cannot start runtime: {e}"))?;
@@ -153,7 +128,7 @@ struct DumpSchedule {
 
 impl DumpSchedule {
     /// Asks for a dump: started now when its turn has come, else due then.
-    fn want(&mut self, ct: &mut Conntrack, engine: &Mutex<Engine>, now: Now) {
+    fn want(&mut self, ct: &mut Conntrack, engine: &mut Engine, now: Now) {
         if ct.dumper.dumping() {
             return;
         }
@@ -169,9 +144,7 @@ impl DumpSchedule {
 
     /// Starts a conntrack dump (its entries arrive in the loop's dump
     /// branch).
-    /// The request is sent (the kernel fills the first datagram inside
-    /// that send) without the engine locked.
-    fn start(&mut self, ct: &mut Conntrack, engine: &Mutex<Engine>, now: Now) {
+    fn start(&mut self, ct: &mut Conntrack, engine: &mut Engine, now: Now) {
         self.due = None;
         if ct.dumper.dumping() {
             return;
@@ -179,7 +152,7 @@ impl DumpSchedule {
         self.last_start = Some(Instant::now());
         self.at = now;
         match ct.dumper.start() {
-            Ok(()) => lock(engine).begin_dump(),
+            Ok(()) => engine.begin_dump(),
             Err(e) => eprintln!("phonehome: conntrack dump failed: {e}"),
         }
     }
@@ -228,7 +201,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
             "phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0"
         );
     }
-    let queue = Queue::bind(QueueConfig {
+    let mut queue = Queue::bind(QueueConfig {
         queue: cfg.queue,
         copy_range: cfg.copy_range,
         max_len: 4096,
@@ -236,6 +209,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
+    let mut verdicts = Verdicts::new(cfg.queue, queue.mode, MARK_MASK);
     let mut ct = Conntrack::open().map_err(|e| format!("cannot open ctnetlink: {e}"))?;
     let socket_gid = cfg.socket_group.as_deref().and_then(api::group_id);
     let listener = api::bind(&cfg.socket, socket_gid)
@@ -251,7 +225,6 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
         start: Instant::now(),
     };
     let mut engine = Engine::new(&cfg);
-    engine.defer_records = true;
     engine.devices.refresh_leases();
     // Statistics from the last run: the newest valid of the tmpfs and the
     // persistent copy; a damaged file is reported and skipped.
@@ -297,6 +270,9 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut ipfix_sequence = 0u32;
     let mut tmp_flushed = Instant::now();
     let mut state_flushed = Instant::now();
+    let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
+    let mut captured = 0u32;
+
     let sig = |kind| signal(kind).map_err(|e| format!("cannot install signal handler: {e}"));
     let mut hup = sig(SignalKind::hangup())?;
     let mut term = sig(SignalKind::terminate())?;
@@ -314,79 +290,74 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     };
     let mut waiting_for_dump: Waiting = Vec::new();
 
-    let engine = Arc::new(Mutex::new(engine));
     if restored_live {
         // Taken back as they were decided: judged again under this config.
-        rejudged += rejudge(&engine, &mut ct, &clock).await;
+        rejudged += rejudge(&mut engine, &mut ct, &clock).await;
     }
-    let rules = lock(&engine).policy.rule_count();
-    let mark_mode = queue.mode;
-    let verdicts = Verdicts::new(cfg.queue, queue.mode, MARK_MASK);
-    let queue = queue
-        .into_blocking()
-        .map_err(|e| format!("queue socket: {e}"))?;
-    let (failed_tx, mut failed_rx) = tokio::sync::oneshot::channel::<String>();
-    std::thread::Builder::new()
-        .name("verdicts".into())
-        .stack_size(256 << 10)
-        .spawn({
-            let (engine, decisions) = (engine.clone(), decisions.clone());
-            move || {
-                let e = verdict_thread(queue, verdicts, &engine, clock, &decisions);
-                let _ = failed_tx.send(e);
-            }
-        })
-        .map_err(|e| format!("cannot start the verdict thread: {e}"))?;
     eprintln!(
         "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
         cfg.queue,
-        mark_mode_name(mark_mode),
-        rules,
+        mark_mode_name(queue.mode),
+        engine.policy.rule_count(),
         mode_name(cfg.mode),
         cfg.socket.display()
     );
 
     loop {
+        engine.watching = decisions.receiver_count() > 0;
         tokio::select! {
-            r = &mut failed_rx => {
-                let _ = std::fs::remove_file(&cfg.socket);
-                let now = clock.now();
-                save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
-                save_state(cfg.state.as_deref(), &engine, now.unix);
-                return Err(r.unwrap_or_else(|_| "the verdict thread stopped".into()));
+            r = queue.process_burst(&mut verdicts, |datagram, parsed, v| {
+                if let Some(dir) = &capture {
+                    if captured < 2000 {
+                        captured += 1;
+                        let _ = std::fs::write(dir.join(format!("nfq-{captured:04}.bin")), datagram);
+                    }
+                }
+                match parsed {
+                    Ok(pkt) => {
+                        let verdict = engine.on_packet(&pkt, clock.now());
+                        v.push_packet(&pkt, verdict);
+                    }
+                    // Without a packet id there is nothing to answer; the
+                    // kernel's queue timeout is not a thing, so log loudly.
+                    Err(e) => {
+                        engine.counters.malformed += 1;
+                        eprintln!("phonehome: unreadable queue message: {e}");
+                    }
+                }
+            }) => {
+                r.map_err(|e| format!("queue socket failed: {e}"))?;
+                // Decisions to `watch` clients (none listening: none kept).
+                for row in engine.decided.drain(..) {
+                    let _ = decisions.send(row);
+                }
             }
             r = ct.events.recv(&mut events_buf) => {
                 match r {
                     Ok(n) => {
                         let now = clock.now();
-                        let mut engine = lock(&engine);
                         for msg in netlink::messages(&events_buf[..n]) {
                             if let Some((IPCTNL_MSG_CT_DELETE, body)) = conntrack::entry_of(&msg) {
                                 engine.on_ct_destroy(&conntrack::parse_entry(body), now);
                             }
                         }
-                        send_decided(&mut engine, &decisions);
-                        let records = take_exports(&exporter, &mut engine);
-                        drop(engine);
-                        export_flows(&exporter, records, &mut ipfix_sequence, &cfg, now.unix);
+                        export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
                     }
                     Err(e) => eprintln!("phonehome: conntrack events: {e}"),
                 }
             }
             _ = std::future::ready(()), if !answers_due.is_empty() => {
                 if let Some((query, reply_to)) = answers_due.pop_front() {
-                    let reply = rows_reply(query, &lock(&engine), &clock);
-                    let _ = reply_to.send(reply);
+                    let _ = reply_to.send(rows_reply(query, &engine, &clock));
                 }
             }
             r = ct.dumper.step(), if ct.dumper.dumping() => {
-                let mut guard = lock(&engine);
                 // A failed dump listed only part of the table: its end
                 // must not finish the flows it did not reach.
                 let (done, complete) = match r {
                     Ok((entries, done)) => {
                         for entry in &entries {
-                            guard.on_ct_entry(entry, dumps.at);
+                            engine.on_ct_entry(entry, dumps.at);
                         }
                         (done, done)
                     }
@@ -397,16 +368,14 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 };
                 if done {
                     if complete {
-                        guard.end_dump(clock.now());
-                        send_decided(&mut guard, &decisions);
+                        engine.end_dump(clock.now());
                     }
-                    drop(guard);
                     // Answered one per loop turn (below), so building many
-                    // replies never holds the engine long.
+                    // replies never holds queued packets.
                     answers_due.extend(answered_by_dump.drain(..));
                     if !waiting_for_dump.is_empty() {
                         std::mem::swap(&mut answered_by_dump, &mut waiting_for_dump);
-                        dumps.want(&mut ct, &engine, clock.now());
+                        dumps.want(&mut ct, &mut engine, clock.now());
                     }
                 }
             }
@@ -420,25 +389,23 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                     } else {
                         // Answered by the next dump, now or when its turn comes.
                         answered_by_dump.push((query, reply_to));
-                        dumps.want(&mut ct, &engine, clock.now());
+                        dumps.want(&mut ct, &mut engine, clock.now());
                     }
                     continue;
                 }
                 let reply = match query {
                     Query::Status => {
                         let kernel_queue = proc_queue_row(cfg.queue).unwrap_or_default();
-                        let rss = rss_bytes();
-                        let engine = lock(&engine);
                         Reply::Status(StatusRow {
                             version: env!("CARGO_PKG_VERSION").to_string(),
                             uptime_s: clock.start.elapsed().as_secs(),
                             mode: mode_name(engine.policy.mode).to_string(),
-                            mark_mode: mark_mode_name(mark_mode).to_string(),
+                            mark_mode: mark_mode_name(verdicts.mode()).to_string(),
                             queue: cfg.queue,
                             packets: engine.counters.packets,
                             malformed: engine.counters.malformed,
-                            verdicts_accept: engine.counters.verdicts_accept,
-                            verdicts_drop: engine.counters.verdicts_drop,
+                            verdicts_accept: verdicts.accepted,
+                            verdicts_drop: verdicts.dropped,
                             flows_active: engine.flows.len() as u64,
                             flows_evicted: engine.flows.evicted,
                             dns_names: engine.names.len() as u64,
@@ -452,19 +419,19 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                             queue_user_dropped: kernel_queue.user_dropped,
                             rejudged,
                             rules: engine.policy.rule_count() as u64,
-                            rss_bytes: rss,
+                            rss_bytes: rss_bytes(),
                         })
                     }
                     Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
-                        rows_reply(query, &lock(&engine), &clock)
+                        rows_reply(query, &engine, &clock)
                     }
                     Query::Watch { .. } => Reply::Error {
                         message: "watch is answered as a stream by the socket server".into(),
                     },
                     Query::Reload => {
-                        let reply = reload(&mut cfg, &engine);
+                        let reply = reload(&mut cfg, &mut engine);
                         if matches!(reply, Reply::Reloaded { .. }) {
-                            rejudged += rejudge(&engine, &mut ct, &clock).await;
+                            rejudged += rejudge(&mut engine, &mut ct, &clock).await;
                         }
                         reply
                     }
@@ -472,18 +439,13 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                 let _ = reply_to.send(reply);
             }
             _ = tokio::time::sleep_until(dumps.due.unwrap_or_else(Instant::now).into()), if dumps.due.is_some() => {
-                dumps.start(&mut ct, &engine, clock.now());
+                dumps.start(&mut ct, &mut engine, clock.now());
             }
             _ = tick.tick() => {
+                dumps.want(&mut ct, &mut engine, clock.now());
                 let now = clock.now();
-                dumps.want(&mut ct, &engine, now);
-                let (records, want_neighbours) = {
-                    let mut engine = lock(&engine);
-                    engine.stats.expire(now.unix);
-                    engine.devices.refresh_leases();
-                    (take_exports(&exporter, &mut engine), engine.want_neighbours)
-                };
-                export_flows(&exporter, records, &mut ipfix_sequence, &cfg, now.unix);
+                engine.stats.expire(now.unix);
+                export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
                 if tmp_flushed.elapsed() >= Duration::from_secs(60) {
                     tmp_flushed = Instant::now();
                     save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
@@ -492,18 +454,18 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                     state_flushed = Instant::now();
                     save_state(cfg.state.as_deref(), &engine, now.unix);
                 }
-                if want_neighbours {
+                engine.devices.refresh_leases();
+                if engine.want_neighbours {
                     match devices::dump_neighbours().await {
-                        Ok(entries) => lock(&engine).learn_neighbours(entries),
+                        Ok(entries) => engine.learn_neighbours(entries),
                         Err(e) => eprintln!("phonehome: neighbour table: {e}"),
                     }
                 }
             }
             _ = hup.recv() => {
-                let reply = reload(&mut cfg, &engine);
-                match reply {
+                match reload(&mut cfg, &mut engine) {
                     Reply::Error { message } => eprintln!("phonehome: {message}"),
-                    _ => rejudged += rejudge(&engine, &mut ct, &clock).await,
+                    _ => rejudged += rejudge(&mut engine, &mut ct, &clock).await,
                 }
             }
             _ = term.recv() => break,
@@ -518,106 +480,24 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The engine, shared by the event loop and the verdict thread. A panic
-/// while holding it aborts the daemon (release builds), so a poisoned lock
-/// is only ever seen in tests; its data is used as it is.
-fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
-    engine.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The verdict thread: receives each burst of queued packets (the engine
-/// not locked while it waits), then with the engine locked judges it,
-/// sends its verdicts, records the burst's decisions and hands them to
-/// `watch` clients. Returns only when the queue socket fails, with the
-/// reason.
-fn verdict_thread(
-    mut queue: crate::queue::VerdictQueue,
-    mut verdicts: Verdicts,
-    engine: &Mutex<Engine>,
-    clock: Clock,
-    decisions: &tokio::sync::broadcast::Sender<crate::stats::FlowRow>,
-) -> String {
-    let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
-    let mut captured = 0u32;
-    loop {
-        if let Err(e) = queue.receive() {
-            return format!("queue socket failed: {e}");
-        }
-        let now = clock.now();
-        let mut engine = lock(engine);
-        engine.watching = decisions.receiver_count() > 0;
-        queue.each_packet(|datagram, parsed| {
-            if let Some(dir) = &capture {
-                if captured < 2000 {
-                    captured += 1;
-                    let _ = std::fs::write(dir.join(format!("nfq-{captured:04}.bin")), datagram);
-                }
-            }
-            match parsed {
-                Ok(pkt) => {
-                    let verdict = engine.on_packet(&pkt, now);
-                    verdicts.push_packet(&pkt, verdict);
-                }
-                // Without a packet id there is nothing to answer; the
-                // kernel's queue timeout is not a thing, so log loudly.
-                Err(e) => {
-                    engine.counters.malformed += 1;
-                    eprintln!("phonehome: unreadable queue message: {e}");
-                }
-            }
-        });
-        // Sent with the engine still locked: a reload's re-marking
-        // (`rejudge`) then never races a verdict of the old policy in
-        // flight, and nothing sees a decision before it is recorded.
-        queue.send(&mut verdicts);
-        // The burst's verdicts are out: now its bookkeeping.
-        engine.counters.verdicts_accept = verdicts.accepted;
-        engine.counters.verdicts_drop = verdicts.dropped;
-        engine.record_decided();
-        send_decided(&mut engine, decisions);
-    }
-}
-
-/// Decisions to `watch` clients (none listening: none kept). Connections
-/// that end undecided are decided on the event loop's side.
-fn send_decided(
-    engine: &mut Engine,
-    decisions: &tokio::sync::broadcast::Sender<crate::stats::FlowRow>,
-) {
-    for row in engine.decided.drain(..) {
-        let _ = decisions.send(row);
-    }
-}
-
-/// The finished flows waiting for the IPFIX exporter (none kept without
-/// one).
-fn take_exports(
-    exporter: &Option<(std::net::UdpSocket, std::net::SocketAddr)>,
-    engine: &mut Engine,
-) -> Vec<crate::ipfix::FlowRecord> {
-    let records = std::mem::take(&mut engine.exports);
-    if exporter.is_none() {
-        return Vec::new();
-    }
-    records
-}
-
-/// Sends finished flows to the IPFIX collector.
+/// Sends the finished flows waiting in the engine to the IPFIX collector.
 /// A send that fails (no route, buffer full) loses those records, as UDP
 /// export does; the sequence number tells the collector.
 fn export_flows(
     exporter: &Option<(std::net::UdpSocket, std::net::SocketAddr)>,
-    records: Vec<crate::ipfix::FlowRecord>,
+    engine: &mut Engine,
     sequence: &mut u32,
     cfg: &Config,
     now: u64,
 ) {
     let Some((socket, addr)) = exporter else {
+        engine.exports.clear();
         return;
     };
-    if records.is_empty() {
+    if engine.exports.is_empty() {
         return;
     }
+    let records = std::mem::take(&mut engine.exports);
     for datagram in crate::ipfix::encode(&records, sequence, now as u32, cfg.ipfix_domain) {
         if let Err(e) = socket.send_to(&datagram, addr) {
             eprintln!("phonehome: IPFIX to {addr}: {e}");
@@ -625,13 +505,11 @@ fn export_flows(
     }
 }
 
-/// Writes the statistics to `path` (when configured): the snapshot is taken
-/// under the lock, the file written outside it. A failure is logged, the
-/// daemon goes on.
-fn save_state(path: Option<&Path>, engine: &Mutex<Engine>, now: u64) {
+/// Writes the statistics to `path` (when configured); a failure is logged,
+/// the daemon goes on.
+fn save_state(path: Option<&Path>, engine: &Engine, now: u64) {
     if let Some(path) = path {
-        let snapshot = lock(engine).snapshot();
-        if let Err(e) = state::save(path, &snapshot, now) {
+        if let Err(e) = state::save(path, &engine.snapshot(), now) {
             eprintln!("phonehome: cannot save statistics: {e}");
         }
     }
@@ -639,9 +517,9 @@ fn save_state(path: Option<&Path>, engine: &Mutex<Engine>, now: u64) {
 
 /// After a reload: live connections whose verdict changed get their new
 /// ct mark, so the kernel enforces it from their next packet. Returns how
-/// many changed. The engine is locked only to list them.
-async fn rejudge(engine: &Mutex<Engine>, ct: &mut Conntrack, clock: &Clock) -> u64 {
-    let changed = lock(engine).rejudge(clock.now());
+/// many changed.
+async fn rejudge(engine: &mut Engine, ct: &mut Conntrack, clock: &Clock) -> u64 {
+    let changed = engine.rejudge(clock.now());
     let mut n = 0;
     for (tuple, bits) in &changed {
         match ct.control.set_mark(tuple, *bits, MARK_MASK).await {
@@ -657,9 +535,8 @@ async fn rejudge(engine: &Mutex<Engine>, ct: &mut Conntrack, clock: &Clock) -> u
     n
 }
 
-/// Re-reads the config (the file read and parsed without the engine
-/// locked); a bad one is refused and the running policy stays.
-fn reload(cfg: &mut Config, engine: &Mutex<Engine>) -> Reply {
+/// Re-reads the config; a bad one is refused and the running policy stays.
+fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
     match Config::load(&cfg.path) {
         Ok(new) => {
             if new.queue != cfg.queue
@@ -674,11 +551,8 @@ fn reload(cfg: &mut Config, engine: &Mutex<Engine>) -> Reply {
             for w in new.warnings() {
                 eprintln!("phonehome: warning: {w}");
             }
-            let rules = {
-                let mut engine = lock(engine);
-                engine.reload(&new);
-                engine.policy.rule_count() as u64
-            };
+            engine.reload(&new);
+            let rules = engine.policy.rule_count() as u64;
             eprintln!("phonehome: reloaded {}: {rules} rules", new.path.display());
             *cfg = Config {
                 queue: cfg.queue,

@@ -68,10 +68,6 @@ pub struct PacketCounters {
     /// Connections decided without a name, for any reason (none came,
     /// none can come, or `decide_by` was reached): `undecided` applied.
     pub nameless: u64,
-    /// Verdicts that let a packet pass, and that dropped one (kept by the
-    /// daemon's verdict thread after each burst).
-    pub verdicts_accept: u64,
-    pub verdicts_drop: u64,
 }
 
 pub struct Engine {
@@ -105,8 +101,8 @@ pub struct Engine {
     /// (`record_decided`), with the time they were decided.
     unrecorded: Vec<(FiveTuple, u64)>,
     /// Leave the recording of decisions made by `on_packet` to the caller
-    /// (`record_decided`): the daemon, which calls it after the burst's
-    /// verdicts went out and before anything else may touch the engine.
+    /// (`record_decided`), for one that sends a burst's verdicts first and
+    /// records before anything else may touch the engine.
     /// Decisions made elsewhere (a connection that ended undecided,
     /// `end_flow`) are recorded at once.
     pub defer_records: bool,
@@ -690,7 +686,7 @@ impl Engine {
 
     /// Statistics, `log` rule lines and `watch` rows of the connections
     /// decided since the last call, as they were first decided. With
-    /// `defer_records` the daemon calls this after a burst's verdicts went
+    /// `defer_records` the caller calls this after a burst's verdicts went
     /// out, so the string work of recording stays off the path of the
     /// packet waiting for its verdict; otherwise every `on_packet` ends
     /// with it. Within a burst, whatever could change or remove a decided

@@ -229,49 +229,6 @@ impl<'b> MessageWriter<'b> {
     }
 }
 
-/// Receive buffers for `Socket::recv_many`: `count` slots of `size` bytes,
-/// one datagram each. The pages are touched only as far as datagrams
-/// reach, so large slots cost address space, not memory.
-pub struct Slots {
-    buf: Vec<u8>,
-    size: usize,
-    lens: Vec<usize>,
-    truncated: Vec<bool>,
-}
-
-/// The most datagrams one `recv_many` takes (one `recvmmsg`).
-pub const MAX_SLOTS: usize = 16;
-
-impl Slots {
-    pub fn new(count: usize, size: usize) -> Self {
-        let count = count.clamp(1, MAX_SLOTS);
-        Slots {
-            buf: vec![0u8; count * size],
-            size,
-            lens: vec![0; count],
-            truncated: vec![false; count],
-        }
-    }
-
-    pub fn count(&self) -> usize {
-        self.lens.len()
-    }
-
-    /// The first slot, whole: a buffer for request/ack exchanges.
-    pub fn first_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[..self.size]
-    }
-
-    /// The datagram received into slot `i`, and whether it was cut to fit.
-    pub fn datagram(&self, i: usize) -> (&[u8], bool) {
-        let start = i * self.size;
-        (
-            &self.buf[start..start + self.lens[i].min(self.size)],
-            self.truncated[i],
-        )
-    }
-}
-
 /// Which netlink protocol a socket speaks.
 #[derive(Clone, Copy, Debug)]
 pub enum Protocol {
@@ -340,22 +297,18 @@ impl Socket {
     /// this is memory pressure) is retried a few times, 1 ms apart, then
     /// reported: never a busy loop, at most ~3 ms in the event loop.
     pub fn send(&self, buf: &[u8]) -> io::Result<()> {
-        send_on(self.fd.get_ref().as_fd(), buf)
-    }
-
-    /// The socket, taken out of tokio and made blocking, for a thread of
-    /// its own (the queue's verdict thread).
-    pub fn into_blocking(self) -> io::Result<BlockingSocket> {
-        let fd = self.fd.into_inner();
-        // SAFETY: F_GETFL/F_SETFL on an open descriptor we own.
-        let ok = unsafe {
-            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-            flags >= 0 && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
-        };
-        if !ok {
-            return Err(io::Error::last_os_error());
+        let mut tries = 0;
+        loop {
+            match rustix::net::send(self.fd.get_ref(), buf, SendFlags::empty()) {
+                Ok(_) => return Ok(()),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::NOBUFS) if tries < 3 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(BlockingSocket { fd })
     }
 
     /// Receives one datagram without waiting; `Ok(None)` when none is ready.
@@ -379,6 +332,36 @@ impl Socket {
             match self.try_recv(buf)? {
                 Some(n) => return Ok(n),
                 None => guard.clear_ready(),
+            }
+        }
+    }
+
+    /// Waits for at least one datagram, then hands every ready datagram
+    /// (at most `max`) to `each`; returns how many it handled. Draining a
+    /// burst before answering is what lets verdicts go out batched.
+    pub async fn recv_burst(
+        &self,
+        buf: &mut [u8],
+        max: usize,
+        mut each: impl FnMut(&[u8]),
+    ) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut handled = 0;
+            while handled < max {
+                match self.try_recv(buf)? {
+                    Some(len) => {
+                        each(&buf[..len]);
+                        handled += 1;
+                    }
+                    None => {
+                        guard.clear_ready();
+                        break;
+                    }
+                }
+            }
+            if handled > 0 {
+                return Ok(handled);
             }
         }
     }
@@ -424,83 +407,6 @@ impl Socket {
 
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.get_ref().as_fd()
-    }
-}
-
-/// Sends one buffer as one datagram; see `Socket::send`.
-fn send_on(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8]) -> io::Result<()> {
-    let mut tries = 0;
-    loop {
-        match rustix::net::send(fd, buf, SendFlags::DONTWAIT) {
-            Ok(_) => return Ok(()),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::NOBUFS) if tries < 3 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// A netlink socket in blocking mode, owned by one thread.
-pub struct BlockingSocket {
-    fd: OwnedFd,
-}
-
-impl BlockingSocket {
-    /// As `Socket::send` (never waits for buffer space either).
-    pub fn send(&self, buf: &[u8]) -> io::Result<()> {
-        send_on(self.fd.as_fd(), buf)
-    }
-
-    /// Waits for at least one datagram, then takes every ready one, up to
-    /// one per slot, in the same system call (`recvmmsg` with
-    /// MSG_WAITFORONE): a lone packet costs one receive, a burst one
-    /// receive per `MAX_SLOTS`. Returns how many slots were filled.
-    pub fn recv_many(&self, slots: &mut Slots) -> io::Result<usize> {
-        let count = slots.count();
-        let size = slots.size;
-        // SAFETY: all-zero iovec and mmsghdr values are valid (null
-        // pointers, zero lengths); each header gets one iovec below.
-        let mut iovs: [libc::iovec; MAX_SLOTS] = unsafe { std::mem::zeroed() };
-        let mut hdrs: [libc::mmsghdr; MAX_SLOTS] = unsafe { std::mem::zeroed() };
-        let base = slots.buf.as_mut_ptr();
-        for (i, (iov, hdr)) in iovs.iter_mut().zip(hdrs.iter_mut()).take(count).enumerate() {
-            // SAFETY: slot i starts at i * size, inside `buf` (count * size).
-            iov.iov_base = unsafe { base.add(i * size) }.cast();
-            iov.iov_len = size;
-            hdr.msg_hdr.msg_iov = iov;
-            hdr.msg_hdr.msg_iovlen = 1;
-        }
-        loop {
-            // SAFETY: `count` headers, each pointing at one iovec of `size`
-            // bytes inside `slots.buf`; all outlive the call. No timeout.
-            let n = unsafe {
-                libc::recvmmsg(
-                    self.fd.as_raw_fd(),
-                    hdrs.as_mut_ptr(),
-                    count as _,
-                    libc::MSG_WAITFORONE as _,
-                    std::ptr::null_mut(),
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    // ENOBUFS can still be reported once if NO_ENOBUFS failed.
-                    Some(libc::ENOBUFS) => continue,
-                    _ => return Err(e),
-                }
-            }
-            let n = n as usize;
-            for (i, hdr) in hdrs.iter().take(n).enumerate() {
-                slots.lens[i] = hdr.msg_len as usize;
-                slots.truncated[i] = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            }
-            return Ok(n);
-        }
     }
 }
 

@@ -1,10 +1,7 @@
 //! NFQUEUE engine: the nfnetlink_queue protocol, written by hand because no
 //! maintained crate does batch verdicts and verdicts that set a conntrack
 //! mark. The codec (`parse_packet`, `Verdicts`, `write_config`) is pure and
-//! unit-tested on real kernel bytes; `Queue` binds the socket (async, on
-//! the event loop) and `VerdictQueue` is the thin blocking edge the
-//! verdict thread reads: one `recvmmsg` per burst of up to 16 packets, one
-//! `send` for its verdicts.
+//! unit-tested on real kernel bytes; `Queue` is the thin socket edge.
 //!
 //! How a decision reaches the kernel, in one of two ways found at bind time:
 //! - `MarkMode::Conntrack`: the verdict carries a nested `NFQA_CT` with
@@ -437,12 +434,12 @@ fn write_unbind(buf: &mut Vec<u8>, queue: u16, seq: u32) {
     w.finish();
 }
 
-/// A queue being bound: the socket and its receive slots.
+/// A bound queue: the socket, one reused receive buffer, the verdict buffer.
 pub struct Queue {
     socket: netlink::Socket,
     pub config: QueueConfig,
     pub mode: MarkMode,
-    slots: netlink::Slots,
+    recv_buf: Vec<u8>,
 }
 
 impl Queue {
@@ -461,13 +458,12 @@ impl Queue {
                 (2 * asked) >> 10
             );
         }
-        let slot = (config.copy_range as usize + 4096).max(65536);
-        let slots = netlink::Slots::new(netlink::MAX_SLOTS, slot);
+        let recv_buf = vec![0u8; (config.copy_range as usize + 4096).max(65536)];
         let mut queue = Queue {
             socket,
             config,
             mode: MarkMode::Repeat,
-            slots,
+            recv_buf,
         };
         // No NFQA_CFG_F_GSO: the kernel then cuts a segment-offload packet
         // into wire-sized segments before queueing them, so each queued
@@ -486,9 +482,9 @@ impl Queue {
                     // same socket is refused with EBUSY, so unbind first.
                     let mut unbind = Vec::new();
                     write_unbind(&mut unbind, queue.config.queue, 10);
-                    let mut slots = std::mem::replace(&mut queue.slots, netlink::Slots::new(1, 0));
-                    let _ = queue.request_acks(&unbind, 10, 1, slots.first_mut()).await;
-                    queue.slots = slots;
+                    let mut buf = std::mem::take(&mut queue.recv_buf);
+                    let _ = queue.request_acks(&unbind, 10, 1, &mut buf).await;
+                    queue.recv_buf = buf;
                 }
                 Err(e) => return Err(bind_error(e, queue.config.queue)),
             }
@@ -503,9 +499,9 @@ impl Queue {
     async fn configure(&mut self, flags: u32, seq: u32) -> io::Result<()> {
         let mut req = Vec::new();
         write_config(&mut req, &self.config, flags, seq);
-        let mut slots = std::mem::replace(&mut self.slots, netlink::Slots::new(1, 0));
-        let result = self.request_acks(&req, seq, 2, slots.first_mut()).await;
-        self.slots = slots;
+        let mut buf = std::mem::take(&mut self.recv_buf);
+        let result = self.request_acks(&req, seq, 2, &mut buf).await;
+        self.recv_buf = buf;
         result
     }
 
@@ -539,83 +535,36 @@ impl Queue {
         }
     }
 
-    /// Hands the bound queue over to a thread of its own: its socket
-    /// turns blocking (`VerdictQueue`).
-    pub fn into_blocking(self) -> io::Result<VerdictQueue> {
-        Ok(VerdictQueue {
-            socket: self.socket.into_blocking()?,
-            config: self.config,
-            mode: self.mode,
-            slots: self.slots,
-            filled: 0,
-            truncated: 0,
-        })
-    }
-}
-
-/// A bound queue read by a thread of its own: each burst is received
-/// (`receive`), judged (`each_packet`) and answered (`send`). Waiting in a
-/// blocking receive rather than in the event loop's poll is what keeps a
-/// lone SYN's verdict as quick as the smallest C loop's (the connections
-/// benchmark: the event loop added ~15 µs per packet, a third of the
-/// queue round trip).
-pub struct VerdictQueue {
-    socket: netlink::BlockingSocket,
-    pub config: QueueConfig,
-    pub mode: MarkMode,
-    slots: netlink::Slots,
-    filled: usize,
-    /// Datagrams cut to fit a slot (never expected: a slot holds the copy
-    /// range and 4 KiB of attributes).
-    pub truncated: u64,
-}
-
-impl VerdictQueue {
-    /// Waits for queued packets and takes every ready one (up to the
-    /// slots) in one receive; returns how many datagrams came.
-    pub fn receive(&mut self) -> io::Result<usize> {
-        self.filled = self.socket.recv_many(&mut self.slots)?;
-        Ok(self.filled)
-    }
-
-    /// Hands every packet of the burst received last to `decide`, which
-    /// pushes its verdict. Kernel refusals of earlier verdicts (error
-    /// messages) are logged.
-    pub fn each_packet(
+    /// Waits for queued packets and hands each (with its verdict sink) to
+    /// `decide`; then sends all verdicts of the burst in one `send`.
+    pub async fn process_burst(
         &mut self,
-        mut decide: impl FnMut(&[u8], Result<QueuedPacket<'_>, ParseError>),
-    ) {
-        for i in 0..self.filled {
-            let (datagram, cut) = self.slots.datagram(i);
-            if cut {
-                self.truncated += 1;
-                eprintln!(
-                    "phonehome: a queue message was cut at {} bytes",
-                    datagram.len()
-                );
-            }
-            for msg in netlink::messages(datagram) {
-                if msg.kind == netlink::NLMSG_ERROR {
-                    if let Some(code) = msg.error_code().filter(|c| *c != 0) {
-                        eprintln!(
-                            "phonehome: kernel refused a verdict: {}",
-                            io::Error::from_raw_os_error(-code)
-                        );
+        verdicts: &mut Verdicts,
+        mut decide: impl FnMut(&[u8], Result<QueuedPacket<'_>, ParseError>, &mut Verdicts),
+    ) -> io::Result<usize> {
+        let Queue {
+            socket, recv_buf, ..
+        } = self;
+        let n = socket
+            .recv_burst(recv_buf, 64, |datagram| {
+                for msg in netlink::messages(datagram) {
+                    if msg.kind == netlink::NLMSG_ERROR {
+                        if let Some(code) = msg.error_code().filter(|c| *c != 0) {
+                            eprintln!(
+                                "phonehome: kernel refused a verdict: {}",
+                                io::Error::from_raw_os_error(-code)
+                            );
+                        }
+                        continue;
                     }
-                    continue;
+                    decide(datagram, parse_packet(&msg), verdicts);
                 }
-                decide(datagram, parse_packet(&msg));
-            }
-        }
-        self.filled = 0;
-    }
-
-    /// Sends the burst's verdicts (see `send_verdicts`) and empties the
-    /// buffer for the next.
-    pub fn send(&self, verdicts: &mut Verdicts) {
+            })
+            .await?;
         let out = verdicts.finish();
-        send_verdicts(|b| self.socket.send(b), out);
+        send_verdicts(socket, out);
         verdicts.clear();
+        Ok(n)
     }
 }
 
@@ -694,15 +643,15 @@ pub fn fallback_verdict(msg: &netlink::Message<'_>, queue: u16) -> Option<Vec<u8
 /// refuses is replaced by its fallback (`fallback_verdict`), so no packet
 /// is left waiting in the queue and one bad verdict never stops the
 /// daemon. Failures are logged.
-fn send_verdicts(send: impl Fn(&[u8]) -> io::Result<()>, buf: &[u8]) {
+fn send_verdicts(socket: &netlink::Socket, buf: &[u8]) {
     for chunk in verdict_chunks(buf, MAX_VERDICT_SEND) {
-        let Err(e) = send(chunk) else { continue };
+        let Err(e) = socket.send(chunk) else { continue };
         eprintln!(
             "phonehome: verdict send of {} bytes failed ({e}); sending them one by one",
             chunk.len()
         );
         for one in verdict_chunks(chunk, 0) {
-            if let Err(e) = send(one) {
+            if let Err(e) = socket.send(one) {
                 let queue = netlink::messages(one)
                     .next()
                     .and_then(|m| m.nfgen())
@@ -710,7 +659,7 @@ fn send_verdicts(send: impl Fn(&[u8]) -> io::Result<()>, buf: &[u8]) {
                 let fallback = netlink::messages(one)
                     .next()
                     .and_then(|m| fallback_verdict(&m, queue));
-                match fallback.map(|f| send(&f)) {
+                match fallback.map(|f| socket.send(&f)) {
                     Some(Ok(())) => {
                         eprintln!("phonehome: a verdict was refused ({e}); sent its fallback")
                     }
