@@ -97,17 +97,6 @@ pub struct Engine {
     /// (`phonehome analyze`: its summary counts the sinkholed answers, its
     /// flows carry their rules).
     pub quiet: bool,
-    /// Decided connections whose statistics are not yet recorded
-    /// (`record_decided`), with the time they were decided.
-    unrecorded: Vec<(FiveTuple, u64)>,
-    /// Leave the recording of decisions made by `on_packet` to the caller
-    /// (`record_decided`), for one that sends a burst's verdicts first and
-    /// records before anything else may touch the engine.
-    /// Decisions made elsewhere (a connection that ended undecided,
-    /// `end_flow`) are recorded at once.
-    pub defer_records: bool,
-    /// Inside `on_packet` with `defer_records`.
-    deferring: bool,
 }
 
 /// Finished-flow records held for the exporter between sends.
@@ -133,9 +122,6 @@ impl Engine {
             decided: Vec::new(),
             watching: false,
             quiet: false,
-            unrecorded: Vec::new(),
-            defer_records: false,
-            deferring: false,
         }
     }
 
@@ -182,16 +168,6 @@ impl Engine {
     /// Decides one queued packet. Never fails: anything unreadable is
     /// accepted unmarked (the kernel path keeps working).
     pub fn on_packet(&mut self, pkt: &QueuedPacket<'_>, now: Now) -> Verdict {
-        self.deferring = self.defer_records;
-        let verdict = self.judge_packet(pkt, now);
-        self.deferring = false;
-        if !self.defer_records {
-            self.record_decided();
-        }
-        verdict
-    }
-
-    fn judge_packet(&mut self, pkt: &QueuedPacket<'_>, now: Now) -> Verdict {
         self.counters.packets += 1;
         let Ok(view) = packet::parse(pkt.payload) else {
             self.counters.malformed += 1;
@@ -247,7 +223,6 @@ impl Engine {
         let mid_stream =
             !self.flows.contains(&orig) && view.tcp.is_some_and(|tcp| !tcp.syn || is_reply);
 
-        self.record_before_eviction(&orig);
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
         flow.queued += 1;
@@ -362,7 +337,6 @@ impl Engine {
         let client = orig.src;
         let payload = view.payload;
         let room = self.max_pending.saturating_sub(self.flows.pending_bytes());
-        self.record_before_eviction(&orig);
         let flow = self.flows.entry(orig, now.unix);
         flow.last_seen = now.unix;
         flow.queued += 1;
@@ -506,10 +480,6 @@ impl Engine {
         now: Now,
     ) -> Verdict {
         self.counters.dns_refused += 1;
-        if !self.unrecorded.is_empty() {
-            // Recorded as first decided, before this replaces the decision.
-            self.record_decided();
-        }
         let decision = Decision {
             action: Action::Block,
             rule: Some("dns-refused".into()),
@@ -525,10 +495,7 @@ impl Engine {
         }
         if first {
             // Refused before anything else decided it: counted as blocked.
-            self.unrecorded.push((*orig, now.unix));
-            if !self.deferring {
-                self.record_decided();
-            }
+            self.record_decision(orig, now.unix);
         }
         self.flows.recount(orig);
         self.log_sinkhole("refused a DNS-over-TCP connection:", why, client, "-");
@@ -669,63 +636,44 @@ impl Engine {
         if nameless {
             self.counters.nameless += 1;
         }
-        self.unrecorded.push((tuple, now.unix));
-        if !self.deferring {
-            self.record_decided();
-        }
+        self.record_decision(&tuple, now.unix);
         decision
     }
 
-    /// Before a new flow that may evict others: what was decided is
-    /// recorded first.
-    fn record_before_eviction(&mut self, orig: &FiveTuple) {
-        if !self.unrecorded.is_empty() && self.flows.is_full() && !self.flows.contains(orig) {
-            self.record_decided();
-        }
-    }
-
-    /// Statistics, `log` rule lines and `watch` rows of the connections
-    /// decided since the last call, as they were first decided. With
-    /// `defer_records` the caller calls this after a burst's verdicts went
-    /// out, so the string work of recording stays off the path of the
-    /// packet waiting for its verdict; otherwise every `on_packet` ends
-    /// with it. Within a burst, whatever could change or remove a decided
-    /// flow first records what is pending: eviction, `finish`, a refused
-    /// DNS stream.
-    pub fn record_decided(&mut self) {
-        for (tuple, unix) in std::mem::take(&mut self.unrecorded) {
-            let Some(flow) = self.flows.get_mut(&tuple) else {
-                continue;
-            };
-            let Some(decision) = flow.decision.as_ref() else {
-                continue;
-            };
-            for rule in decision.logged.iter().filter(|_| !self.quiet) {
-                eprintln!(
-                    "phonehome: log rule '{rule}': {} {} ({})",
-                    flow.device,
-                    flow.tuple,
-                    flow.domain().unwrap_or("no name")
-                );
-            }
-            if self.watching && self.decided.len() < 1024 {
-                self.decided.push(flow_row(flow, true));
-            }
-            let owner = flow.owner;
-            let mac_str = flow.mac.map(|m| format_mac(&m));
-            self.stats.on_decided(
-                &FlowEvent {
-                    device: &flow.device,
-                    mac: mac_str.as_deref(),
-                    ip: flow.tuple.src.to_string(),
-                    owner: owner.map_or(UNKNOWN_OWNER, |o| o.name),
-                    category: owner.map_or(UNKNOWN_OWNER, |o| o.category.as_str()),
-                    domain: flow.domain(),
-                    blocked: decision.blocks(),
-                },
-                unix,
+    /// A connection's first decision: its `log` rule lines, its `watch`
+    /// row and its statistics.
+    fn record_decision(&mut self, tuple: &FiveTuple, unix: u64) {
+        let Some(flow) = self.flows.get_mut(tuple) else {
+            return;
+        };
+        let Some(decision) = flow.decision.as_ref() else {
+            return;
+        };
+        for rule in decision.logged.iter().filter(|_| !self.quiet) {
+            eprintln!(
+                "phonehome: log rule '{rule}': {} {} ({})",
+                flow.device,
+                flow.tuple,
+                flow.domain().unwrap_or("no name")
             );
         }
+        if self.watching && self.decided.len() < 1024 {
+            self.decided.push(flow_row(flow, true));
+        }
+        let owner = flow.owner;
+        let mac_str = flow.mac.map(|m| format_mac(&m));
+        self.stats.on_decided(
+            &FlowEvent {
+                device: &flow.device,
+                mac: mac_str.as_deref(),
+                ip: flow.tuple.src.to_string(),
+                owner: owner.map_or(UNKNOWN_OWNER, |o| o.name),
+                category: owner.map_or(UNKNOWN_OWNER, |o| o.category.as_str()),
+                domain: flow.domain(),
+                blocked: decision.blocks(),
+            },
+            unix,
+        );
     }
 
     /// Folds a conntrack entry (from a dump) into the flow's byte counts.
@@ -786,9 +734,6 @@ impl Engine {
     }
 
     fn finish(&mut self, orig: &FiveTuple, now: Now) {
-        if !self.unrecorded.is_empty() {
-            self.record_decided();
-        }
         let Some(flow) = self.flows.get_mut(orig) else {
             return;
         };
@@ -1220,42 +1165,28 @@ mod tests {
         assert_eq!(e.flow_rows(None)[0].verdict, "block");
     }
 
-    /// The daemon records a burst's decisions after its verdicts went out
-    /// (`defer_records`). What is counted must not depend on it: a
-    /// connection that ends undecided (decided as it finishes, its bytes
-    /// with it) and one decided by its request, each counted once.
+    /// What is counted for a connection: one that ends undecided (decided
+    /// as it finishes, its bytes with it) and one decided by its request,
+    /// each counted once.
     #[test]
-    fn deferred_recording_counts_what_immediate_recording_counts() {
+    fn each_connection_is_counted_once_with_its_bytes() {
         let count = |e: &Engine| {
             e.device_rows(None, TimeRange::default(), NOW)
                 .first()
                 .map(|d| (d.flows, d.blocked, d.bytes_up, d.bytes_down))
         };
-        let request = b"GET / HTTP/1.1\r\nHost: tracking.miui.com\r\n\r\n";
-        for defer in [false, true] {
-            let mut e = engine("config phonehome\n\toption undecided block\n");
-            e.defer_records = defer;
-            queue(&mut e, &tcp(0, true, &[]));
-            e.record_decided();
-            e.on_ct_destroy(&entry(60, 70), NOW);
-            e.record_decided();
-            assert_eq!(count(&e), Some((1, 1, 60, 70)), "defer {defer}");
+        let mut e = engine("config phonehome\n\toption undecided block\n");
+        queue(&mut e, &tcp(0, true, &[]));
+        e.on_ct_destroy(&entry(60, 70), NOW);
+        assert_eq!(count(&e), Some((1, 1, 60, 70)));
 
-            let mut e = engine("config rule\n\toption owner 'Xiaomi'\n\toption action block\n");
-            e.defer_records = defer;
-            queue(&mut e, &tcp(0, true, &[]));
-            queue(&mut e, &tcp(1, false, request));
-            assert_eq!(
-                count(&e).is_some(),
-                !defer,
-                "defer {defer}: not before the verdicts"
-            );
-            e.record_decided();
-            e.record_decided();
-            assert_eq!(count(&e), Some((1, 1, 0, 0)), "defer {defer}");
-            e.on_ct_destroy(&entry(60, 70), NOW);
-            assert_eq!(count(&e), Some((1, 1, 60, 70)), "defer {defer}");
-        }
+        let request = b"GET / HTTP/1.1\r\nHost: tracking.miui.com\r\n\r\n";
+        let mut e = engine("config rule\n\toption owner 'Xiaomi'\n\toption action block\n");
+        queue(&mut e, &tcp(0, true, &[]));
+        queue(&mut e, &tcp(1, false, request));
+        assert_eq!(count(&e), Some((1, 1, 0, 0)));
+        e.on_ct_destroy(&entry(60, 70), NOW);
+        assert_eq!(count(&e), Some((1, 1, 60, 70)));
     }
 
     /// A rule no name could change (port, protocol, device) stops a

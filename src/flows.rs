@@ -240,11 +240,6 @@ impl FlowTable {
         self.active.get_mut(t)
     }
 
-    /// Whether a new flow would evict others first.
-    pub fn is_full(&self) -> bool {
-        self.active.len() >= self.capacity
-    }
-
     /// The flow for `tuple`, created if new. Evicts when full: the least
     /// recently active go to the recent ring (`evicted` counts them).
     pub fn entry(&mut self, tuple: FiveTuple, now: u64) -> &mut Flow {
