@@ -59,6 +59,18 @@ pub fn question_name(msg: &[u8]) -> Option<String> {
     read_name(msg, 12).map(|(name, _)| name)
 }
 
+/// The name in the first question of a DNS message, query or response.
+/// None when it has no question or is not a DNS message (a header of 12
+/// bytes, opcode QUERY).
+pub fn query_name(msg: &[u8]) -> Option<String> {
+    if msg.len() < 12 || msg[2] & 0x78 != 0 || be16(msg, 4)? == 0 {
+        return None;
+    }
+    read_name(msg, 12)
+        .map(|(name, _)| name)
+        .filter(|n| !n.is_empty())
+}
+
 /// A DNS name as it is kept and shown: lowercase, no trailing dot, and
 /// every byte that is not a letter, digit, '-', '_' or '.' written as
 /// `\DDD` (as dig prints it), so a hostile resolver's control characters
@@ -442,7 +454,7 @@ fn sni_from_client_hello(body: &[u8]) -> Result<Option<String>, Truncated> {
 }
 
 /// Accepts a DNS host name (letters, digits, '-', '_', '.'), lowercased.
-fn valid_hostname(bytes: &[u8]) -> Option<String> {
+pub(crate) fn valid_hostname(bytes: &[u8]) -> Option<String> {
     if bytes.is_empty() || bytes.len() > 253 {
         return None;
     }

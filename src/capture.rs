@@ -6,25 +6,41 @@
 //! peels the link layer off with etherparse, so the rest of the pipeline
 //! gets what NFQUEUE would hand it: the IP packet and the sender's MAC.
 //!
-//! Link types: Ethernet (with 802.1Q/802.1ad tags), Linux cooked v1 and v2
-//! (`tcpdump -i any`), raw IP, IPv4, IPv6 and BSD loopback. Others are
-//! counted as skipped. `link_layer` is pure; `for_each_packet` is the I/O
-//! edge.
+//! Link types: Ethernet (with stacked 802.1Q/802.1ad tags and PPPoE),
+//! Linux cooked v1 and v2 whatever the interface (`tcpdump -i any`,
+//! Android's cellular and loopback interfaces), raw IP, IPv4, IPv6, BSD
+//! loopback, PPP (with or without HDLC framing), PPPoE, Cisco HDLC and
+//! NFLOG (`tcpdump -i nflog:N` on a router); IP-in-IP and VXLAN tunnels
+//! are peeled to the tunnelled packet. A file with a packet of another link type is
+//! refused, naming it. The link-layer headers past Ethernet and VLAN tags
+//! are read by hand (etherparse knows Ethernet, VLAN and Linux cooked v1
+//! only, and refuses cooked captures of interfaces it does not list).
+//! `link_layer` is pure; `for_each_packet` is the I/O edge.
+//!
+//! Limits: GRE, Teredo and GTP tunnels are not peeled (the outer
+//! flow is reported); IP fragments are not put back together here.
 
 use std::io::Read;
 use std::time::Duration;
 
-use etherparse::{EtherType, Ethernet2Slice, LinuxSllProtocolType, LinuxSllSlice, SingleVlanSlice};
+use etherparse::{EtherType, Ethernet2Slice, SingleVlanSlice};
 
 use crate::config::Mac;
 
 pub const LINKTYPE_NULL: u32 = 0;
 pub const LINKTYPE_ETHERNET: u32 = 1;
+pub const LINKTYPE_PPP: u32 = 9;
+/// DLT_RAW as OpenBSD numbers it.
+pub const LINKTYPE_RAW_OPENBSD: u32 = 14;
+pub const LINKTYPE_PPP_HDLC: u32 = 50;
+pub const LINKTYPE_PPP_ETHER: u32 = 51;
 pub const LINKTYPE_RAW: u32 = 101;
+pub const LINKTYPE_C_HDLC: u32 = 104;
 pub const LINKTYPE_LOOP: u32 = 108;
 pub const LINKTYPE_LINUX_SLL: u32 = 113;
 pub const LINKTYPE_IPV4: u32 = 228;
 pub const LINKTYPE_IPV6: u32 = 229;
+pub const LINKTYPE_NFLOG: u32 = 239;
 pub const LINKTYPE_LINUX_SLL2: u32 = 276;
 
 /// One packet as read from the file.
@@ -64,8 +80,78 @@ pub enum NotIp {
     LinkType(u32),
 }
 
-/// Takes the link layer off a frame of type `linktype`.
+/// Takes the link layer off a frame of type `linktype`, and any IP-in-IP
+/// tunnel headers (4in4, 6in4, 4in6, 6in6) after it: the flow is the
+/// tunnelled one.
 pub fn link_layer(linktype: u32, frame: &[u8]) -> Result<IpFrame<'_>, NotIp> {
+    let mut f = outer_link_layer(linktype, frame)?;
+    for _ in 0..MAX_TUNNELS {
+        if let Some(inner) = tunnelled(f.ip) {
+            f.ip = inner;
+        } else if let Some(inner) = vxlan_frame(f.ip) {
+            let Ok(inner) = outer_link_layer(LINKTYPE_ETHERNET, inner) else {
+                break;
+            };
+            f = IpFrame {
+                link_len: 0,
+                ..inner
+            };
+        } else {
+            break;
+        }
+        f.link_len = frame.len() - f.ip.len();
+    }
+    Ok(f)
+}
+
+/// The Ethernet frame inside a VXLAN packet (UDP to port 4789, the 8-byte
+/// VXLAN header with its VNI flag set).
+fn vxlan_frame(ip: &[u8]) -> Option<&[u8]> {
+    const VXLAN_PORT: u16 = 4789;
+    let udp = match ip.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let frag = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
+            if ihl < 20 || frag & 0x3fff != 0 || *ip.get(9)? != 17 {
+                return None;
+            }
+            ip.get(ihl..)?
+        }
+        6 if *ip.get(6)? == 17 => ip.get(40..)?,
+        _ => return None,
+    };
+    let port = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
+    let vxlan = udp.get(8..16)?;
+    (port == VXLAN_PORT && vxlan[0] & 0x08 != 0).then(|| &udp[16..])
+}
+
+/// Nested IP-in-IP headers peeled off at most.
+const MAX_TUNNELS: usize = 4;
+
+/// The packet inside an IP-in-IP packet (protocol 4 or 41, unfragmented,
+/// no IPv6 extension headers), when it holds one.
+fn tunnelled(ip: &[u8]) -> Option<&[u8]> {
+    let (proto, header) = match ip.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let frag = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
+            // More fragments, or not the first: not a whole inner packet.
+            if ihl < 20 || frag & 0x3fff != 0 {
+                return None;
+            }
+            (*ip.get(9)?, ihl)
+        }
+        6 => (*ip.get(6)?, 40),
+        _ => return None,
+    };
+    let inner = ip.get(header..)?;
+    match (proto, inner.first()? >> 4) {
+        (4, 4) | (41, 6) => Some(inner),
+        _ => None,
+    }
+}
+
+fn outer_link_layer(linktype: u32, frame: &[u8]) -> Result<IpFrame<'_>, NotIp> {
     let ip_only = |link_len: usize| {
         let ip = frame.get(link_len..).ok_or(NotIp::Truncated)?;
         match ip.first().map(|b| b >> 4) {
@@ -84,8 +170,8 @@ pub fn link_layer(linktype: u32, frame: &[u8]) -> Result<IpFrame<'_>, NotIp> {
             let eth =
                 Ethernet2Slice::from_slice_without_fcs(frame).map_err(|_| NotIp::Truncated)?;
             let mut payload = eth.payload();
-            // Up to two VLAN tags (802.1ad outer, 802.1Q inner).
-            for _ in 0..2 {
+            // VLAN tags, stacked (802.1ad outer, 802.1Q inner, QinQ).
+            for _ in 0..MAX_VLAN_TAGS {
                 if !matches!(
                     payload.ether_type,
                     EtherType::VLAN_TAGGED_FRAME
@@ -98,45 +184,186 @@ pub fn link_layer(linktype: u32, frame: &[u8]) -> Result<IpFrame<'_>, NotIp> {
                     .map_err(|_| NotIp::Truncated)?
                     .payload();
             }
-            let mut ip = ip_payload(
-                frame,
-                payload.ether_type,
-                payload.payload,
-                Some(eth.source()),
-            )?;
+            let mut ip = match payload.ether_type {
+                // PPPoE session: version/type, code, session, length, then
+                // the PPP protocol.
+                ETHERTYPE_PPPOE_SESSION => {
+                    let pppoe = payload.payload;
+                    let body = pppoe.get(6..).ok_or(NotIp::Truncated)?;
+                    ppp_payload(frame, body, Some(eth.source()))?
+                }
+                t => ip_payload(frame, t, payload.payload, Some(eth.source()))?,
+            };
             ip.dst_mac = Some(eth.destination());
             Ok(ip)
         }
+        // Linux cooked v1, 16 bytes: packet type, ARPHRD type, address
+        // length, 8 address bytes, protocol. Read by hand whatever the
+        // ARPHRD type (etherparse refuses those it does not list, such as
+        // Android's cellular raw-IP interfaces).
         LINKTYPE_LINUX_SLL => {
-            let sll = LinuxSllSlice::from_slice(frame).map_err(|_| NotIp::Truncated)?;
-            let mac = (sll.sender_address_valid_length() == 6).then(|| {
-                let full = sll.sender_address_full();
-                [full[0], full[1], full[2], full[3], full[4], full[5]]
-            });
-            let payload = sll.payload();
-            match payload.protocol_type {
-                LinuxSllProtocolType::EtherType(t) => ip_payload(frame, t, payload.payload, mac),
-                _ => Err(NotIp::OtherProtocol),
-            }
+            let header = frame.get(..16).ok_or(NotIp::Truncated)?;
+            let protocol = EtherType(u16::from_be_bytes([header[14], header[15]]));
+            let mac = sll_mac(u16::from_be_bytes([header[4], header[5]]), &header[6..14]);
+            ip_payload(frame, protocol, &frame[16..], mac)
         }
+        // v2, 20 bytes: protocol, reserved, ifindex, ARPHRD, packet type,
+        // address length, 8 address bytes.
         LINKTYPE_LINUX_SLL2 => {
-            // 20 bytes: protocol, reserved, ifindex, ARPHRD, packet type,
-            // address length, 8 address bytes (etherparse has v1 only).
             let header = frame.get(..20).ok_or(NotIp::Truncated)?;
             let protocol = EtherType(u16::from_be_bytes([header[0], header[1]]));
-            let mac = (header[11] == 6).then(|| {
-                let mut m = [0u8; 6];
-                m.copy_from_slice(&header[12..18]);
-                m
-            });
+            let mac = sll_mac(u16::from(header[11]), &header[12..20]);
             ip_payload(frame, protocol, &frame[20..], mac)
         }
-        LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 => ip_only(0),
+        LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 | LINKTYPE_RAW_OPENBSD => ip_only(0),
         // BSD loopback: a 4-byte address family in the writer's byte order.
         LINKTYPE_NULL | LINKTYPE_LOOP => ip_only(4),
+        // PPP: the protocol, after an HDLC address and control (ff 03)
+        // when the link kept them.
+        LINKTYPE_PPP | LINKTYPE_PPP_HDLC => {
+            let body = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
+            ppp_payload(frame, body, None)
+        }
+        // PPPoE without the Ethernet header: the 6-byte PPPoE header, then
+        // PPP.
+        LINKTYPE_PPP_ETHER => {
+            let body = frame.get(6..).ok_or(NotIp::Truncated)?;
+            ppp_payload(frame, body, None)
+        }
+        // Cisco HDLC: address, control, then an EtherType.
+        LINKTYPE_C_HDLC => {
+            let header = frame.get(..4).ok_or(NotIp::Truncated)?;
+            let protocol = EtherType(u16::from_be_bytes([header[2], header[3]]));
+            ip_payload(frame, protocol, &frame[4..], None)
+        }
+        LINKTYPE_NFLOG => nflog_payload(frame),
         other => Err(NotIp::LinkType(other)),
     }
 }
+
+/// VLAN tags read at most in one frame.
+const MAX_VLAN_TAGS: usize = 4;
+const ETHERTYPE_PPPOE_SESSION: EtherType = EtherType(0x8864);
+
+/// The sender's MAC of a Linux cooked header, when its link is Ethernet-like
+/// (a 6-byte address; ARPHRD_ETHER, or the IEEE 802.11 types).
+fn sll_mac(address_len: u16, address: &[u8]) -> Option<Mac> {
+    (address_len == 6).then(|| {
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&address[..6]);
+        m
+    })
+}
+
+/// The IP packet after a PPP protocol field (0x0021 IPv4, 0x0057 IPv6;
+/// one byte when the link compressed it).
+fn ppp_payload<'a>(
+    frame: &'a [u8],
+    body: &'a [u8],
+    mac: Option<Mac>,
+) -> Result<IpFrame<'a>, NotIp> {
+    let (protocol, ip) = match body {
+        [p, rest @ ..] if p & 0x01 == 1 => (u16::from(*p), rest),
+        [hi, lo, rest @ ..] => (u16::from_be_bytes([*hi, *lo]), rest),
+        _ => return Err(NotIp::Truncated),
+    };
+    let ether_type = match protocol {
+        0x0021 => EtherType::IPV4,
+        0x0057 => EtherType::IPV6,
+        _ => return Err(NotIp::OtherProtocol),
+    };
+    ip_payload(frame, ether_type, ip, mac)
+}
+
+/// The packet of an NFLOG record (`tcpdump -i nflog:N`): a 4-byte header
+/// (address family, version, group), then TLVs of length (including their
+/// 4-byte header, padded to 4) and type; type 9 holds the packet. The TLV
+/// integers are in the capturing host's byte order, which the file does
+/// not say, so both are tried: the reading whose TLVs tile the record is
+/// taken.
+fn nflog_payload(frame: &[u8]) -> Result<IpFrame<'_>, NotIp> {
+    const NFULA_PAYLOAD: u16 = 9;
+    let tlvs = frame.get(4..).ok_or(NotIp::Truncated)?;
+    let walk = |little: bool| -> Option<Option<&[u8]>> {
+        let mut at = 0;
+        let mut found = None;
+        while at < tlvs.len() {
+            let word = |i: usize| -> Option<u16> {
+                let b = [*tlvs.get(i)?, *tlvs.get(i + 1)?];
+                Some(if little {
+                    u16::from_le_bytes(b)
+                } else {
+                    u16::from_be_bytes(b)
+                })
+            };
+            let len = usize::from(word(at)?);
+            let kind = word(at + 2)?;
+            if len < 4 {
+                return None;
+            }
+            let value = tlvs.get(at + 4..at + len)?;
+            if kind & 0x7fff == NFULA_PAYLOAD && found.is_none() {
+                found = Some(value);
+            }
+            at += len.div_ceil(4) * 4;
+        }
+        Some(found)
+    };
+    let payload = walk(cfg!(target_endian = "little"))
+        .or_else(|| walk(!cfg!(target_endian = "little")))
+        .ok_or(NotIp::Truncated)?
+        .ok_or(NotIp::OtherProtocol)?;
+    let ether_type = match payload.first().map(|b| b >> 4) {
+        Some(4) => EtherType::IPV4,
+        Some(6) => EtherType::IPV6,
+        _ => return Err(NotIp::OtherProtocol),
+    };
+    ip_payload(frame, ether_type, payload, None)
+}
+
+/// The name libpcap gives a link type (`DLT_` without the prefix), for
+/// saying which one a file has.
+pub fn link_type_name(linktype: u32) -> &'static str {
+    match linktype {
+        LINKTYPE_NULL => "NULL",
+        LINKTYPE_ETHERNET => "EN10MB",
+        6 => "IEEE802",
+        LINKTYPE_PPP => "PPP",
+        LINKTYPE_RAW_OPENBSD => "RAW",
+        LINKTYPE_PPP_HDLC => "PPP_SERIAL",
+        LINKTYPE_PPP_ETHER => "PPP_ETHER",
+        LINKTYPE_RAW => "RAW",
+        LINKTYPE_C_HDLC => "C_HDLC",
+        105 => "IEEE802_11",
+        LINKTYPE_LOOP => "LOOP",
+        LINKTYPE_LINUX_SLL => "LINUX_SLL",
+        119 => "PRISM_HEADER",
+        127 => "IEEE802_11_RADIO",
+        147..=162 => "USER0-15",
+        187 => "BLUETOOTH_HCI_H4",
+        189 => "USB_LINUX",
+        192 => "PPI",
+        195 => "IEEE802_15_4",
+        201 => "BLUETOOTH_HCI_H4_WITH_PHDR",
+        220 => "USB_LINUX_MMAPPED",
+        LINKTYPE_IPV4 => "IPV4",
+        LINKTYPE_IPV6 => "IPV6",
+        LINKTYPE_NFLOG => "NFLOG",
+        249 => "USBPCAP",
+        251 => "BLUETOOTH_LE_LL",
+        253 => "NETLINK",
+        LINKTYPE_LINUX_SLL2 => "LINUX_SLL2",
+        _ => "unknown",
+    }
+}
+
+/// Whether `link_layer` reads frames of this link type.
+pub fn reads_link_type(linktype: u32) -> bool {
+    !matches!(outer_link_layer(linktype, &[]), Err(NotIp::LinkType(_)))
+}
+
+/// The link types `link_layer` reads, as their libpcap names.
+pub const READ_LINK_TYPES: &str = "EN10MB (with VLAN tags and PPPoE), LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP, PPP, PPP_SERIAL, PPP_ETHER, C_HDLC, NFLOG";
 
 fn ip_payload<'a>(
     frame: &'a [u8],
@@ -215,6 +442,21 @@ fn read_error(packets: u64, e: pcap_file::PcapError) -> ReadError {
     }
 }
 
+/// The error for a link type `link_layer` does not read.
+fn refuse_unread_link_type(linktype: u32, packets: u64) -> Result<(), ReadError> {
+    if reads_link_type(linktype) {
+        return Ok(());
+    }
+    Err(ReadError {
+        packets,
+        truncated: false,
+        message: format!(
+            "link type {linktype} ({}) is not one phonehome reads; it reads {READ_LINK_TYPES}",
+            link_type_name(linktype)
+        ),
+    })
+}
+
 /// Reads every packet of a pcap or pcapng stream in order and hands it to
 /// `each`. Fails before the first packet when the stream is neither.
 pub fn for_each_packet<R: Read>(
@@ -270,6 +512,7 @@ pub fn for_each_packet<R: Read>(
                         message: format!("packet of undeclared interface {interface}"),
                     });
                 };
+                refuse_unread_link_type(linktype, packets)?;
                 each(&CapturedPacket {
                     time: scale(raw_time, units),
                     linktype,
@@ -287,6 +530,7 @@ pub fn for_each_packet<R: Read>(
                 pcap_file::pcap::PcapReader::new(input).map_err(|e| read_error(0, e))?;
             let header = reader.header();
             let linktype = u32::from(header.datalink);
+            refuse_unread_link_type(linktype, 0)?;
             let nanos_per_unit = match header.ts_resolution {
                 pcap_file::TsResolution::MicroSecond => 1000,
                 pcap_file::TsResolution::NanoSecond => 1,

@@ -188,6 +188,9 @@ impl Engine {
                 None => pkt.hook == HOOK_LOCAL_OUT || self.flows.contains(&t.reversed()),
             };
         if dns_reply && t.proto == PROTO_UDP {
+            // A capture (or daemon) that missed the query still learns
+            // what the flow asked from the answer's question.
+            self.learn_query(&t.reversed(), view.payload);
             return self.on_dns_datagram(pkt.payload, view.payload, t.dst, now);
         }
         if let (true, PROTO_TCP, Some(tcp)) = (dns_reply, t.proto, view.tcp) {
@@ -218,8 +221,8 @@ impl Engine {
         // waiting for a name hold.
         let room = self.max_pending.saturating_sub(self.flows.pending_bytes());
         // A TCP connection first seen mid-stream (evicted from the table,
-        // or older than the daemon): its start and the kernel's packet count
-        // are unknown, so it is decided now rather than maybe never.
+        // older than the daemon, or a capture that starts after its SYN):
+        // where the client's stream starts is unknown.
         let mid_stream =
             !self.flows.contains(&orig) && view.tcp.is_some_and(|tcp| !tcp.syn || is_reply);
 
@@ -238,6 +241,9 @@ impl Engine {
                 flow.device = format_mac(&mac);
             }
         }
+        if flow.query.is_none() && !is_reply && is_dns(&orig) {
+            flow.query = dns_query_of(view.payload, orig.proto).map(Into::into);
+        }
         if let Some(d) = &flow.decision {
             return verdict_for(d, is_dns(&orig));
         }
@@ -248,8 +254,21 @@ impl Engine {
             }
         }
 
-        let sniffed = if flow.names.is_some() || mid_stream {
+        let sniffed = if flow.names.is_some() {
             Sniff::Done
+        } else if mid_stream {
+            // The client's next data may still be a request or ClientHello
+            // (a capture that starts at the SYN-ACK or between requests, a
+            // daemon that started while the connection was idle): the first
+            // client data seen is read as the stream's start. Waiting is
+            // bounded by the client's packets as for any connection.
+            flow.pending.joined_mid_stream = true;
+            match (is_reply, view.tcp) {
+                (false, Some(tcp)) if !view.payload.is_empty() => {
+                    sniff_segment(flow, tcp.seq, view.payload, room)
+                }
+                _ => Sniff::Wait,
+            }
         } else {
             match orig.proto {
                 PROTO_TCP => match (is_reply, view.payload.is_empty(), view.tcp) {
@@ -258,8 +277,9 @@ impl Engine {
                         flow.pending.next_seq = Some(tcp.seq.wrapping_add(1));
                         Sniff::Wait
                     }
-                    // Server speaks first (SSH, SMTP...): no client name coming.
-                    (true, false, _) => Sniff::Done,
+                    // Server speaks first (SSH, SMTP...): no client name
+                    // coming, unless it answers a request sent before.
+                    (true, false, _) if !flow.pending.joined_mid_stream => Sniff::Done,
                     (false, false, Some(tcp)) => sniff_segment(flow, tcp.seq, view.payload, room),
                     _ => Sniff::Wait,
                 },
@@ -311,6 +331,14 @@ impl Engine {
                 );
                 Verdict::Drop
             }
+        }
+    }
+
+    /// Keeps the first question of `msg` as the DNS flow's query, unless it
+    /// has one.
+    fn learn_query(&mut self, orig: &FiveTuple, msg: &[u8]) {
+        if let Some(f) = self.flows.get_mut(orig).filter(|f| f.query.is_none()) {
+            f.query = attribution::query_name(msg).map(Into::into);
         }
     }
 
@@ -422,6 +450,7 @@ impl Engine {
         self.flows.recount(&orig);
         let mut rewritten: Option<Vec<u8>> = None;
         for (offset, mut msg) in messages {
+            self.learn_query(&orig, &msg);
             let Some((name, rule)) = self.judge_dns_answer(&msg, client, now) else {
                 continue;
             };
@@ -862,6 +891,17 @@ impl Engine {
     }
 }
 
+/// The first question of a DNS query a client sent: the UDP payload, or a
+/// TCP segment starting with the message's length prefix.
+fn dns_query_of(payload: &[u8], proto: u8) -> Option<String> {
+    let msg = if proto == PROTO_TCP {
+        payload.get(2..)?
+    } else {
+        payload
+    };
+    attribution::query_name(msg)
+}
+
 fn is_dns(t: &FiveTuple) -> bool {
     t.dport == 53 && (t.proto == PROTO_UDP || t.proto == PROTO_TCP)
 }
@@ -894,6 +934,7 @@ fn flow_row(f: &Flow, active: bool) -> FlowRow {
         name_source: f.name_source.map(|s| s.as_str().to_string()),
         owner: f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
         host: f.host.map(str::to_string),
+        query: f.query.as_deref().map(str::to_string),
         category: f
             .owner
             .map_or(UNKNOWN_OWNER, |o| o.category.as_str())
@@ -1029,11 +1070,20 @@ fn sniff_quic(flow: &mut Flow, payload: &[u8], room: usize) -> Sniff {
 /// where the SYN said; segments before or after the next expected byte
 /// (retransmissions, reordering, or bytes the server would not take) are
 /// not read.
-fn sniff_segment(flow: &mut Flow, seq: u32, payload: &[u8], room: usize) -> Sniff {
+fn sniff_segment(flow: &mut Flow, mut seq: u32, payload: &[u8], room: usize) -> Sniff {
     let p = &mut flow.pending;
-    match p.next_seq {
-        Some(next) if next != seq => return Sniff::Wait,
-        _ => {}
+    let mut payload = payload;
+    if let Some(next) = p.next_seq.filter(|next| *next != seq) {
+        // A segment that starts before the next expected byte and goes
+        // past it (a client that sent a byte or two, then all of it again)
+        // adds its new bytes, as the server's TCP takes them; one entirely
+        // behind or ahead adds nothing.
+        let behind = next.wrapping_sub(seq);
+        if behind > i32::MAX as u32 || behind as usize >= payload.len() {
+            return Sniff::Wait;
+        }
+        payload = &payload[behind as usize..];
+        seq = next;
     }
     if payload.len() > room {
         return Sniff::OverBudget;

@@ -43,6 +43,9 @@ pub struct Pending {
     pub next_seq: Option<u32>,
     /// CRYPTO frame data of a QUIC flow's Initial packets.
     pub crypto: crate::quic::CryptoPieces,
+    /// First seen mid-stream: the server's data does not say the client
+    /// sends no name (it may answer a request sent before).
+    pub joined_mid_stream: bool,
 }
 
 /// A decided connection as the state file keeps it, so a daemon restart
@@ -102,6 +105,9 @@ pub struct Flow {
     /// The company whose network the destination address is in (from the
     /// owner database's IP ranges), e.g. "Alibaba Cloud".
     pub host: Option<&'static str>,
+    /// For a DNS flow: the name its first question asked (the flow's
+    /// owner stays the resolver's).
+    pub query: Option<Box<str>>,
     pub decision: Option<Decision>,
     pub pending: Pending,
     /// The server's answers, for a DNS-over-TCP flow.
@@ -140,6 +146,7 @@ impl Flow {
             name_source: None,
             owner: None,
             host: None,
+            query: None,
             decision: None,
             pending: Pending::default(),
             dns_stream: DnsStream::default(),

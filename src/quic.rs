@@ -6,17 +6,32 @@
 //! payload; the engine keeps the CRYPTO bytes of a flow between datagrams.
 //!
 //! What is written here: the long header and frame walk, header protection
-//! removal and the HKDF-Expand-Label calls; the cryptography itself is
-//! RustCrypto's (`aes-gcm`, `hkdf`, `sha2`). The GCM tag is checked, so a
-//! datagram that only looks like an Initial names nothing.
+//! removal, the HKDF-Expand-Label calls and Google's CHLO tag walk; the
+//! cryptography itself is RustCrypto's (`aes-gcm`, `hkdf`, `sha2`). The GCM
+//! tag is checked, so a datagram that only looks like an Initial names
+//! nothing. No maintained crate reads the Initials of the drafts or of
+//! Google QUIC without a whole QUIC stack.
 //!
-//! Versions: QUIC v1 (RFC 9000) and v2 (RFC 9369). A ClientHello spread
-//! over several Initial packets (post-quantum key shares make Chrome's about
-//! 1.7 KB), with CRYPTO frames in any order, is put together by the caller
-//! from `CryptoPieces`.
+//! Versions, on any port:
+//! - QUIC v1 (RFC 9000), v2 (RFC 9369), IETF drafts 22-34 (each range with
+//!   its own salt: 22, 23-28, 29-32, 33-34 as v1) and Facebook's mvfst
+//!   versions built on them (0xfaceb001 on draft 22, 0xfaceb002 and
+//!   0xfaceb00e on draft 27).
+//! - Google QUIC with IETF-style protected Initials: Q050 (a CHLO inside,
+//!   Google's own salt), T050 and T051 (a TLS ClientHello inside). Their
+//!   CRYPTO frames are Google's (type 0x08).
+//! - Google QUIC with a plaintext CHLO on the crypto stream (stream 1):
+//!   Q024-Q043 with the public header, Q046 with its long header. Their
+//!   12-byte message hash is not checked (the CHLO's tag structure is), so
+//!   a forged one names what it says, as a forged TCP ClientHello would.
+//!
+//! A ClientHello (or CHLO) spread over several Initial packets
+//! (post-quantum key shares make Chrome's about 1.7 KB), with CRYPTO frames
+//! in any order, is put together by the caller from `CryptoPieces`.
 //!
 //! Limits: coalesced packets after the first Initial of a datagram are not
-//! read (clients put the Initial first); ECH hides the real name as in TCP.
+//! read (clients put the Initial first); ECH hides the real name as in TCP;
+//! greased versions (0x?a?a?a?a) and drafts before 22 name nothing.
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::aes::cipher::{BlockEncrypt, KeyInit};
@@ -27,6 +42,10 @@ use crate::attribution::{sni_from_handshake, Sniffed};
 
 pub const VERSION_1: u32 = 0x0000_0001;
 pub const VERSION_2: u32 = 0x6b33_43cf;
+const GOOGLE_Q050: u32 = u32::from_be_bytes(*b"Q050");
+const GOOGLE_T050: u32 = u32::from_be_bytes(*b"T050");
+const GOOGLE_T051: u32 = u32::from_be_bytes(*b"T051");
+const GOOGLE_Q046: u32 = u32::from_be_bytes(*b"Q046");
 
 const SALT_V1: [u8; 20] = [
     0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
@@ -36,6 +55,78 @@ const SALT_V2: [u8; 20] = [
     0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb,
     0xf9, 0xbd, 0x2e, 0xd9,
 ];
+/// draft-ietf-quic-tls-22 5.2.
+const SALT_DRAFT_22: [u8; 20] = [
+    0x7f, 0xbc, 0xdb, 0x0e, 0x7c, 0x66, 0xbb, 0xe9, 0x19, 0x3a, 0x96, 0xcd, 0x21, 0x51, 0x9e, 0xbd,
+    0x7a, 0x02, 0x64, 0x4a,
+];
+/// draft-ietf-quic-tls-23 to -28 5.2.
+const SALT_DRAFT_23: [u8; 20] = [
+    0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65,
+    0xbe, 0xf9, 0xf5, 0x02,
+];
+/// draft-ietf-quic-tls-29 to -32 5.2.
+const SALT_DRAFT_29: [u8; 20] = [
+    0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0,
+    0x43, 0x90, 0xa8, 0x99,
+];
+/// Chromium's quic_versions.cc, Q050.
+const SALT_Q050: [u8; 20] = [
+    0x50, 0x45, 0x74, 0xef, 0xd0, 0x66, 0xfe, 0x2f, 0x9d, 0x94, 0x5c, 0xfc, 0xdb, 0xd3, 0xa7, 0xf0,
+    0xd3, 0xb5, 0x6b, 0x45,
+];
+/// Chromium's quic_versions.cc, T050.
+const SALT_T050: [u8; 20] = [
+    0x7f, 0xf5, 0x79, 0xe5, 0xac, 0xd0, 0x72, 0x91, 0x55, 0x80, 0x30, 0x4c, 0x43, 0xa2, 0x36, 0x7c,
+    0x60, 0x48, 0x83, 0x10,
+];
+/// Chromium's quic_versions.cc, T051.
+const SALT_T051: [u8; 20] = [
+    0x7a, 0x4e, 0xde, 0xf4, 0xe7, 0xcc, 0xee, 0x5f, 0xa4, 0x50, 0x6c, 0x19, 0x12, 0x4f, 0xc8, 0xcc,
+    0xda, 0x6e, 0x03, 0x3d,
+];
+
+/// How a version protects its client Initial and frames its CRYPTO data.
+#[derive(Clone, Copy)]
+struct Protection {
+    salt: &'static [u8; 20],
+    /// HKDF label prefix: "quic" ("quic key"...), "quicv2" for v2.
+    labels: &'static str,
+    /// The long-header packet type of an Initial.
+    initial_type: u8,
+    /// Google's frames (CRYPTO is type 0x08) rather than the IETF's.
+    google_frames: bool,
+}
+
+/// The protection of a version's Initial, when it is one we open.
+fn protection(version: u32) -> Option<Protection> {
+    let ietf = |salt| Protection {
+        salt,
+        labels: "quic",
+        initial_type: 0,
+        google_frames: false,
+    };
+    let google = |salt| Protection {
+        google_frames: true,
+        ..ietf(salt)
+    };
+    Some(match version {
+        VERSION_1 => ietf(&SALT_V1),
+        VERSION_2 => Protection {
+            labels: "quicv2",
+            initial_type: 1,
+            ..ietf(&SALT_V2)
+        },
+        0xff00_0016 | 0xface_b001 => ietf(&SALT_DRAFT_22),
+        0xff00_0017..=0xff00_001c | 0xface_b002 | 0xface_b00e => ietf(&SALT_DRAFT_23),
+        0xff00_001d..=0xff00_0020 => ietf(&SALT_DRAFT_29),
+        0xff00_0021 | 0xff00_0022 => ietf(&SALT_V1),
+        GOOGLE_Q050 => google(&SALT_Q050),
+        GOOGLE_T050 => google(&SALT_T050),
+        GOOGLE_T051 => google(&SALT_T051),
+        _ => return None,
+    })
+}
 
 /// Largest ClientHello we put together (then the flow is decided anyway).
 pub const MAX_CRYPTO: usize = 16 * 1024;
@@ -73,14 +164,9 @@ struct Keys {
     hp: [u8; 16],
 }
 
-/// The client's Initial keys for `version` and the Destination Connection ID.
-fn client_keys(version: u32, dcid: &[u8]) -> Option<Keys> {
-    let (salt, prefix) = match version {
-        VERSION_1 => (&SALT_V1, "quic"),
-        VERSION_2 => (&SALT_V2, "quicv2"),
-        _ => return None,
-    };
-    let (initial, _) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(salt), dcid);
+/// The client's Initial keys under `p` for the Destination Connection ID.
+fn client_keys(p: Protection, dcid: &[u8]) -> Option<Keys> {
+    let (initial, _) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(p.salt), dcid);
     let mut client = [0u8; 32];
     expand_label(&initial, "client in", &mut client)?;
     let mut keys = Keys {
@@ -88,32 +174,128 @@ fn client_keys(version: u32, dcid: &[u8]) -> Option<Keys> {
         iv: [0; 12],
         hp: [0; 16],
     };
+    let prefix = p.labels;
     expand_label(&client, &format!("{prefix} key"), &mut keys.key)?;
     expand_label(&client, &format!("{prefix} iv"), &mut keys.iv)?;
     expand_label(&client, &format!("{prefix} hp"), &mut keys.hp)?;
     Some(keys)
 }
 
-/// Whether a UDP payload starts with a client Initial of a version we read.
+/// The version of a long-header packet.
+fn long_header_version(payload: &[u8]) -> Option<u32> {
+    let first = *payload.first()?;
+    if first & 0xc0 != 0xc0 || payload.len() < 7 {
+        return None;
+    }
+    Some(u32::from_be_bytes(payload[1..5].try_into().ok()?))
+}
+
+/// Whether a UDP payload starts with a client Initial of a version we read
+/// (protected, or one of Google's plaintext CHLO packets).
 pub fn is_initial(payload: &[u8]) -> bool {
-    let Some(first) = payload.first() else {
+    if gquic_plain_frames(payload).is_some() {
+        return true;
+    }
+    let Some(version) = long_header_version(payload) else {
         return false;
     };
-    if first & 0xc0 != 0xc0 || payload.len() < 7 {
-        return false;
+    let kind = (payload[0] >> 4) & 0x03;
+    protection(version).is_some_and(|p| p.initial_type == kind)
+}
+
+/// A Google QUIC packet with a plaintext CHLO: where its frames start and
+/// the version's number (24 for Q024).
+fn gquic_plain_frames(payload: &[u8]) -> Option<(usize, u32)> {
+    let first = *payload.first()?;
+    if first & 0x80 != 0 {
+        // Q046: long header, Initial type, 8-byte DCID and no SCID, 4-byte
+        // packet number, then the 12-byte message hash.
+        let version = u32::from_be_bytes(payload.get(1..5)?.try_into().ok()?);
+        if version != GOOGLE_Q046 || first & 0x33 != 0x03 || *payload.get(5)? != 0x50 {
+            return None;
+        }
+        return (payload.len() > 30).then_some((30, 46));
     }
-    let version = u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
-    let kind = (first >> 4) & 0x03;
-    matches!((version, kind), (VERSION_1, 0) | (VERSION_2, 1))
+    // Public header: flags (version present, 8-byte connection ID, 1-byte
+    // packet number, no reset), connection ID, version, packet number, then
+    // the 12-byte message hash.
+    if first & 0x3b != 0x09 || first & 0x40 != 0 {
+        return None;
+    }
+    let version = payload.get(9..13)?;
+    if version[0] != b'Q' || !version[1..].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let number: u32 = std::str::from_utf8(&version[1..]).ok()?.parse().ok()?;
+    if !(24..=43).contains(&number) {
+        return None;
+    }
+    // Before Q034 a private-flags byte follows the hash.
+    let at = 14 + 12 + usize::from(number < 34);
+    (payload.len() > at).then_some((at, number))
+}
+
+/// Appends the crypto-stream data of a plaintext Google QUIC packet: STREAM
+/// frames (flags 1FDOOOSS: fin, data length present, offset length, stream
+/// ID length) of stream 1, after any PADDING. Integers are little-endian
+/// before Q039.
+fn read_gquic_plain(
+    payload: &[u8],
+    at: usize,
+    number: u32,
+    pieces: &mut CryptoPieces,
+) -> Option<()> {
+    let uint = |b: &[u8]| -> u64 {
+        let fold = |v: u64, x: &u8| (v << 8) | u64::from(*x);
+        if number < 39 {
+            b.iter().rev().fold(0, fold)
+        } else {
+            b.iter().fold(0, fold)
+        }
+    };
+    let mut at = at;
+    let mut found = false;
+    while at < payload.len() {
+        let kind = payload[at];
+        if kind == 0 {
+            at += 1;
+            continue;
+        }
+        if kind & 0x80 == 0 || kind & 0x20 == 0 {
+            break; // not a STREAM frame with a length
+        }
+        let offset_len = match (kind >> 2) & 0x07 {
+            0 => 0,
+            n => usize::from(n) + 1,
+        };
+        let id_len = usize::from(kind & 0x03) + 1;
+        at += 1;
+        let id = uint(payload.get(at..at + id_len)?);
+        at += id_len;
+        let offset = uint(payload.get(at..at + offset_len)?);
+        at += offset_len;
+        let len = uint(payload.get(at..at + 2)?) as usize;
+        at += 2;
+        let data = payload.get(at..at + len)?;
+        at += len;
+        if id == 1 && offset.saturating_add(len as u64) <= MAX_CRYPTO as u64 {
+            pieces.push((offset, data.to_vec()));
+            found = true;
+        }
+    }
+    found.then_some(())
 }
 
 /// Decrypts the first (Initial) packet of a datagram and appends its CRYPTO
 /// frames to `pieces`. None when it is not a client Initial we can open.
 pub fn read_initial(payload: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
+    if let Some((at, number)) = gquic_plain_frames(payload) {
+        return read_gquic_plain(payload, at, number, pieces);
+    }
     if !is_initial(payload) {
         return None;
     }
-    let version = u32::from_be_bytes(payload[1..5].try_into().ok()?);
+    let p = protection(long_header_version(payload)?)?;
     let mut at = 5;
     let dcid_len = *payload.get(at)? as usize;
     let dcid = payload.get(at + 1..at + 1 + dcid_len)?;
@@ -128,7 +310,10 @@ pub fn read_initial(payload: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
     if end > payload.len() || length < 20 {
         return None;
     }
-    let keys = client_keys(version, dcid)?;
+    if dcid_len > 20 || scid_len > 20 {
+        return None;
+    }
+    let keys = client_keys(p, dcid)?;
 
     // Header protection: the mask comes from 16 bytes sampled 4 bytes
     // after the packet number's start.
@@ -165,7 +350,11 @@ pub fn read_initial(payload: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
         )
         .ok()?;
 
-    parse_frames(&plain, pieces)
+    if p.google_frames {
+        parse_google_frames(&plain, pieces)
+    } else {
+        parse_frames(&plain, pieces)
+    }
 }
 
 /// Walks the frames of a decrypted Initial payload and appends its CRYPTO
@@ -207,6 +396,65 @@ pub fn parse_frames(plain: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
     Some(())
 }
 
+/// Walks the frames of a decrypted Q050/T050/T051 Initial and appends its
+/// CRYPTO data: Google's CRYPTO frame is type 0x08 (offset, length, data),
+/// and PADDING (0x00) may sit around it; anything else ends the walk.
+fn parse_google_frames(plain: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
+    let mut at = 0;
+    while at < plain.len() {
+        match plain[at] {
+            0x00 => at += 1,
+            0x08 => {
+                at += 1;
+                let offset = varint(plain, &mut at)?;
+                let len = usize::try_from(varint(plain, &mut at)?).ok()?;
+                let data = plain.get(at..at.checked_add(len)?)?;
+                at += len;
+                if offset.saturating_add(len as u64) <= MAX_CRYPTO as u64 {
+                    pieces.push((offset, data.to_vec()));
+                }
+            }
+            _ => break,
+        }
+    }
+    Some(())
+}
+
+/// The SNI tag of a Google CHLO: "CHLO", the tag count and two bytes of
+/// padding, (tag, end offset) pairs, then the values; integers
+/// little-endian, end offsets never decreasing.
+fn chlo_sni(hs: &[u8]) -> Sniffed {
+    let Some(head) = hs.get(..8) else {
+        return Sniffed::NeedMore;
+    };
+    let count = usize::from(u16::from_le_bytes([head[4], head[5]]));
+    let values = 8 + 8 * count;
+    if values > MAX_CRYPTO {
+        return Sniffed::Unknown;
+    }
+    let Some(tags) = hs.get(8..values) else {
+        return Sniffed::NeedMore;
+    };
+    let mut start = 0usize;
+    for entry in tags.chunks_exact(8) {
+        let end = u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]) as usize;
+        if end < start || end > MAX_CRYPTO {
+            return Sniffed::Unknown;
+        }
+        if &entry[..4] == b"SNI\0" {
+            return match hs.get(values + start..values + end) {
+                Some(name) => match crate::attribution::valid_hostname(name) {
+                    Some(name) => Sniffed::Name(name),
+                    None => Sniffed::NoName,
+                },
+                None => Sniffed::NeedMore,
+            };
+        }
+        start = end;
+    }
+    Sniffed::NoName
+}
+
 /// The SNI from the CRYPTO bytes gathered so far: the contiguous run from
 /// offset 0 read as a ClientHello.
 pub fn sni(pieces: &CryptoPieces) -> Sniffed {
@@ -226,7 +474,14 @@ pub fn sni(pieces: &CryptoPieces) -> Sniffed {
     if hs.is_empty() {
         return Sniffed::NeedMore;
     }
-    match sni_from_handshake(&hs) {
+    let found = if hs.starts_with(b"CHLO") {
+        chlo_sni(&hs)
+    } else if b"CHLO".starts_with(&hs[..hs.len().min(4)]) {
+        Sniffed::NeedMore
+    } else {
+        sni_from_handshake(&hs)
+    };
+    match found {
         Sniffed::NeedMore if hs.len() >= MAX_CRYPTO => Sniffed::Unknown,
         other => other,
     }
@@ -244,7 +499,11 @@ mod tests {
     #[test]
     fn keys_match_rfc_9001_appendix_a() {
         // RFC 9001 A.1: DCID 0x8394c8f03e515708.
-        let k = client_keys(VERSION_1, &[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08]).unwrap();
+        let k = client_keys(
+            protection(VERSION_1).unwrap(),
+            &[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08],
+        )
+        .unwrap();
         assert_eq!(
             k.key,
             [

@@ -499,6 +499,10 @@ pub struct FlowRow {
     /// knows its network (a flow to Xiaomi on Alibaba Cloud: owner Xiaomi,
     /// host Alibaba Cloud).
     pub host: Option<String>,
+    /// For a DNS flow (port 53): the name its first question asked. The
+    /// flow's domain and owner stay those of the resolver it went to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     pub category: String,
     /// allow | block (policy verdict; see `enforced`), `pending` if undecided.
     pub verdict: String,

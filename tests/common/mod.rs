@@ -938,29 +938,32 @@ pub fn network(config: &str) -> Option<Net> {
     Some(net)
 }
 
-/// The real WhoTracks.me dump: `../shared/data/` beside the checkout (as
-/// DESIGN.md places it), `/work/shared/data/`, or `$PHONEHOME_SHARED_DATA`;
-/// panics naming the places when none has it.
+/// The real WhoTracks.me dump (see `shared_data`).
 pub fn whotracksme_dump() -> PathBuf {
-    const FILE: &str = "whotracksme-trackerdb-2022-08.sql";
+    shared_data("whotracksme-trackerdb-2022-08.sql")
+}
+
+/// A file or folder of the test data other projects published:
+/// `../shared/data/` beside the checkout (as DESIGN.md places it),
+/// `/work/shared/data/`, or `$PHONEHOME_SHARED_DATA`; panics naming the
+/// places when none has it.
+pub fn shared_data(name: &str) -> PathBuf {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(dir) = std::env::var_os("PHONEHOME_SHARED_DATA") {
-        candidates.push(PathBuf::from(dir).join(FILE));
+        candidates.push(PathBuf::from(dir).join(name));
     }
     candidates.push(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/data")
-            .join(FILE),
+            .join(name),
     );
-    candidates.push(PathBuf::from("/work/shared/data").join(FILE));
+    candidates.push(PathBuf::from("/work/shared/data").join(name));
     candidates
         .iter()
-        .find(|p| p.is_file())
+        .find(|p| p.exists())
         .cloned()
         .unwrap_or_else(|| {
-            panic!(
-                "the WhoTracks.me dump is not at any of {candidates:?} (set PHONEHOME_SHARED_DATA)"
-            )
+            panic!("{name} is not at any of {candidates:?} (set PHONEHOME_SHARED_DATA)")
         })
 }
 
