@@ -427,7 +427,8 @@ mod tests {
         );
         assert_eq!((c.flows, c.blocked, c.malformed), (4, 1, 0));
 
-        // Names: from the DNS answer, from SNI alone.
+        // Names: the flow's own SNI (its DNS answer named the address too),
+        // and SNI alone.
         let google = flow(&r, "203.0.113.20");
         assert_eq!(
             (
@@ -435,7 +436,7 @@ mod tests {
                 google.name_source.as_deref(),
                 google.owner.as_str()
             ),
-            (Some("www.google-analytics.com"), Some("dns"), "Google")
+            (Some("www.google-analytics.com"), Some("sni"), "Google")
         );
         assert_eq!(flow(&r, "203.0.113.40").name_source.as_deref(), Some("sni"));
         let xiaomi = flow(&r, "203.0.113.10");

@@ -549,15 +549,20 @@ impl Asker {
 }
 
 /// Per-client DNS memory: which names a device (or address) resolved to
-/// which address. Bounded: past `capacity` entries the ones closest to
-/// expiry go first.
+/// which address. An address shared by several names (a CDN, a cloud
+/// front end) keeps the last `NAMES_PER_ADDRESS` of them, newest first:
+/// a connection to it may be for any. Bounded: past `capacity` addresses
+/// the ones closest to expiry go first.
 pub struct NameCache {
-    entries: HashMap<(Asker, IpAddr), (NameChain, u64)>,
+    entries: HashMap<(Asker, IpAddr), Vec<(NameChain, u64)>>,
     capacity: usize,
     /// Names outlive their TTL by this much: apps keep using an address
     /// after the record expired, and the name is still the best we know.
     pub grace_s: u64,
 }
+
+/// Names kept per (asker, address).
+pub const NAMES_PER_ADDRESS: usize = 4;
 
 impl NameCache {
     pub fn new(capacity: usize) -> Self {
@@ -580,7 +585,11 @@ impl NameCache {
     pub fn learn(&mut self, client: Asker, answer: &DnsAnswer, now: u64) {
         for (ip, chain, ttl) in &answer.answers {
             let expires = now + u64::from(*ttl) + self.grace_s;
-            self.entries.insert((client, *ip), (chain.clone(), expires));
+            let names = self.entries.entry((client, *ip)).or_default();
+            // The same question again moves to the front with its new expiry.
+            names.retain(|(known, exp)| *exp > now && known.first() != chain.first());
+            names.insert(0, (chain.clone(), expires));
+            names.truncate(NAMES_PER_ADDRESS);
         }
         if self.entries.len() > self.capacity {
             self.evict(now);
@@ -588,10 +597,11 @@ impl NameCache {
     }
 
     fn evict(&mut self, now: u64) {
-        self.entries.retain(|_, (_, exp)| *exp > now);
+        let latest = |names: &Vec<(NameChain, u64)>| names.iter().map(|n| n.1).max().unwrap_or(0);
+        self.entries.retain(|_, names| latest(names) > now);
         let excess = self.entries.len().saturating_sub(self.capacity * 7 / 8);
         if excess > 0 {
-            let mut by_expiry: Vec<_> = self.entries.iter().map(|(k, (_, e))| (*e, *k)).collect();
+            let mut by_expiry: Vec<_> = self.entries.iter().map(|(k, n)| (latest(n), *k)).collect();
             by_expiry.sort_unstable();
             for (_, key) in by_expiry.into_iter().take(excess) {
                 self.entries.remove(&key);
@@ -599,22 +609,27 @@ impl NameCache {
         }
     }
 
-    /// The names the device `mac` (else the address `client`) last
-    /// resolved for `server`, if still fresh. A device's own answers come
-    /// first; answers to the address from before its MAC was known next.
+    /// The names the device `mac` (else the address `client`) resolved
+    /// for `server` and still fresh, newest first. A device's own answers
+    /// come first; answers to the address from before its MAC was known
+    /// next (a name in both, once).
     pub fn lookup(
         &self,
         mac: Option<crate::config::Mac>,
         client: IpAddr,
         server: IpAddr,
         now: u64,
-    ) -> Option<NameChain> {
-        let fresh = |asker: Asker| match self.entries.get(&(asker, server)) {
-            Some((chain, exp)) if *exp > now => Some(chain.clone()),
-            _ => None,
-        };
-        mac.and_then(|m| fresh(Asker::Device(m)))
-            .or_else(|| fresh(Asker::Address(client)))
+    ) -> Vec<NameChain> {
+        let mut out: Vec<NameChain> = Vec::new();
+        let askers = [mac.map(Asker::Device), Some(Asker::Address(client))];
+        for asker in askers.into_iter().flatten() {
+            for (chain, exp) in self.entries.get(&(asker, server)).into_iter().flatten() {
+                if *exp > now && !out.iter().any(|c| c.first() == chain.first()) {
+                    out.push(chain.clone());
+                }
+            }
+        }
+        out
     }
 }
 
@@ -820,19 +835,19 @@ mod tests {
         let a = parse_dns_response(CNAME_ANSWER).unwrap();
         cache.learn(Asker::Address(phone), &a, 100);
         let server = a.answers[0].0;
-        assert!(cache.lookup(None, phone, server, 101).is_some());
-        assert!(cache.lookup(Some(mac), phone, server, 101).is_some());
-        assert!(cache.lookup(None, other, server, 101).is_none());
+        assert!(cache.lookup(None, phone, server, 101).len() == 1);
+        assert!(cache.lookup(Some(mac), phone, server, 101).len() == 1);
+        assert!(cache.lookup(None, other, server, 101).is_empty());
         assert!(cache
             .lookup(None, phone, server, 100 + 3600 + 86400)
-            .is_none());
+            .is_empty());
         // Asked by the device over IPv4, used from its IPv6 address.
         cache.learn(Asker::Device(mac), &a, 100);
-        assert!(cache.lookup(Some(mac), phone_v6, server, 101).is_some());
-        assert!(cache.lookup(None, phone_v6, server, 101).is_none());
+        assert!(cache.lookup(Some(mac), phone_v6, server, 101).len() == 1);
+        assert!(cache.lookup(None, phone_v6, server, 101).is_empty());
         assert!(cache
             .lookup(Some([2, 0, 0, 0, 0x77, 3]), other, server, 101)
-            .is_none());
+            .is_empty());
         for i in 0..100u32 {
             let ans = DnsAnswer {
                 answers: vec![(
@@ -846,5 +861,40 @@ mod tests {
             cache.learn(Asker::Address(phone), &ans, 200);
         }
         assert!(cache.len() <= 16);
+    }
+
+    /// One address behind several names (a CDN): the last four are kept,
+    /// newest first, each once, and each expires on its own.
+    #[test]
+    fn an_address_shared_by_names_keeps_them_all() {
+        let mut cache = NameCache::new(16);
+        let phone: IpAddr = "192.168.77.2".parse().unwrap();
+        let cdn: IpAddr = "203.0.113.9".parse().unwrap();
+        let answer = |name: &str, ttl: u32| DnsAnswer {
+            answers: vec![(cdn, vec![name.to_string()].into(), ttl)],
+            question: None,
+            other_names: Vec::new(),
+        };
+        cache.grace_s = 0;
+        for (i, name) in ["a.example", "b.example", "c.example", "a.example"]
+            .iter()
+            .enumerate()
+        {
+            cache.learn(Asker::Address(phone), &answer(name, 100), 10 + i as u64);
+        }
+        let first = |cache: &NameCache, now| -> Vec<String> {
+            cache
+                .lookup(None, phone, cdn, now)
+                .iter()
+                .map(|c| c[0].clone())
+                .collect()
+        };
+        assert_eq!(first(&cache, 20), ["a.example", "c.example", "b.example"]);
+        // b expires first (learned at 11 with TTL 100; c at 12).
+        assert_eq!(first(&cache, 111), ["a.example", "c.example"]);
+        for name in ["d", "e", "f", "g", "h"] {
+            cache.learn(Asker::Address(phone), &answer(name, 100), 20);
+        }
+        assert_eq!(first(&cache, 21), ["h", "g", "f", "e"]);
     }
 }

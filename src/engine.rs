@@ -216,7 +216,6 @@ impl Engine {
         if mac.is_none() {
             self.want_neighbours = true;
         }
-        let cached = self.names.lookup(mac, orig.src, orig.dst, now.mono);
         // What the client's bytes may still add to what all connections
         // waiting for a name hold.
         let room = self.max_pending.saturating_sub(self.flows.pending_bytes());
@@ -247,10 +246,22 @@ impl Engine {
         if let Some(d) = &flow.decision {
             return verdict_for(d, is_dns(&orig));
         }
-        if flow.names.is_none() {
-            if let Some(chain) = cached {
-                flow.names = Some(chain);
+        // What DNS says the address is: decided now only when every name
+        // it had blocks (nothing the flow could send would let it pass);
+        // otherwise the flow's own name (SNI, Host, QUIC) is waited for,
+        // and wins. A connection never names itself with a name it did
+        // not send: the names are candidates until it sends none.
+        let cached = if flow.names.is_none() && flow.pending.dns_candidates.is_empty() {
+            self.names.lookup(mac, orig.src, orig.dst, now.mono)
+        } else {
+            Vec::new()
+        };
+        if !cached.is_empty() {
+            if let Some(blocking) = all_block(&self.policy, flow, &cached, now) {
+                flow.names = Some(blocking);
                 flow.name_source = Some(NameSource::Dns);
+            } else {
+                flow.pending.dns_candidates = cached;
             }
         }
 
@@ -637,6 +648,18 @@ impl Engine {
                 enforced: true,
             };
         };
+        if flow.names.is_none() && !flow.pending.dns_candidates.is_empty() {
+            // No name of its own: the DNS names, the first that blocks if
+            // any does (the address is one a blocked name resolved to).
+            let candidates = std::mem::take(&mut flow.pending.dns_candidates);
+            let pick = candidates
+                .iter()
+                .find(|c| verdict_with(&self.policy, flow, c, now).blocks())
+                .unwrap_or(&candidates[0])
+                .clone();
+            flow.names = Some(pick);
+            flow.name_source = Some(NameSource::Dns);
+        }
         let nameless = flow.names.is_none() && !is_dns(&flow.tuple);
         let gave_up = nameless && waited_long_enough(flow, self.decide_by);
         let chain: &[String] = flow.names.as_deref().unwrap_or(&[]);
@@ -1027,6 +1050,31 @@ fn flow_facts<'a>(
         dns: is_dns(&flow.tuple),
         nameless,
     }
+}
+
+/// The policy's decision for `flow` were it named `chain`.
+fn verdict_with(policy: &Policy, flow: &Flow, chain: &[String], now: Now) -> Decision {
+    let a = owners::attribute(chain, flow.tuple.dst);
+    policy.decide(&flow_facts(flow, chain, &a, now, false))
+}
+
+/// The first of `candidates` when every one of them is blocked (by the
+/// same action), else None.
+fn all_block(
+    policy: &Policy,
+    flow: &Flow,
+    candidates: &[NameChain],
+    now: Now,
+) -> Option<NameChain> {
+    let mut action = None;
+    for chain in candidates {
+        let d = verdict_with(policy, flow, chain, now);
+        if !d.blocks() || action.is_some_and(|a| a != d.action) {
+            return None;
+        }
+        action = Some(d.action);
+    }
+    candidates.first().cloned()
 }
 
 fn waited_long_enough(flow: &Flow, decide_by: u32) -> bool {
@@ -1555,6 +1603,115 @@ mod tests {
                 .map(|d| (d.flows, d.blocked))
                 .collect::<Vec<_>>(),
             [(1, 1)]
+        );
+    }
+
+    /// Teaches the engine that the phone resolved each of `names` (oldest
+    /// first) to the test server 203.0.113.20.
+    fn resolved(engine: &mut Engine, names: &[&str]) {
+        for name in names {
+            let answer = attribution::DnsAnswer {
+                answers: vec![(
+                    IpAddr::from([203, 0, 113, 20]),
+                    vec![name.to_string()].into(),
+                    300,
+                )],
+                question: None,
+                other_names: Vec::new(),
+            };
+            let phone = attribution::Asker::Device([2, 0, 0, 0, 0x77, 2]);
+            engine.names.learn(phone, &answer, NOW.mono);
+        }
+    }
+
+    fn only_flow(engine: &Engine) -> FlowRow {
+        let rows = engine.flow_rows(None);
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        rows[0].clone()
+    }
+
+    /// A hostile tracker on a shared address: the phone resolved an
+    /// allowed name to it, then sends the blocked name in its ClientHello.
+    /// The flow's own SNI is judged (before, the DNS name decided the SYN
+    /// and the tracker passed).
+    #[test]
+    fn an_allowed_dns_name_does_not_carry_a_blocked_sni_through() {
+        let mut e = engine("config rule 'x'\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
+        resolved(&mut e, &["www.google-analytics.com"]);
+        assert_eq!(queue(&mut e, &tcp(0, true, &[])), Verdict::Accept);
+        let hello = attribution::tests_support::CURL_HELLO;
+        assert_eq!(
+            queue(&mut e, &tcp(1, false, hello)),
+            Verdict::DropMark { bits: MARK_BLOCK }
+        );
+        let f = only_flow(&e);
+        assert_eq!(
+            (
+                f.domain.as_deref(),
+                f.name_source.as_deref(),
+                f.verdict.as_str()
+            ),
+            (Some("api.ad.xiaomi.com"), Some("sni"), "block")
+        );
+    }
+
+    /// Every name the address had is blocked: nothing the client could
+    /// send would let it pass, so its SYN is decided (and never leaves).
+    #[test]
+    fn an_address_only_blocked_names_resolved_to_is_decided_at_the_syn() {
+        let mut e = engine("config rule 'x'\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
+        resolved(&mut e, &["api.ad.xiaomi.com", "tracking.miui.com"]);
+        assert_eq!(
+            queue(&mut e, &tcp(0, true, &[])),
+            Verdict::DropMark { bits: MARK_BLOCK }
+        );
+        let f = only_flow(&e);
+        assert_eq!(
+            (f.domain.as_deref(), f.name_source.as_deref()),
+            (Some("tracking.miui.com"), Some("dns"))
+        );
+    }
+
+    /// An address shared by an allowed and a blocked name: the name the
+    /// connection sends decides; when it sends none, the blocked one does
+    /// (the address is one a blocked name resolved to).
+    #[test]
+    fn a_shared_address_is_judged_by_the_name_the_connection_sends() {
+        let rules = "config rule 'x'\n\toption owner 'Xiaomi'\n\toption action 'block'\n";
+        let names = ["api.ad.xiaomi.com", "www.google-analytics.com"];
+        let mut e = engine(rules);
+        resolved(&mut e, &names);
+        assert_eq!(queue(&mut e, &tcp(0, true, &[])), Verdict::Accept);
+        let request = b"GET / HTTP/1.1\r\nHost: www.google-analytics.com\r\n\r\n";
+        assert_eq!(
+            queue(&mut e, &tcp(1, false, request)),
+            Verdict::AcceptMark { bits: MARK_ALLOW }
+        );
+        let f = only_flow(&e);
+        assert_eq!(
+            (
+                f.domain.as_deref(),
+                f.name_source.as_deref(),
+                f.owner.as_str()
+            ),
+            (Some("www.google-analytics.com"), Some("http"), "Google")
+        );
+
+        let mut e = engine(rules);
+        resolved(&mut e, &names);
+        assert_eq!(queue(&mut e, &tcp(0, true, &[])), Verdict::Accept);
+        assert_eq!(
+            queue(&mut e, &tcp(1, false, b"\x00\x01 a binary protocol")),
+            Verdict::DropMark { bits: MARK_BLOCK }
+        );
+        let f = only_flow(&e);
+        assert_eq!(
+            (
+                f.domain.as_deref(),
+                f.name_source.as_deref(),
+                f.owner.as_str()
+            ),
+            (Some("api.ad.xiaomi.com"), Some("dns"), "Xiaomi")
         );
     }
 

@@ -46,6 +46,9 @@ pub struct Pending {
     /// First seen mid-stream: the server's data does not say the client
     /// sends no name (it may answer a request sent before).
     pub joined_mid_stream: bool,
+    /// The names DNS answers gave the server's address, newest first,
+    /// while the flow waits for the name it sends itself.
+    pub dns_candidates: Vec<NameChain>,
 }
 
 /// A decided connection as the state file keeps it, so a daemon restart

@@ -177,6 +177,54 @@ fn name_learned_only_from_sni_or_host(f: Family) {
 }
 
 #[test]
+fn an_allowed_dns_name_does_not_front_a_blocked_sni() {
+    allowed_dns_name_fronting_a_blocked_sni(V4);
+}
+
+#[test]
+fn an_allowed_dns_name_does_not_front_a_blocked_sni_over_ipv6() {
+    allowed_dns_name_fronting_a_blocked_sni(V6);
+}
+
+/// A hostile tracker behind a shared address (a CDN front end serves every
+/// name): the phone resolves an allowed name to it, then connects with the
+/// blocked name in its ClientHello and Host. The connection's own name is
+/// judged, so it fails; before, the DNS name decided the SYN and the
+/// tracker's bytes passed.
+fn allowed_dns_name_fronting_a_blocked_sni(f: Family) {
+    let Some(net) = network(BLOCK_XIAOMI) else {
+        return;
+    };
+    assert_eq!(
+        net.dig_family(f, f.wan_dns(), "www.google.com").trim(),
+        f.ip(GOOGLE_IP)
+    );
+    // The name DNS gave works, named by what it sends (first: the test's
+    // s_server serves one connection at a time, and a dropped ClientHello
+    // keeps it waiting).
+    assert!(net.curl("https://www.google.com/", f.ip(GOOGLE_IP), 5.0));
+    assert!(!net.curl("http://data.mistat.xiaomi.com/", f.ip(GOOGLE_IP), 2.0));
+    assert!(!net.curl("https://tracking.miui.com/", f.ip(GOOGLE_IP), 2.0));
+    let flows = net.cli_json(&["flows"]);
+    for (name, source) in [
+        ("tracking.miui.com", "sni"),
+        ("data.mistat.xiaomi.com", "http"),
+    ] {
+        let row = flow_for(&flows, name);
+        assert_eq!(
+            (
+                row["name_source"].as_str(),
+                row["verdict"].as_str(),
+                row["owner"].as_str()
+            ),
+            (Some(source), Some("block"), Some("Xiaomi")),
+            "{row:#}"
+        );
+    }
+    assert_eq!(flow_for(&flows, "www.google.com")["verdict"], "allow");
+}
+
+#[test]
 fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router() {
     cname_to_a_blocked_name_via_the_router(V4);
 }

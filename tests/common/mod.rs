@@ -678,7 +678,10 @@ impl Net {
             &[bin.to_str().unwrap(), "run", "-c", config.to_str().unwrap()],
         );
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.socket.exists() {
+        // Listening, not just bound: the socket file appears at bind(2),
+        // a moment before listen(2), and a connect between the two is
+        // refused.
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "daemon did not start: {}",
