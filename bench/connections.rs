@@ -5,11 +5,14 @@
 //! - kernel only: no rules, no queue (the ceiling);
 //! - the C loop: phonehome's kernel rules with `bench/c/nfq_accept.c`, the
 //!   smallest NFQUEUE loop, built here against Debian's libnetfilter_queue
-//!   (the floor of any user-space path), giving every packet the verdict
-//!   phonehome gives an allowed connection (the allow mark, repeated), so
-//!   both queue the same packets: each connection's SYN;
+//!   (the floor of any user-space path), giving the verdict phonehome
+//!   gives an allowed connection (the allow mark, repeated) where phonehome
+//!   gives it (`until-data`: at the first packet with data, FIN or RST,
+//!   the handshake accepted unmarked), so both queue the same packets;
 //! - phonehome: the same rules with the daemon, the server's name known
-//!   from DNS first (as a phone's connection would have it).
+//!   from DNS first (as a phone's connection would have it). An allowed
+//!   DNS name does not decide the connection: its own name (SNI, Host)
+//!   does, so it waits for the client's first data, here its FIN.
 //!
 //! Prints connections/s with phonehome ÷ the C loop (target ≥ 1.0) and the
 //! setup latency each adds over kernel-only at p50 and p99. Run as root:
@@ -54,7 +57,11 @@ fn main() {
 
         net.firewall_up(false);
         let router = net.router.clone();
-        net.spawn("c-loop", &router, &[c_loop.to_str().unwrap()]);
+        net.spawn(
+            "c-loop",
+            &router,
+            &[c_loop.to_str().unwrap(), "0", "until-data"],
+        );
         std::thread::sleep(std::time::Duration::from_millis(300));
         let before = net.queued_packets();
         c.push(run(&net, n));

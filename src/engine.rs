@@ -3,12 +3,15 @@
 //! touches a socket or a clock (the caller passes `now`), so every path is
 //! unit-testable with captured bytes.
 //!
-//! When a connection is decided: at its first packet when a DNS answer
-//! already named the address (or it is not TCP); else TCP waits for the
-//! client's first bytes (TLS ClientHello SNI or HTTP Host, reassembled over
-//! a few segments) and decides on them, or with what it has after
-//! `decide_by` queued packets (config; then `undecided` applies when no rule
-//! does). DNS flows are judged but never marked, so every answer keeps
+//! When a connection is decided: at its first packet when every name DNS
+//! answers gave its address is blocked, or when it is neither TCP nor QUIC;
+//! else it waits for the client's first bytes (TLS ClientHello SNI, HTTP
+//! Host, reassembled over a few segments, or a QUIC Initial's SNI) and
+//! decides on the name the connection sends itself, which wins over the
+//! DNS names (an address is shared by many). Without one it decides with
+//! the DNS names (the first that blocks, if any), or after `decide_by`
+//! queued packets with what it has (config; then `undecided` applies when
+//! no rule does). DNS flows are judged but never marked, so every answer keeps
 //! reaching the queue, and an answer whose names the policy blocks for the
 //! asking device is sinkholed in line (`sinkhole`).
 //!

@@ -110,7 +110,8 @@ fn a_capture_of_the_lan_gives_the_live_daemons_summary() {
     // Each flow with its name's source and verdict.
     let flows = &report["flows"];
     let named = |domain: &str| row(flows, "domain", domain);
-    assert_eq!(named("www.google-analytics.com")["name_source"], "dns");
+    // Resolved first, but named by its own ClientHello.
+    assert_eq!(named("www.google-analytics.com")["name_source"], "sni");
     assert_eq!(named("oss.aliyuncs.com")["name_source"], "sni");
     assert_eq!(named("files.example.org")["name_source"], "http");
     let xiaomi = named("api.ad.xiaomi.com");

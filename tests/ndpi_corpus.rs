@@ -174,7 +174,7 @@ fn flow_key(proto: &str, mut ends: [(IpAddr, u16); 2]) -> FlowKey {
 
 /// phonehome's flows of a capture: key → (domain, query).
 fn analyzed_flows(capture: &Path) -> HashMap<FlowKey, (Option<String>, Option<String>)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_phonehome"))
+    let out = Command::new(common::bin())
         .args([
             "analyze",
             &capture.display().to_string(),
