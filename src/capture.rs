@@ -640,6 +640,191 @@ mod tests {
     }
 
     #[test]
+    fn ppp_pppoe_hdlc_and_cooked_links_give_the_ip_packet() {
+        let frame = hex(PHONE_SYN);
+        let ip = &frame[14..];
+        let with = |head: &[u8]| {
+            let mut v = head.to_vec();
+            v.extend_from_slice(ip);
+            v
+        };
+        let pppoe_ppp: &[u8] = &[0x11, 0x00, 0x55, 0x6a, 0x00, 0x3e, 0x00, 0x21];
+        for (linktype, head) in [
+            (LINKTYPE_PPP, &[0x00, 0x21][..]),
+            (LINKTYPE_PPP, &[0xff, 0x03, 0x00, 0x21]),
+            (LINKTYPE_PPP, &[0x21]), // protocol field compressed
+            (LINKTYPE_PPP_HDLC, &[0xff, 0x03, 0x00, 0x21]),
+            (LINKTYPE_C_HDLC, &[0x0f, 0x00, 0x08, 0x00]),
+            (LINKTYPE_PPP_ETHER, pppoe_ppp),
+        ] {
+            let framed = with(head);
+            let f = link_layer(linktype, &framed).unwrap();
+            assert_eq!(
+                (f.ip, f.link_len),
+                (ip, head.len()),
+                "{linktype} {head:02x?}"
+            );
+        }
+        // PPPoE session frames on Ethernet.
+        let mut pppoe = frame[..12].to_vec();
+        pppoe.extend_from_slice(&[0x88, 0x64]);
+        pppoe.extend_from_slice(&with(pppoe_ppp));
+        let f = link_layer(LINKTYPE_ETHERNET, &pppoe).unwrap();
+        assert_eq!(
+            (f.src_mac, f.ip, f.link_len),
+            (Some([2, 0, 0, 0, 0x77, 2]), ip, 22)
+        );
+        // PPP's own protocols (LCP), and cut headers.
+        assert_eq!(
+            link_layer(LINKTYPE_PPP, &[0xc0, 0x21, 1, 2, 3]),
+            Err(NotIp::OtherProtocol)
+        );
+        assert_eq!(link_layer(LINKTYPE_PPP, &[]), Err(NotIp::Truncated));
+        for linktype in [LINKTYPE_PPP_ETHER, LINKTYPE_C_HDLC, LINKTYPE_LINUX_SLL] {
+            assert_eq!(
+                link_layer(linktype, &[0xff]),
+                Err(NotIp::Truncated),
+                "{linktype}"
+            );
+        }
+        // Linux cooked v1 of an Android cellular interface: ARPHRD_RAWIP
+        // (519), no link address.
+        let cellular = with(&[0, 4, 0x02, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00]);
+        let f = link_layer(LINKTYPE_LINUX_SLL, &cellular).unwrap();
+        assert_eq!((f.src_mac, f.ip, f.link_len), (None, ip, 16));
+        // Three VLAN tags (QinQ and an inner 802.1Q).
+        let mut tagged = frame[..12].to_vec();
+        for tag in [[0x88, 0xa8, 0, 10], [0x81, 0, 0, 20], [0x81, 0, 0, 30]] {
+            tagged.extend_from_slice(&tag);
+        }
+        tagged.extend_from_slice(&frame[12..]);
+        let f = link_layer(LINKTYPE_ETHERNET, &tagged).unwrap();
+        assert_eq!((f.ip, f.link_len), (ip, 26));
+    }
+
+    /// An NFLOG TLV: length (with its header) and type in `little` or big
+    /// endian, padded to 4.
+    fn nflog_tlv(little: bool, kind: u16, value: &[u8]) -> Vec<u8> {
+        let word = |x: u16| {
+            if little {
+                x.to_le_bytes()
+            } else {
+                x.to_be_bytes()
+            }
+        };
+        let mut v = word(4 + value.len() as u16).to_vec();
+        v.extend_from_slice(&word(kind));
+        v.extend_from_slice(value);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    #[test]
+    fn nflog_records_give_their_packet_in_either_byte_order() {
+        let frame = hex(PHONE_SYN);
+        let ip = &frame[14..];
+        for little in [true, false] {
+            let mut record = vec![2, 0, 0, 5]; // AF_INET, version 0, group 5
+            record.extend(nflog_tlv(little, 1, &[0x08, 0x00, 0x01, 0x00]));
+            record.extend(nflog_tlv(little, 10, b"phonehome\0"));
+            record.extend(nflog_tlv(little, 9, ip));
+            let f = link_layer(LINKTYPE_NFLOG, &record).unwrap();
+            assert_eq!(f.ip, ip, "little-endian {little}");
+            // Without its payload TLV; with a TLV running past the record.
+            let no_payload = &record[..record.len() - ip.len() - 4];
+            assert_eq!(
+                link_layer(LINKTYPE_NFLOG, no_payload),
+                Err(NotIp::OtherProtocol)
+            );
+            let mut overlong = record.clone();
+            overlong.truncate(record.len() - 1);
+            assert!(link_layer(LINKTYPE_NFLOG, &overlong).is_err());
+            for cut in 0..record.len() {
+                let _ = link_layer(LINKTYPE_NFLOG, &record[..cut]);
+            }
+        }
+    }
+
+    #[test]
+    fn ip_in_ip_and_vxlan_are_peeled_to_the_tunnelled_packet() {
+        let frame = hex(PHONE_SYN);
+        let inner = &frame[14..];
+        let ipv4 = |proto: u8, payload: &[u8]| {
+            let mut v = vec![
+                0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+            ];
+            v[2..4].copy_from_slice(&(20 + payload.len() as u16).to_be_bytes());
+            v.extend_from_slice(payload);
+            v
+        };
+        // 4in6.
+        let mut v6 = vec![0x60, 0, 0, 0];
+        v6.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+        v6.extend_from_slice(&[4, 64]);
+        v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        v6.extend_from_slice(inner);
+        let f = link_layer(LINKTYPE_RAW, &v6).unwrap();
+        assert_eq!((f.ip, f.link_len), (inner, 40));
+        // 4in4, twice nested.
+        let twice = ipv4(4, &ipv4(4, inner));
+        let f = link_layer(LINKTYPE_RAW, &twice).unwrap();
+        assert_eq!((f.ip, f.link_len), (inner, 40));
+        // A fragment is not a whole inner packet; protocol 41 must carry IPv6.
+        let mut fragment = ipv4(4, inner);
+        fragment[6] = 0x20;
+        assert_eq!(link_layer(LINKTYPE_RAW, &fragment).unwrap().link_len, 0);
+        assert_eq!(
+            link_layer(LINKTYPE_RAW, &ipv4(41, inner)).unwrap().link_len,
+            0
+        );
+        // VXLAN: UDP to 4789, the VXLAN header (VNI flag), the phone's frame.
+        let mut udp = vec![0x12, 0x34, 0x12, 0xb5, 0, 0, 0, 0];
+        udp.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0x64, 0]);
+        udp.extend_from_slice(&frame);
+        let packet = ipv4(17, &udp);
+        let f = link_layer(LINKTYPE_RAW, &packet).unwrap();
+        assert_eq!(
+            (f.ip, f.src_mac, f.link_len),
+            (inner, Some([2, 0, 0, 0, 0x77, 2]), 20 + 16 + 14)
+        );
+        // Nested deeper than MAX_TUNNELS: peeled that far, no further.
+        let mut deep = inner.to_vec();
+        for _ in 0..MAX_TUNNELS + 2 {
+            deep = ipv4(4, &deep);
+        }
+        assert_eq!(
+            link_layer(LINKTYPE_RAW, &deep).unwrap().link_len,
+            20 * MAX_TUNNELS
+        );
+    }
+
+    #[test]
+    fn a_link_type_phonehome_does_not_read_is_refused_by_name() {
+        let mut pcap = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        pcap.extend_from_slice(&[0; 8]);
+        pcap.extend_from_slice(&65535u32.to_le_bytes());
+        pcap.extend_from_slice(&127u32.to_le_bytes()); // IEEE802_11_RADIO
+        let err = for_each_packet(&pcap[..], |_| {}).unwrap_err();
+        assert!(
+            err.message.contains("link type 127 (IEEE802_11_RADIO)"),
+            "{}",
+            err.message
+        );
+        for known in [
+            LINKTYPE_ETHERNET,
+            LINKTYPE_NFLOG,
+            LINKTYPE_PPP,
+            LINKTYPE_LINUX_SLL2,
+        ] {
+            assert!(reads_link_type(known), "{known}");
+        }
+        assert!(!reads_link_type(147));
+    }
+
+    #[test]
     fn pcapng_timestamp_units() {
         assert_eq!(
             scale(1_700_000_000_123_456, units_per_second(None)),

@@ -1223,6 +1223,14 @@ fn print_devices(rows: &[DeviceRow], json: bool) -> Result<(), UsageOr> {
     Ok(())
 }
 
+/// An owner as tables show it: "Umeng (Alibaba)" when it belongs to another.
+fn owner_with_parent(owner: &str, parent: Option<&str>) -> String {
+    match parent {
+        Some(p) => format!("{owner} ({p})"),
+        None => owner.to_string(),
+    }
+}
+
 fn print_owners(rows: &[OwnerRow], json: bool) -> Result<(), UsageOr> {
     if json {
         return print_json(&rows);
@@ -1244,7 +1252,7 @@ fn print_owners(rows: &[OwnerRow], json: bool) -> Result<(), UsageOr> {
                     domains.push_str(&format!(" +{}", r.domains.len() - 3));
                 }
                 vec![
-                    r.owner.clone(),
+                    owner_with_parent(&r.owner, r.parent.as_deref()),
                     r.category.clone(),
                     r.flows.to_string(),
                     r.blocked.to_string(),
@@ -1286,7 +1294,7 @@ fn print_flows(rows: &[FlowRow], json: bool) -> Result<(), UsageOr> {
                     r.proto.clone(),
                     format!("{}:{}", r.dst, r.dport),
                     r.domain.clone().unwrap_or_else(|| "-".into()),
-                    r.owner.clone(),
+                    owner_with_parent(&r.owner, r.parent.as_deref()),
                     verdict,
                     r.rule.clone().unwrap_or_else(|| "-".into()),
                     human_bytes(r.bytes_up),
@@ -1329,6 +1337,7 @@ mod tests {
     fn row(owner: &str, flows: u64, bytes: u64) -> OwnerRow {
         OwnerRow {
             owner: owner.into(),
+            parent: None,
             category: "c".into(),
             flows,
             blocked: 0,

@@ -340,6 +340,9 @@ pub struct RuleConfig {
     /// Device names, group names or MACs; empty = every device.
     pub devices: Vec<String>,
     pub owners: Vec<String>,
+    /// Companies whose owners the rule is about (`option parent 'Meta'`:
+    /// Meta, Instagram, WhatsApp...).
+    pub parents: Vec<String>,
     pub categories: Vec<Category>,
     pub domains: Vec<String>,
     /// Destination networks (AS numbers, from the owner database).
@@ -495,6 +498,16 @@ impl Config {
                 if !owner.contains('.') && !crate::owners::known_owner(owner) {
                     out.push(format!(
                         "{}:{}: rule '{}': owner '{owner}' is in neither the built-in table nor the owner database; the rule never matches it",
+                        self.path.display(),
+                        rule.line,
+                        rule.name
+                    ));
+                }
+            }
+            for parent in &rule.parents {
+                if !crate::owners::known_parent(parent) {
+                    out.push(format!(
+                        "{}:{}: rule '{}': parent '{parent}' owns no owner the built-in table or the owner database knows; the rule never matches it",
                         self.path.display(),
                         rule.line,
                         rule.name
@@ -756,6 +769,7 @@ impl Config {
                         line: s.line,
                         devices: Vec::new(),
                         owners: Vec::new(),
+                        parents: Vec::new(),
                         categories: Vec::new(),
                         domains: Vec::new(),
                         asns: Vec::new(),
@@ -776,6 +790,7 @@ impl Config {
                             "name" => rule.name = v.clone(),
                             "device" | "group" => rule.devices.push(v.clone()),
                             "owner" => rule.owners.push(v.clone()),
+                            "parent" => rule.parents.push(v.clone()),
                             "category" => rule.categories.push(Category::parse(v).ok_or_else(|| {
                                 err(*line, format!("category: unknown '{v}' (advertising, analytics, telemetry, social, cdn, cloud, services)"))
                             })?),

@@ -959,6 +959,10 @@ fn flow_row(f: &Flow, active: bool) -> FlowRow {
         domain: f.domain().map(str::to_string),
         name_source: f.name_source.map(|s| s.as_str().to_string()),
         owner: f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
+        parent: f
+            .owner
+            .and_then(|o| owners::parent_of(o.name))
+            .map(str::to_string),
         host: f.host.map(str::to_string),
         query: f.query.as_deref().map(str::to_string),
         category: f
@@ -990,6 +994,11 @@ fn export_records(f: &Flow) -> [crate::ipfix::FlowRecord; 2] {
         .map_or(UNKNOWN_OWNER, |o| o.category.as_str())
         .to_string();
     let domain = f.domain().unwrap_or("").to_string();
+    let parent = f
+        .owner
+        .and_then(|o| owners::parent_of(o.name))
+        .unwrap_or("")
+        .to_string();
     let up = crate::ipfix::FlowRecord {
         src: t.src,
         dst: t.dst,
@@ -1005,6 +1014,7 @@ fn export_records(f: &Flow) -> [crate::ipfix::FlowRecord; 2] {
         owner,
         category,
         domain,
+        parent,
     };
     let down = crate::ipfix::FlowRecord {
         src: t.dst,
@@ -1522,6 +1532,130 @@ mod tests {
             NOW,
         );
         assert_eq!(e.flows.pending_bytes(), (64 * 1024 / 2000 - 2) * 2000);
+    }
+
+    /// Queues `bytes` as the daemon gets them: with conntrack's original
+    /// direction, the client (192.168.77.2) to the server.
+    fn queue_tracked(engine: &mut Engine, bytes: &[u8]) -> Verdict {
+        let t = packet::parse(bytes).unwrap().tuple;
+        let orig = if t.src == IpAddr::from([192, 168, 77, 2]) {
+            t
+        } else {
+            t.reversed()
+        };
+        engine.on_packet(
+            &QueuedPacket {
+                hw_protocol: 0x0800,
+                hook: HOOK_FORWARD,
+                hwaddr: Some([2, 0, 0, 0, 0x77, 2]),
+                payload: bytes,
+                ct: Some(CtEntry {
+                    orig: Some(orig),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            NOW,
+        )
+    }
+
+    /// A connection first seen mid-stream (a capture started late, a
+    /// daemon started while it was idle) is named by the first data its
+    /// client sends, whatever came before it: the server's data, a bare
+    /// ACK, a SYN-ACK; a request over two segments is put together.
+    #[test]
+    fn a_connection_first_seen_mid_stream_is_named_by_its_clients_data() {
+        let request = b"GET /x HTTP/1.1\r\nHost: tracking.miui.com\r\n\r\n";
+        let cases: [&[Vec<u8>]; 4] = [
+            &[seg(50001, 700, false, false, request)],
+            &[
+                seg(50002, 9000, false, true, b"HTTP/1.1 200 OK\r\n\r\n"),
+                seg(50002, 9500, false, true, b"more of the answer"),
+                seg(50002, 700, false, false, request),
+            ],
+            &[
+                seg(50003, 700, false, false, &[]),
+                seg(50003, 700, false, false, request),
+            ],
+            &[
+                seg(50004, 700, false, false, &request[..20]),
+                seg(50004, 720, false, false, &request[20..]),
+            ],
+        ];
+        for packets in cases {
+            let mut e =
+                engine("config rule 'x'\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
+            let verdicts: Vec<Verdict> = packets.iter().map(|p| queue_tracked(&mut e, p)).collect();
+            assert_eq!(
+                verdicts.last(),
+                Some(&Verdict::DropMark { bits: MARK_BLOCK }),
+                "{verdicts:?}"
+            );
+            let f = only_flow(&e);
+            assert_eq!(
+                (f.domain.as_deref(), f.name_source.as_deref()),
+                (Some("tracking.miui.com"), Some("http"))
+            );
+        }
+    }
+
+    /// A client that sends a byte or two, then the whole ClientHello again
+    /// from the same sequence number, is read as the server's TCP reads
+    /// it: the overlap adds only its new bytes.
+    #[test]
+    fn an_overlapping_resend_adds_its_new_bytes() {
+        let mut e = engine("config rule 'x'\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
+        let hello = attribution::tests_support::CURL_HELLO;
+        assert_eq!(
+            queue_tracked(&mut e, &seg(50005, 0, true, false, &[])),
+            Verdict::Accept
+        );
+        assert_eq!(
+            queue_tracked(&mut e, &seg(50005, 1, false, false, &hello[..2])),
+            Verdict::Accept
+        );
+        assert_eq!(
+            queue_tracked(&mut e, &seg(50005, 1, false, false, hello)),
+            Verdict::DropMark { bits: MARK_BLOCK }
+        );
+        assert_eq!(only_flow(&e).domain.as_deref(), Some("api.ad.xiaomi.com"));
+    }
+
+    /// A DNS flow says what it asked (from the query, or from the answer
+    /// when the query was not seen); its owner stays the resolver's.
+    #[test]
+    fn a_dns_flow_keeps_the_name_its_first_question_asked() {
+        let query = |id: u8, name: &str| {
+            let mut m = vec![0, id, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+            for label in name.split('.') {
+                m.push(label.len() as u8);
+                m.extend_from_slice(label.as_bytes());
+            }
+            m.extend_from_slice(&[0, 0, 1, 0, 1]);
+            m
+        };
+        let udp = |sport: u16, payload: &[u8]| {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4([192, 168, 77, 2], [8, 8, 8, 8], 64)
+                .udp(sport, 53)
+                .write(&mut out, payload)
+                .unwrap();
+            out
+        };
+        let mut e = engine("");
+        queue_tracked(&mut e, &udp(40001, &query(1, "Tracking.MIUI.com")));
+        queue_tracked(&mut e, &udp(40001, &query(2, "second.example")));
+        let f = only_flow(&e);
+        assert_eq!(
+            (f.query.as_deref(), f.domain.as_deref()),
+            (Some("tracking.miui.com"), None)
+        );
+        // Not a DNS message, or an empty question: no query name.
+        let mut e = engine("");
+        queue_tracked(&mut e, &udp(40002, b"\x00\x01 not dns"));
+        assert_eq!(only_flow(&e).query, None);
+        assert_eq!(attribution::query_name(&query(3, "")), None);
+        assert_eq!(attribution::query_name(&[0; 11]), None);
     }
 
     /// A connection alive across a restart: its bytes before and after the

@@ -10,9 +10,10 @@
 //! bytes it received and the MAC as destinationMacAddress (IE 80). Standard
 //! fields: addresses (8/12 or 27/28), ports (7/11), protocol (4), packet
 //! and octet counts (2/1), flowStart/EndMilliseconds (152/153). Owner,
-//! category and domain are enterprise-specific variable-length strings
-//! under `PEN` (elements 1, 2, 3); collectors that do not know them skip
-//! them by the template, as RFC 7011 requires.
+//! category, domain and the owner's parent company (empty when it has
+//! none) are enterprise-specific variable-length strings under `PEN`
+//! (elements 1, 2, 3, 4); collectors that do not know them skip them by the
+//! template, as RFC 7011 requires.
 //!
 //! Every datagram carries its templates (UDP may lose them; RFC 7011 8.4
 //! asks exporters over UDP to resend), then data sets, at most `MTU` bytes.
@@ -46,6 +47,7 @@ const IE_END_MS: u16 = 153;
 const E_OWNER: u16 = 1;
 const E_CATEGORY: u16 = 2;
 const E_DOMAIN: u16 = 3;
+const E_PARENT: u16 = 4;
 const VARIABLE: u16 = 0xffff;
 
 /// One direction of a finished flow.
@@ -66,6 +68,8 @@ pub struct FlowRecord {
     pub owner: String,
     pub category: String,
     pub domain: String,
+    /// The company the owner belongs to; empty when none.
+    pub parent: String,
 }
 
 /// Template ids: 256 + (IPv6 ? 2 : 0) + (server → client ? 1 : 0).
@@ -95,12 +99,12 @@ fn template(id: u16) -> Vec<u8> {
     ];
     let mut t = Vec::new();
     t.extend_from_slice(&id.to_be_bytes());
-    t.extend_from_slice(&(fields.len() as u16 + 3).to_be_bytes());
+    t.extend_from_slice(&(fields.len() as u16 + 4).to_be_bytes());
     for (ie, len) in &fields {
         t.extend_from_slice(&ie.to_be_bytes());
         t.extend_from_slice(&len.to_be_bytes());
     }
-    for e in [E_OWNER, E_CATEGORY, E_DOMAIN] {
+    for e in [E_OWNER, E_CATEGORY, E_DOMAIN, E_PARENT] {
         t.extend_from_slice(&(e | 0x8000).to_be_bytes());
         t.extend_from_slice(&VARIABLE.to_be_bytes());
         t.extend_from_slice(&PEN.to_be_bytes());
@@ -134,6 +138,7 @@ fn record(r: &FlowRecord) -> Vec<u8> {
     put_str(&mut out, &r.owner);
     put_str(&mut out, &r.category);
     put_str(&mut out, &r.domain);
+    put_str(&mut out, &r.parent);
     out
 }
 
@@ -173,12 +178,19 @@ pub fn encode(
             let mut n = 0;
             while i < rest.len() && template_id(rest[i]) == id {
                 let rec = record(rest[i]);
-                if msg.len() + rec.len() > MTU && n > 0 {
+                // Over the MTU: the next datagram takes it, unless it is
+                // the first record of the datagram (one record always fits
+                // a datagram of its own: strings are cut at 254 bytes).
+                if msg.len() + rec.len() > MTU && (n > 0 || set_start > 16 + templates.len()) {
                     break;
                 }
                 msg.extend_from_slice(&rec);
                 n += 1;
                 i += 1;
+            }
+            if n == 0 {
+                msg.truncate(set_start); // no room for this set's first record
+                break;
             }
             let set_len = (msg.len() - set_start) as u16;
             msg[set_start + 2..set_start + 4].copy_from_slice(&set_len.to_be_bytes());
@@ -222,6 +234,7 @@ mod tests {
             owner: "Google".into(),
             category: "services".into(),
             domain: "www.google.com".into(),
+            parent: String::new(),
         }
     }
 

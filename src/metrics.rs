@@ -310,6 +310,7 @@ mod tests {
         };
         let owner = OwnerRow {
             owner: "Xiaomi".into(),
+            parent: None,
             category: "telemetry".into(),
             flows: 3,
             blocked: 1,

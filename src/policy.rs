@@ -61,6 +61,7 @@ struct Rule {
     /// members) = no device.
     macs: Option<Vec<Mac>>,
     owners: Vec<String>,
+    parents: Vec<String>,
     categories: Vec<Category>,
     domains: Vec<String>,
     asns: Vec<u32>,
@@ -176,6 +177,7 @@ impl Policy {
             name: name.to_string(),
             macs: None,
             owners: Vec::new(),
+            parents: Vec::new(),
             categories: Vec::new(),
             domains: Vec::new(),
             asns: Vec::new(),
@@ -215,6 +217,7 @@ impl Policy {
                     .collect()
             }),
             owners: r.owners.iter().map(|o| o.to_ascii_lowercase()).collect(),
+            parents: r.parents.clone(),
             categories: r.categories.clone(),
             domains: r.domains.clone(),
             asns: r.asns.clone(),
@@ -398,10 +401,13 @@ impl Rule {
         }
     }
 
-    /// Whether the rule asks about the name: its owners, categories or
-    /// domains.
+    /// Whether the rule asks about the name: its owners, parents,
+    /// categories or domains.
     fn has_name_criteria(&self) -> bool {
-        !self.owners.is_empty() || !self.categories.is_empty() || !self.domains.is_empty()
+        !self.owners.is_empty()
+            || !self.parents.is_empty()
+            || !self.categories.is_empty()
+            || !self.domains.is_empty()
     }
 
     fn device_and_time_match(&self, f: &FlowFacts<'_>) -> bool {
@@ -419,6 +425,15 @@ impl Rule {
                 self.owners
                     .iter()
                     .any(|want| o.name.eq_ignore_ascii_case(want))
+            })
+        {
+            return false;
+        }
+        if !self.parents.is_empty()
+            && !f.owners.iter().any(|o| {
+                self.parents
+                    .iter()
+                    .any(|want| crate::owners::owned_by(o.name, want))
             })
         {
             return false;
@@ -652,6 +667,38 @@ mod tests {
             (Action::Block, Some("undecided"))
         );
         assert_eq!(policy("").decide(&f).action, Action::Allow);
+    }
+
+    /// `option parent` matches the company and everything it owns.
+    #[test]
+    fn a_parent_rule_matches_the_company_and_what_it_owns() {
+        let p =
+            policy("config rule 'alibaba'\n\toption parent 'Alibaba'\n\toption action 'block'\n");
+        for (name, blocked) in [
+            ("alog.umeng.com", true),
+            ("oss.aliyuncs.com", true),
+            ("www.google.com", false),
+        ] {
+            let names = vec![name.to_string()];
+            let owners: Vec<_> = names.iter().filter_map(|n| owners::lookup(n)).collect();
+            assert_eq!(
+                p.decide(&facts(PHONE, &names, &owners)).blocks(),
+                blocked,
+                "{name}"
+            );
+        }
+        let cfg = Config::parse(
+            "config rule 'typo'\n\toption parent 'Alibabba'\n\toption action 'block'\n",
+            std::path::Path::new("t.conf"),
+        )
+        .unwrap();
+        let warnings = cfg.warnings();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("t.conf:1") && w.contains("Alibabba")),
+            "{warnings:?}"
+        );
     }
 
     const CFG: &str = "

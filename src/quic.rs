@@ -552,6 +552,239 @@ mod tests {
         assert_eq!(sni(&split), Sniffed::Name("tracking.miui.com".into()));
     }
 
+    /// A client Initial of `version` sealed as a client would (the
+    /// inverse of `read_initial`): long header with a 4-byte packet
+    /// number, AES-128-GCM under the version's keys, header protection.
+    fn seal(version: u32, dcid: &[u8], frames: &[u8]) -> Vec<u8> {
+        seal_with(
+            protection(version).expect("a version we open"),
+            version,
+            dcid,
+            frames,
+        )
+    }
+
+    /// `seal` under the keys of `p`, whatever `version` the header says.
+    fn seal_with(p: Protection, version: u32, dcid: &[u8], frames: &[u8]) -> Vec<u8> {
+        let keys = client_keys(p, dcid).unwrap();
+        let pn: u32 = 2;
+        let length = 4 + frames.len() + 16;
+        let mut packet = vec![0xc0 | (p.initial_type << 4) | 0x03];
+        packet.extend_from_slice(&version.to_be_bytes());
+        packet.push(dcid.len() as u8);
+        packet.extend_from_slice(dcid);
+        packet.push(0); // no SCID
+        packet.push(0); // no token
+        packet.extend_from_slice(&(0x4000 | length as u16).to_be_bytes());
+        let pn_offset = packet.len();
+        packet.extend_from_slice(&pn.to_be_bytes());
+        let mut nonce = keys.iv;
+        for (i, b) in u64::from(pn).to_be_bytes().iter().enumerate() {
+            nonce[4 + i] ^= b;
+        }
+        let mut sealed = frames.to_vec();
+        let tag = Aes128Gcm::new(&keys.key.into())
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &packet, &mut sealed)
+            .unwrap();
+        packet.extend_from_slice(&sealed);
+        packet.extend_from_slice(&tag);
+        let sample: [u8; 16] = packet[pn_offset + 4..pn_offset + 20].try_into().unwrap();
+        let mut mask = aes_gcm::aes::Block::from(sample);
+        Aes128::new(&keys.hp.into()).encrypt_block(&mut mask);
+        packet[0] ^= mask[0] & 0x0f;
+        for i in 0..4 {
+            packet[pn_offset + i] ^= mask[1 + i];
+        }
+        packet
+    }
+
+    /// The real aioquic ClientHello as CRYPTO frames of `kind` (0x06 IETF,
+    /// 0x08 Google), padded as a client pads its first Initial.
+    fn hello_frames(kind: u8) -> Vec<u8> {
+        let mut pieces = CryptoPieces::new();
+        read_initial(V1, &mut pieces).unwrap();
+        let hello = pieces.concat_bytes();
+        let mut frames = vec![kind, 0x00];
+        frames.extend_from_slice(&(0x4000 | hello.len() as u16).to_be_bytes());
+        frames.extend_from_slice(&hello);
+        frames.resize(1160, 0);
+        frames
+    }
+
+    /// Every version family opens with its own salt and labels, on the
+    /// real ClientHello: the IETF drafts, mvfst, Google's T051 (Google
+    /// frames); one sealed under another version's salt opens under none.
+    #[test]
+    fn drafts_mvfst_and_google_initials_name_their_server() {
+        let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+        for (version, google) in [
+            (0xff00_0016, false),
+            (0xff00_001b, false),
+            (0xff00_001d, false),
+            (0xff00_0020, false),
+            (0xff00_0022, false),
+            (0xface_b001, false),
+            (0xface_b002, false),
+            (0xface_b00e, false),
+            (GOOGLE_T050, true),
+            (GOOGLE_T051, true),
+            (VERSION_2, false),
+        ] {
+            let frames = hello_frames(if google { 0x08 } else { 0x06 });
+            let datagram = seal(version, &dcid, &frames);
+            assert!(is_initial(&datagram), "{version:08x}");
+            let mut pieces = CryptoPieces::new();
+            read_initial(&datagram, &mut pieces).unwrap_or_else(|| panic!("{version:08x}"));
+            assert_eq!(
+                sni(&pieces),
+                Sniffed::Name("tracking.miui.com".into()),
+                "{version:08x}"
+            );
+        }
+        // Sealed with another version's salt: the tag check fails.
+        for (sealed_as, says) in [
+            (0xff00_001d, 0xff00_001b),
+            (VERSION_1, 0xff00_001d),
+            (0xff00_001b, GOOGLE_T051),
+        ] {
+            let p = protection(sealed_as).unwrap();
+            let datagram = seal_with(p, says, &dcid, &hello_frames(0x06));
+            let mut pieces = CryptoPieces::new();
+            assert!(
+                read_initial(&datagram, &mut pieces).is_none(),
+                "{sealed_as:08x} as {says:08x}"
+            );
+            assert!(pieces.is_empty());
+        }
+        // Greased and unknown versions, drafts before 22: not read.
+        for version in [0x1a2a_3a4a, 0xff00_0015, 0x5130_3531, 0x0000_0000] {
+            let mut datagram = seal(VERSION_1, &dcid, &hello_frames(0x06));
+            datagram[1..5].copy_from_slice(&u32::to_be_bytes(version));
+            assert!(!is_initial(&datagram), "{version:08x}");
+        }
+    }
+
+    /// A CHLO as Google's clients write it: tag count, padding, (tag, end
+    /// offset) pairs, values.
+    fn chlo(tags: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
+        let mut out = b"CHLO".to_vec();
+        out.extend_from_slice(&(tags.len() as u16).to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        let mut end = 0u32;
+        for (tag, value) in tags {
+            end += value.len() as u32;
+            out.extend_from_slice(*tag);
+            out.extend_from_slice(&end.to_le_bytes());
+        }
+        for (_, value) in tags {
+            out.extend_from_slice(value);
+        }
+        out
+    }
+
+    #[test]
+    fn a_google_chlo_names_its_server_in_every_packet_form() {
+        let hello = chlo(&[
+            (b"PAD\0", &[0x2d; 40]),
+            (b"SNI\0", b"www.youtube.com"),
+            (b"VER\0", b"Q043"),
+        ]);
+        // Q050: protected like an IETF Initial, Google's CRYPTO frame.
+        let mut frames = vec![0x08, 0x00];
+        frames.extend_from_slice(&(0x4000 | hello.len() as u16).to_be_bytes());
+        frames.extend_from_slice(&hello);
+        frames.resize(1160, 0);
+        let q050 = seal(GOOGLE_Q050, &[7; 8], &frames);
+        // Q043: public header (version, 8-byte connection ID, 1-byte packet
+        // number), 12-byte hash, a STREAM frame of stream 1 (offset 0, a
+        // 2-byte length, big-endian from Q039).
+        let stream_frame = |little: bool| {
+            let mut f = vec![0xa0, 0x01];
+            let len = hello.len() as u16;
+            f.extend_from_slice(&if little {
+                len.to_le_bytes()
+            } else {
+                len.to_be_bytes()
+            });
+            f.extend_from_slice(&hello);
+            f
+        };
+        let mut q043 = vec![0x09];
+        q043.extend_from_slice(&[1; 8]);
+        q043.extend_from_slice(b"Q043");
+        q043.push(1);
+        q043.extend_from_slice(&[0xee; 12]);
+        q043.extend_from_slice(&stream_frame(false));
+        // Q035: the same, little-endian; Q033: a private-flags byte too.
+        let mut q035 = q043.clone();
+        q035[9..13].copy_from_slice(b"Q035");
+        q035.truncate(26);
+        q035.extend_from_slice(&stream_frame(true));
+        let mut q033 = q035.clone();
+        q033[9..13].copy_from_slice(b"Q033");
+        q033.insert(26, 0);
+        // Q046: long header, 8-byte DCID, 4-byte packet number, hash.
+        let mut q046 = vec![0xc3];
+        q046.extend_from_slice(b"Q046");
+        q046.push(0x50);
+        q046.extend_from_slice(&[1; 8]);
+        q046.extend_from_slice(&[0, 0, 0, 1]);
+        q046.extend_from_slice(&[0xee; 12]);
+        q046.extend_from_slice(&stream_frame(false));
+        for (what, datagram) in [
+            ("Q050", &q050),
+            ("Q043", &q043),
+            ("Q035", &q035),
+            ("Q033", &q033),
+            ("Q046", &q046),
+        ] {
+            assert!(is_initial(datagram), "{what}");
+            let mut pieces = CryptoPieces::new();
+            read_initial(datagram, &mut pieces).unwrap_or_else(|| panic!("{what}"));
+            assert_eq!(
+                sni(&pieces),
+                Sniffed::Name("www.youtube.com".into()),
+                "{what}"
+            );
+            // Cut anywhere: never a panic, never another name.
+            for cut in 0..datagram.len() {
+                let mut pieces = CryptoPieces::new();
+                if read_initial(&datagram[..cut], &mut pieces).is_some() {
+                    match sni(&pieces) {
+                        Sniffed::Name(n) => assert_eq!(n, "www.youtube.com", "{what} cut at {cut}"),
+                        Sniffed::NeedMore | Sniffed::NoName | Sniffed::Unknown => {}
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_chlos_name_nothing_or_ask_for_more() {
+        let whole = chlo(&[(b"PAD\0", &[0; 8]), (b"SNI\0", b"a.example")]);
+        for cut in 0..whole.len() {
+            assert_eq!(chlo_sni(&whole[..cut]), Sniffed::NeedMore, "cut at {cut}");
+        }
+        assert_eq!(chlo_sni(&whole), Sniffed::Name("a.example".into()));
+        // End offsets going backwards, or past what a CHLO may hold.
+        let mut backwards = whole.clone();
+        backwards[12..16].copy_from_slice(&100u32.to_le_bytes());
+        assert_eq!(chlo_sni(&backwards), Sniffed::Unknown);
+        let mut huge = whole.clone();
+        huge[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(chlo_sni(&huge), Sniffed::Unknown);
+        let mut many = whole.clone();
+        many[4..6].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert_eq!(chlo_sni(&many), Sniffed::Unknown);
+        // No SNI tag; an SNI that is no host name.
+        assert_eq!(chlo_sni(&chlo(&[(b"PAD\0", &[0; 8])])), Sniffed::NoName);
+        assert_eq!(
+            chlo_sni(&chlo(&[(b"SNI\0", b"evil\x1b[2J.example")])),
+            Sniffed::NoName
+        );
+        assert_eq!(chlo_sni(&chlo(&[])), Sniffed::NoName);
+    }
+
     trait Concat {
         fn concat_bytes(&self) -> Vec<u8>;
     }

@@ -432,6 +432,7 @@ impl Stats {
                 domains.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
                 OwnerRow {
                     owner: owner.to_string(),
+                    parent: crate::owners::parent_of(owner).map(str::to_string),
                     category,
                     flows: c.flows,
                     blocked: c.blocked,
@@ -475,6 +476,9 @@ pub struct DeviceRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnerRow {
     pub owner: String,
+    /// The company the owner belongs to (Umeng: Alibaba), when another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     pub category: String,
     pub flows: u64,
     pub blocked: u64,
@@ -495,6 +499,9 @@ pub struct FlowRow {
     /// dns | sni | http, when the domain is known.
     pub name_source: Option<String>,
     pub owner: String,
+    /// The company the owner belongs to, when another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// Hosting owner of the destination address, when the owner database
     /// knows its network (a flow to Xiaomi on Alibaba Cloud: owner Xiaomi,
     /// host Alibaba Cloud).

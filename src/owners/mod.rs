@@ -601,6 +601,105 @@ fn intern_unlisted(name: &str) -> &'static str {
     leaked
 }
 
+/// Owners that belong to another company, as the companies say (annual
+/// reports, acquisition announcements), under the names the built-in table
+/// and the imported lists (WhoTracks.me's company names) give them. Only
+/// the direct, current parent: Honor is its own company since Huawei sold
+/// it in 2020, and is listed under no one.
+const PARENTS: &[(&str, &str)] = &[
+    // Alibaba Group: Umeng since 2013, its cloud.
+    ("Umeng", "Alibaba"),
+    ("Alibaba Cloud", "Alibaba"),
+    // Meta Platforms: Facebook, Instagram (2012), WhatsApp (2014), Oculus.
+    ("Facebook", "Meta"),
+    ("Instagram", "Meta"),
+    ("WhatsApp", "Meta"),
+    ("Oculus", "Meta"),
+    // Alphabet's Google: DoubleClick (2008), AdMob (2010), YouTube (2006),
+    // Firebase (2014), Crashlytics (2017), Fitbit (2021), Nest.
+    ("DoubleClick", "Google"),
+    ("AdMob", "Google"),
+    ("YouTube", "Google"),
+    ("Firebase", "Google"),
+    ("Crashlytics", "Google"),
+    ("Fitbit", "Google"),
+    ("Nest", "Google"),
+    // Microsoft: LinkedIn (2016), GitHub (2018), SwiftKey (2016), Skype,
+    // Xandr (2022).
+    ("LinkedIn", "Microsoft"),
+    ("GitHub", "Microsoft"),
+    ("SwiftKey", "Microsoft"),
+    ("Skype", "Microsoft"),
+    ("Xandr", "Microsoft"),
+    // Amazon: AWS, Twitch (2014).
+    ("Amazon AWS", "Amazon"),
+    ("Twitch", "Amazon"),
+    // Tencent's and Huawei's clouds.
+    ("Tencent Cloud", "Tencent"),
+    ("Huawei Cloud", "Huawei"),
+    // OnePlus is an OPPO brand since 2021.
+    ("OnePlus", "OPPO"),
+    // AppLovin bought Adjust (2021) and MoPub (2022); Unity merged with
+    // ironSource (2022); Twilio bought Segment (2020); Mobvista owns
+    // Mintegral; Liftoff merged with Vungle (2021).
+    ("Adjust", "AppLovin"),
+    ("MoPub", "AppLovin"),
+    ("ironSource", "Unity"),
+    ("Twilio Segment", "Twilio"),
+    ("Segment", "Twilio"),
+    ("Mintegral", "Mobvista"),
+    ("Vungle", "Liftoff"),
+    // Gen Digital: Avast (2022), AVG (Avast's since 2016).
+    ("Avast", "Gen Digital"),
+    ("AVG", "Gen Digital"),
+];
+
+/// A company name as lists write it, without legal suffixes ("GitHub,
+/// Inc." and "Adjust GmbH" are GitHub and Adjust).
+fn bare_company(name: &str) -> &str {
+    let mut name = name.trim();
+    for suffix in [
+        ", Inc.",
+        " Inc.",
+        " Inc",
+        " GmbH",
+        " LLC",
+        " Ltd.",
+        " Ltd",
+        " Corporation",
+        " Corp.",
+    ] {
+        if name.len() > suffix.len()
+            && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        {
+            name = name[..name.len() - suffix.len()].trim_end();
+        }
+    }
+    name
+}
+
+/// The company `owner` belongs to, when it belongs to another.
+pub fn parent_of(owner: &str) -> Option<&'static str> {
+    let owner = bare_company(owner);
+    PARENTS
+        .iter()
+        .find(|(o, _)| o.eq_ignore_ascii_case(owner))
+        .map(|(_, p)| *p)
+}
+
+/// Whether `owner` is `company` or belongs to it.
+pub fn owned_by(owner: &str, company: &str) -> bool {
+    bare_company(owner).eq_ignore_ascii_case(bare_company(company))
+        || parent_of(owner).is_some_and(|p| p.eq_ignore_ascii_case(bare_company(company)))
+}
+
+/// Whether a rule on `company` as a parent could match anything: it owns
+/// a listed company, or is itself an owner.
+pub fn known_parent(company: &str) -> bool {
+    let company = bare_company(company);
+    PARENTS.iter().any(|(_, p)| p.eq_ignore_ascii_case(company)) || known_owner(company)
+}
+
 /// Whether any rule could ever see `name` as an owner: the built-in
 /// table's owners and hosting networks, and the loaded database's.
 pub fn known_owner(name: &str) -> bool {
@@ -614,6 +713,36 @@ pub fn known_owner(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_report_the_company_they_belong_to() {
+        for (owner, parent) in [
+            ("Umeng", Some("Alibaba")),
+            ("Instagram", Some("Meta")),
+            ("WhatsApp", Some("Meta")),
+            ("Facebook", Some("Meta")),
+            ("SwiftKey", Some("Microsoft")),
+            ("LinkedIn", Some("Microsoft")),
+            ("GitHub, Inc.", Some("Microsoft")),
+            ("DoubleClick", Some("Google")),
+            ("Adjust GmbH", Some("AppLovin")),
+            ("alibaba cloud", Some("Alibaba")),
+            // Sold by Huawei in 2020: its own company.
+            ("Honor", None),
+            ("Huawei", None),
+            ("Google", None),
+        ] {
+            assert_eq!(parent_of(owner), parent, "{owner}");
+        }
+        assert!(owned_by("Umeng", "Alibaba") && owned_by("Alibaba", "alibaba"));
+        assert!(!owned_by("Honor", "Huawei") && !owned_by("Alibaba", "Umeng"));
+        // The built-in table's Umeng domains carry Alibaba as their parent.
+        let o = lookup("alog.umeng.com").unwrap();
+        assert_eq!((o.name, parent_of(o.name)), ("Umeng", Some("Alibaba")));
+        assert!(
+            known_parent("Meta") && known_parent("Gen Digital") && !known_parent("Nobody Inc.")
+        );
+    }
 
     #[test]
     fn longest_suffix_wins() {
