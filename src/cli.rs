@@ -10,7 +10,7 @@ use lexopt::prelude::*;
 use crate::api::{self, Query, Reply};
 use crate::config::DEFAULT_SOCKET;
 use crate::firewall::{self, Backend};
-use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
+use crate::stats::{CountryCount, DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
 
 pub const USAGE: &str = "\
 phonehome — shows and stops what phones send home
@@ -19,7 +19,7 @@ USAGE:
     phonehome run -c FILE
     phonehome [--socket PATH] status|devices|owners|flows [--json] [--device MAC]
                               [--since WHEN] [--until WHEN]
-    phonehome [--socket PATH] top [--by bytes|flows|blocked] [-n N] [--device MAC]
+    phonehome [--socket PATH] top [--by bytes|flows|blocked|country] [-n N] [--device MAC]
                               [--since WHEN] [--until WHEN] [--json]
     phonehome [--socket PATH] diff --device MAC --before RANGE --after RANGE [--json]
     phonehome [--socket PATH] diff --device MAC --device MAC [--range RANGE] [--json]
@@ -296,17 +296,22 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
         }
         "top" => {
             let range = time_range(since.as_deref(), until.as_deref())?;
+            if !matches!(by.as_str(), "bytes" | "flows" | "blocked" | "country") {
+                return Err(UsageOr::Usage(format!(
+                    "--by: '{by}' (bytes, flows, blocked or country)"
+                )));
+            }
             let mut rows = owners_in(&socket, device, range)?;
+            if by == "country" {
+                let mut countries = countries_of(&rows);
+                countries.truncate(top_n);
+                return print_countries(&countries, json);
+            }
             let key = |r: &OwnerRow| match by.as_str() {
                 "flows" => r.flows,
                 "blocked" => r.blocked,
                 _ => r.bytes_up + r.bytes_down,
             };
-            if !matches!(by.as_str(), "bytes" | "flows" | "blocked") {
-                return Err(UsageOr::Usage(format!(
-                    "--by: '{by}' (bytes, flows or blocked)"
-                )));
-            }
             rows.sort_by(|a, b| key(b).cmp(&key(a)).then(a.owner.cmp(&b.owner)));
             rows.truncate(top_n);
             print_owners(&rows, json)
@@ -669,6 +674,7 @@ struct PolicyAnswer {
     source: Option<String>,
     host: Option<String>,
     asn: Option<u32>,
+    country: Option<String>,
     action: String,
     rule: Option<String>,
     rule_line: Option<usize>,
@@ -762,6 +768,7 @@ fn policy_check(
         names: &names,
         owners: &a.owners,
         asn: a.asn,
+        country: a.country,
         proto,
         dport: port,
         time,
@@ -784,6 +791,7 @@ fn policy_check(
         source: a.owner.map(|o| o.source.to_string()),
         host: a.host.map(str::to_string),
         asn: a.asn,
+        country: a.country.map(|c| String::from_utf8_lossy(&c).into_owned()),
         action: d.action.as_str().to_string(),
         rule: d.rule.clone(),
         rule_line,
@@ -1016,12 +1024,14 @@ fn db_compile(
     let tmp = out.with_extension("tmp");
     std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let (c4, c6) = check.country_range_count();
     println!(
         "{}: {domains} domains ({duplicates} already listed by an earlier source), {} bytes, \
-         {}-bit fingerprints",
+         {}-bit fingerprints, {} country ranges",
         out.display(),
         bytes.len(),
-        check.fingerprint_bits()
+        check.fingerprint_bits(),
+        c4 + c6
     );
     Ok(())
 }
@@ -1030,6 +1040,9 @@ fn db_compile(
 struct DomainAnswer<'a> {
     query: &'a str,
     owner: Option<&'a str>,
+    /// The company the owner belongs to, when another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<&'static str>,
     category: Option<&'a str>,
     source: Option<&'a str>,
     rule: Option<&'a str>,
@@ -1043,6 +1056,9 @@ struct AddressAnswer<'a> {
     asn: Option<u32>,
     as_org: Option<&'a str>,
     host_owner: Option<&'a str>,
+    /// ISO 3166-1 alpha-2, where the address is (or its network is
+    /// registered, without a geolocation database).
+    country: Option<String>,
 }
 
 fn db_lookup(path: &std::path::Path, query: &str, json: bool) -> Result<(), UsageOr> {
@@ -1055,20 +1071,28 @@ fn db_lookup(path: &std::path::Path, query: &str, json: bool) -> Result<(), Usag
             asn: m.map(|m| m.asn),
             as_org: m.map(|m| m.as_org),
             host_owner: m.and_then(|m| m.host_owner),
+            country: db
+                .lookup_country(ip)
+                .map(|c| String::from_utf8_lossy(&c).into_owned()),
         };
         if json {
             return print_json(&answer);
         }
+        let country = answer
+            .country
+            .as_deref()
+            .map(|c| format!(", country {c}"))
+            .unwrap_or_default();
         match m {
             Some(m) => println!(
-                "{query}: AS{} {}{}",
+                "{query}: AS{} {}{}{country}",
                 m.asn,
                 m.as_org,
                 m.host_owner
                     .map(|h| format!(" (host: {h})"))
                     .unwrap_or_default()
             ),
-            None => println!("{query}: no network known"),
+            None => println!("{query}: no network known{country}"),
         }
         return Ok(());
     }
@@ -1079,6 +1103,7 @@ fn db_lookup(path: &std::path::Path, query: &str, json: bool) -> Result<(), Usag
     let answer = DomainAnswer {
         query: &name,
         owner: m.map(|m| m.owner),
+        parent: m.and_then(|m| crate::owners::parent_of(m.owner)),
         category: m.map(|m| m.category.as_str()),
         source: m.map(|m| m.source),
         rule: m.map(|m| &name[name.len() - m.matched_len..]),
@@ -1090,8 +1115,9 @@ fn db_lookup(path: &std::path::Path, query: &str, json: bool) -> Result<(), Usag
     }
     match m {
         Some(_) => println!(
-            "{name}: {} ({}), source {}, rule {}{}",
+            "{name}: {}{} ({}), source {}, rule {}{}",
             answer.owner.unwrap_or(""),
+            answer.parent.map(|p| format!(" ({p})")).unwrap_or_default(),
             answer.category.unwrap_or(""),
             answer.source.unwrap_or(""),
             answer.rule.unwrap_or(""),
@@ -1205,7 +1231,16 @@ fn print_devices(rows: &[DeviceRow], json: bool) -> Result<(), UsageOr> {
         return print_json(&rows);
     }
     table(
-        &["MAC", "HOSTNAME", "FLOWS", "BLOCKED", "UP", "DOWN", "IPS"],
+        &[
+            "MAC",
+            "HOSTNAME",
+            "FLOWS",
+            "BLOCKED",
+            "UP",
+            "DOWN",
+            "COUNTRIES",
+            "IPS",
+        ],
         rows.iter()
             .map(|r| {
                 vec![
@@ -1215,12 +1250,93 @@ fn print_devices(rows: &[DeviceRow], json: bool) -> Result<(), UsageOr> {
                     r.blocked.to_string(),
                     human_bytes(r.bytes_up),
                     human_bytes(r.bytes_down),
+                    countries_cell(&r.countries),
                     r.ips.join(","),
                 ]
             })
             .collect(),
     );
     Ok(())
+}
+
+/// A destination country and who was contacted there (`top --by country`).
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+struct CountryRow {
+    country: String,
+    flows: u64,
+    /// Owners with connections to it, the most first.
+    owners: Vec<String>,
+}
+
+/// Owner rows turned around: per destination country, its connections and
+/// owners, the most connections first (then by code).
+fn countries_of(rows: &[OwnerRow]) -> Vec<CountryRow> {
+    /// Per country: its connections, and (connections, owner) pairs.
+    type Tally<'r> = (u64, Vec<(u64, &'r str)>);
+    let mut by_country: std::collections::BTreeMap<&str, Tally<'_>> = Default::default();
+    for r in rows {
+        for c in &r.countries {
+            let e = by_country.entry(c.country.as_str()).or_default();
+            e.0 += c.flows;
+            e.1.push((c.flows, r.owner.as_str()));
+        }
+    }
+    let mut out: Vec<CountryRow> = by_country
+        .into_iter()
+        .map(|(country, (flows, mut owners))| {
+            owners.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+            CountryRow {
+                country: country.to_string(),
+                flows,
+                owners: owners.into_iter().map(|(_, o)| o.to_string()).collect(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.flows.cmp(&a.flows).then(a.country.cmp(&b.country)));
+    out
+}
+
+fn print_countries(rows: &[CountryRow], json: bool) -> Result<(), UsageOr> {
+    if json {
+        return print_json(&rows);
+    }
+    table(
+        &["COUNTRY", "FLOWS", "OWNERS"],
+        rows.iter()
+            .map(|r| {
+                let mut owners = r
+                    .owners
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",");
+                if r.owners.len() > 4 {
+                    owners.push_str(&format!(" +{}", r.owners.len() - 4));
+                }
+                vec![r.country.clone(), r.flows.to_string(), owners]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+/// Countries as tables show them: the three with the most connections,
+/// "SG:12,CN:3 +2"; "-" when none is known.
+fn countries_cell(countries: &[CountryCount]) -> String {
+    if countries.is_empty() {
+        return "-".into();
+    }
+    let mut cell = countries
+        .iter()
+        .take(3)
+        .map(|c| format!("{}:{}", c.country, c.flows))
+        .collect::<Vec<_>>()
+        .join(",");
+    if countries.len() > 3 {
+        cell.push_str(&format!(" +{}", countries.len() - 3));
+    }
+    cell
 }
 
 /// An owner as tables show it: "Umeng (Alibaba)" when it belongs to another.
@@ -1237,7 +1353,14 @@ fn print_owners(rows: &[OwnerRow], json: bool) -> Result<(), UsageOr> {
     }
     table(
         &[
-            "OWNER", "CATEGORY", "FLOWS", "BLOCKED", "UP", "DOWN", "DOMAINS",
+            "OWNER",
+            "CATEGORY",
+            "FLOWS",
+            "BLOCKED",
+            "UP",
+            "DOWN",
+            "COUNTRIES",
+            "DOMAINS",
         ],
         rows.iter()
             .map(|r| {
@@ -1258,6 +1381,7 @@ fn print_owners(rows: &[OwnerRow], json: bool) -> Result<(), UsageOr> {
                     r.blocked.to_string(),
                     human_bytes(r.bytes_up),
                     human_bytes(r.bytes_down),
+                    countries_cell(&r.countries),
                     domains,
                 ]
             })
@@ -1275,6 +1399,7 @@ fn print_flows(rows: &[FlowRow], json: bool) -> Result<(), UsageOr> {
             "DEVICE",
             "PROTO",
             "DESTINATION",
+            "CC",
             "DOMAIN",
             "OWNER",
             "VERDICT",
@@ -1293,6 +1418,7 @@ fn print_flows(rows: &[FlowRow], json: bool) -> Result<(), UsageOr> {
                     r.device.clone(),
                     r.proto.clone(),
                     format!("{}:{}", r.dst, r.dport),
+                    r.country.clone().unwrap_or_else(|| "-".into()),
                     r.domain.clone().unwrap_or_else(|| "-".into()),
                     owner_with_parent(&r.owner, r.parent.as_deref()),
                     verdict,
@@ -1344,6 +1470,7 @@ mod tests {
             bytes_up: 0,
             bytes_down: bytes,
             domains: vec![],
+            countries: vec![],
         }
     }
 

@@ -347,6 +347,9 @@ pub struct RuleConfig {
     pub domains: Vec<String>,
     /// Destination networks (AS numbers, from the owner database).
     pub asns: Vec<u32>,
+    /// Destination countries (ISO 3166-1 alpha-2, uppercase; from the
+    /// owner database's country ranges).
+    pub countries: Vec<[u8; 2]>,
     /// IP protocol number (`option proto tcp|udp|icmp`); None = any.
     pub proto: Option<u8>,
     /// Destination port ranges; empty = any.
@@ -503,6 +506,16 @@ impl Config {
                         rule.name
                     ));
                 }
+            }
+            let countries_known =
+                crate::owners::database().is_some_and(|d| d.country_range_count() != (0, 0));
+            if !rule.countries.is_empty() && !countries_known {
+                out.push(format!(
+                    "{}:{}: rule '{}': country needs an owner database with countries (option db, compiled from iptoasn or a country MMDB); without one the rule never matches",
+                    self.path.display(),
+                    rule.line,
+                    rule.name
+                ));
             }
             for parent in &rule.parents {
                 if !crate::owners::known_parent(parent) {
@@ -773,6 +786,7 @@ impl Config {
                         categories: Vec::new(),
                         domains: Vec::new(),
                         asns: Vec::new(),
+                        countries: Vec::new(),
                         proto: None,
                         ports: Vec::new(),
                         schedule: None,
@@ -802,6 +816,17 @@ impl Config {
                                 for a in v.split_whitespace() {
                                     let n = a.strip_prefix("AS").or_else(|| a.strip_prefix("as")).unwrap_or(a);
                                     rule.asns.push(n.parse().map_err(|_| err(*line, format!("asn: '{a}' is not an AS number")))?);
+                                }
+                            }
+                            "country" => {
+                                for c in v.split_whitespace() {
+                                    let code = match c.as_bytes() {
+                                        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+                                            [a.to_ascii_uppercase(), b.to_ascii_uppercase()]
+                                        }
+                                        _ => return Err(err(*line, format!("country: '{c}' is not a two-letter country code (ISO 3166-1, e.g. CN, SG)"))),
+                                    };
+                                    rule.countries.push(code);
                                 }
                             }
                             "proto" => {

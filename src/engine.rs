@@ -673,6 +673,7 @@ impl Engine {
             .decide(&flow_facts(flow, chain, &a, now, nameless));
         flow.owner = owner;
         flow.host = host;
+        flow.country = a.country;
         flow.pending = Default::default();
         let tuple = flow.tuple;
         self.flows.recount(&tuple);
@@ -725,6 +726,10 @@ impl Engine {
                 owner: owner.map_or(UNKNOWN_OWNER, |o| o.name),
                 category: owner.map_or(UNKNOWN_OWNER, |o| o.category.as_str()),
                 domain: flow.domain(),
+                country: flow
+                    .country
+                    .as_ref()
+                    .and_then(|c| std::str::from_utf8(c).ok()),
                 blocked: decision.blocks(),
             },
             unix,
@@ -851,6 +856,7 @@ impl Engine {
             flow.name_source = l.name_source.as_deref().and_then(NameSource::parse);
             flow.owner = a.owner;
             flow.host = a.host;
+            flow.country = a.country;
             flow.decision = Some(Decision {
                 action,
                 rule: l.rule,
@@ -964,6 +970,7 @@ fn flow_row(f: &Flow, active: bool) -> FlowRow {
             .and_then(|o| owners::parent_of(o.name))
             .map(str::to_string),
         host: f.host.map(str::to_string),
+        country: f.country.map(|c| String::from_utf8_lossy(&c).into_owned()),
         query: f.query.as_deref().map(str::to_string),
         category: f
             .owner
@@ -1057,6 +1064,7 @@ fn flow_facts<'a>(
         names,
         owners: &a.owners,
         asn: a.asn,
+        country: a.country,
         proto: flow.tuple.proto,
         dport: flow.tuple.dport,
         time: now.local,

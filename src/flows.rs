@@ -108,6 +108,8 @@ pub struct Flow {
     /// The company whose network the destination address is in (from the
     /// owner database's IP ranges), e.g. "Alibaba Cloud".
     pub host: Option<&'static str>,
+    /// The destination's country (ISO 3166-1 alpha-2), when known.
+    pub country: Option<[u8; 2]>,
     /// For a DNS flow: the name its first question asked (the flow's
     /// owner stays the resolver's).
     pub query: Option<Box<str>>,
@@ -149,6 +151,7 @@ impl Flow {
             name_source: None,
             owner: None,
             host: None,
+            country: None,
             query: None,
             decision: None,
             pending: Pending::default(),

@@ -307,6 +307,7 @@ mod tests {
             bytes_down: 20,
             first_seen: 1,
             last_seen: 2,
+            countries: vec![],
         };
         let owner = OwnerRow {
             owner: "Xiaomi".into(),
@@ -317,6 +318,7 @@ mod tests {
             bytes_up: 5,
             bytes_down: 6,
             domains: vec![],
+            countries: vec![],
         };
         let text = render(&status, &[dev], &[owner]);
         assert!(text.contains("phonehome_verdicts_total{verdict=\"drop\"} 1\n"));

@@ -65,6 +65,8 @@ struct Rule {
     categories: Vec<Category>,
     domains: Vec<String>,
     asns: Vec<u32>,
+    /// ISO 3166-1 alpha-2 codes, uppercase.
+    countries: Vec<[u8; 2]>,
     proto: Option<u8>,
     ports: Vec<(u16, u16)>,
     schedule: Option<Schedule>,
@@ -100,6 +102,8 @@ pub struct FlowFacts<'a> {
     pub owners: &'a [Owner],
     /// The destination's network, when the owner database knows it.
     pub asn: Option<u32>,
+    /// The destination's country (ISO 3166-1 alpha-2), when known.
+    pub country: Option<[u8; 2]>,
     /// IP protocol and destination port (0 for protocols without ports).
     pub proto: u8,
     pub dport: u16,
@@ -181,6 +185,7 @@ impl Policy {
             categories: Vec::new(),
             domains: Vec::new(),
             asns: Vec::new(),
+            countries: Vec::new(),
             proto: None,
             ports: Vec::new(),
             schedule: None,
@@ -221,6 +226,7 @@ impl Policy {
             categories: r.categories.clone(),
             domains: r.domains.clone(),
             asns: r.asns.clone(),
+            countries: r.countries.clone(),
             proto: r.proto,
             ports: r.ports.clone(),
             schedule: r.schedule,
@@ -371,8 +377,10 @@ impl Rule {
         if !self.device_and_time_match(f) || !self.names_match(f) {
             return Match::No;
         }
-        let needs_connection =
-            !self.asns.is_empty() || self.proto.is_some() || !self.ports.is_empty();
+        let needs_connection = !self.asns.is_empty()
+            || !self.countries.is_empty()
+            || self.proto.is_some()
+            || !self.ports.is_empty();
         if dns_time {
             return if needs_connection {
                 Match::Undetermined
@@ -459,6 +467,9 @@ impl Rule {
 
     fn connection_matches(&self, f: &FlowFacts<'_>) -> bool {
         if !self.asns.is_empty() && !f.asn.is_some_and(|a| self.asns.contains(&a)) {
+            return false;
+        }
+        if !self.countries.is_empty() && !f.country.is_some_and(|c| self.countries.contains(&c)) {
             return false;
         }
         if self.proto.is_some_and(|p| p != f.proto) {
@@ -667,6 +678,41 @@ mod tests {
             (Action::Block, Some("undecided"))
         );
         assert_eq!(policy("").decide(&f).action, Action::Allow);
+    }
+
+    /// `list country`: the destination's country, known from its address
+    /// alone, so a blocking country rule stops the first packet; at DNS
+    /// time (no address yet) it cannot decide; codes are checked with
+    /// their line.
+    #[test]
+    fn a_country_rule_matches_the_destination_country() {
+        let p = policy("config rule 'no_sg'\n\tlist country 'sg cn'\n\toption action 'block'\n");
+        let names = vec!["www.google.com".to_string()];
+        let owners = owners_of(&names);
+        let mut f = facts(PHONE, &names, &owners);
+        for (country, blocked) in [
+            (Some(*b"SG"), true),
+            (Some(*b"CN"), true),
+            (Some(*b"US"), false),
+            (None, false),
+        ] {
+            f.country = country;
+            assert_eq!(p.decide(&f).blocks(), blocked, "{country:?}");
+            assert_eq!(
+                p.decide_before_name(&f).is_some_and(|d| d.blocks()),
+                blocked,
+                "before the name: {country:?}"
+            );
+        }
+        f.country = Some(*b"SG");
+        assert!(p.decide_name(&f).is_none(), "no address at DNS time");
+        for bad in ["S", "SGP", "S1", "'*'"] {
+            let text = format!("config rule\n\toption action 'block'\n\tlist country {bad}\n");
+            let e = Config::parse(&text, Path::new("t"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("t:3") && e.contains("country"), "{bad}: {e}");
+        }
     }
 
     /// `option parent` matches the company and everything it owns.

@@ -123,6 +123,7 @@ mod tests {
                 owner: "Xiaomi",
                 category: "telemetry",
                 domain: Some("tracking.miui.com"),
+                country: Some("SG"),
                 blocked: true,
             },
             1_000_000,

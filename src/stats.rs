@@ -1,8 +1,10 @@
 //! Stats: counters per device and per device × owner — flows, blocked
 //! (including would-be blocks in observe mode), bytes up/down from conntrack
-//! accounting, first/last seen and the busiest domains — kept as totals and
-//! in time buckets, and the row types the socket API returns (field names
-//! are the interface contract).
+//! accounting, first/last seen, the busiest domains and the countries the
+//! connections went to — kept as totals and in time buckets (domains and
+//! countries as totals only: a time range shows those of the pairs active
+//! in it), and the row types the socket API returns (field names are the
+//! interface contract).
 //!
 //! Buckets: per device × owner, one-minute buckets for the last hour,
 //! hourly ones for 7 days and daily ones for 90 days, stored sparsely (only
@@ -13,8 +15,8 @@
 //!
 //! Memory is bounded: at most `MAX_PAIRS` device × owner pairs (the least
 //! recently active is dropped first, counted in `evicted_pairs`), at most
-//! `MAX_DOMAINS` domains per pair, at most 318 buckets per pair (24 bytes
-//! each; most pairs use a handful).
+//! `MAX_DOMAINS` domains and `MAX_COUNTRIES` countries per pair, at most
+//! 318 buckets per pair (24 bytes each; most pairs use a handful).
 //!
 //! `snapshot`/`restore` give the whole state as one serializable value for
 //! persistence (see `state`).
@@ -24,6 +26,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 pub const MAX_DOMAINS: usize = 32;
+pub const MAX_COUNTRIES: usize = 16;
 pub const MAX_PAIRS: usize = 8192;
 /// Devices kept (a LAN host rotating its source MAC makes a new one with
 /// each): past it the least recently active sixteenth goes, with its pairs.
@@ -169,6 +172,42 @@ struct OwnerStats {
     counts: Counts,
     domains: HashMap<String, u64>,
     series: Series,
+    /// Connections per destination country (ISO 3166 code); older state
+    /// files have none.
+    #[serde(default)]
+    countries: HashMap<String, u64>,
+}
+
+/// Counts one more `key` in `map`, keeping at most `max` keys: a new key
+/// past it replaces the least counted one.
+fn count_bounded(map: &mut HashMap<String, u64>, key: &str, max: usize) {
+    if let Some(n) = map.get_mut(key) {
+        *n += 1;
+        return;
+    }
+    if map.len() >= max {
+        if let Some(k) = map
+            .iter()
+            .min_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(k, _)| k.clone())
+        {
+            map.remove(&k);
+        }
+    }
+    map.insert(key.to_string(), 1);
+}
+
+/// Countries and their connections, the most first (then by code).
+fn country_counts(counts: HashMap<&str, u64>) -> Vec<CountryCount> {
+    let mut out: Vec<CountryCount> = counts
+        .into_iter()
+        .map(|(c, flows)| CountryCount {
+            country: c.to_string(),
+            flows,
+        })
+        .collect();
+    out.sort_by(|a, b| b.flows.cmp(&a.flows).then(a.country.cmp(&b.country)));
+    out
 }
 
 #[derive(Default)]
@@ -204,6 +243,8 @@ pub struct FlowEvent<'a> {
     pub owner: &'a str,
     pub category: &'a str,
     pub domain: Option<&'a str>,
+    /// The destination's country (ISO 3166 code), when known.
+    pub country: Option<&'a str>,
     pub blocked: bool,
 }
 
@@ -312,22 +353,10 @@ impl Stats {
         o.counts.touch(now);
         o.series.add(now, 1, u32::from(ev.blocked), 0, 0);
         if let Some(d) = ev.domain {
-            if let Some(n) = o.domains.get_mut(d) {
-                *n += 1;
-            } else {
-                if o.domains.len() >= MAX_DOMAINS {
-                    // Make room by dropping the least used domain.
-                    if let Some(k) = o
-                        .domains
-                        .iter()
-                        .min_by_key(|(_, n)| **n)
-                        .map(|(k, _)| k.clone())
-                    {
-                        o.domains.remove(&k);
-                    }
-                }
-                o.domains.insert(d.to_string(), 1);
-            }
+            count_bounded(&mut o.domains, d, MAX_DOMAINS);
+        }
+        if let Some(c) = ev.country {
+            count_bounded(&mut o.countries, c, MAX_COUNTRIES);
         }
     }
 
@@ -369,14 +398,24 @@ impl Stats {
         names: &dyn Fn(&str) -> Option<String>,
     ) -> Vec<DeviceRow> {
         // In a range: each device's counts summed from its owner pairs, in
-        // one pass over the pairs.
+        // one pass over the pairs; its countries from the pairs active in
+        // the range (all of them without one).
         let mut in_range: HashMap<&str, Counts> = HashMap::new();
-        if !range.is_all() {
-            for ((dev, _), o) in &self.owners {
-                in_range
-                    .entry(dev.as_str())
-                    .or_default()
-                    .add(&o.series.sum(range, now));
+        let mut countries: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
+        for ((dev, _), o) in &self.owners {
+            if filter.is_some_and(|f| !f.eq_ignore_ascii_case(dev)) {
+                continue;
+            }
+            if !range.is_all() {
+                let c = o.series.sum(range, now);
+                if c.is_empty() {
+                    continue;
+                }
+                in_range.entry(dev.as_str()).or_default().add(&c);
+            }
+            let per = countries.entry(dev.as_str()).or_default();
+            for (c, n) in &o.countries {
+                *per.entry(c.as_str()).or_default() += n;
             }
         }
         let mut rows: Vec<DeviceRow> = self
@@ -399,6 +438,7 @@ impl Stats {
                     bytes_down: c.bytes_down,
                     first_seen: c.first_seen,
                     last_seen: c.last_seen,
+                    countries: country_counts(countries.remove(k.as_str()).unwrap_or_default()),
                 })
             })
             .collect();
@@ -408,7 +448,8 @@ impl Stats {
 
     /// Owner rows summed over devices (or for one device), in a range.
     pub fn owner_rows(&self, filter: Option<&str>, range: TimeRange, now: u64) -> Vec<OwnerRow> {
-        let mut merged: HashMap<&str, (String, Counts, HashMap<&str, u64>)> = HashMap::new();
+        type Merged<'s> = (String, Counts, HashMap<&'s str, u64>, HashMap<&'s str, u64>);
+        let mut merged: HashMap<&str, Merged<'_>> = HashMap::new();
         for ((device, owner), o) in &self.owners {
             if filter.is_some_and(|f| !f.eq_ignore_ascii_case(device)) {
                 continue;
@@ -417,17 +458,25 @@ impl Stats {
             if !range.is_all() && c.is_empty() {
                 continue;
             }
-            let m = merged
-                .entry(owner.as_str())
-                .or_insert_with(|| (o.category.clone(), Counts::default(), HashMap::new()));
+            let m = merged.entry(owner.as_str()).or_insert_with(|| {
+                (
+                    o.category.clone(),
+                    Counts::default(),
+                    HashMap::new(),
+                    HashMap::new(),
+                )
+            });
             m.1.add(&c);
             for (d, n) in &o.domains {
                 *m.2.entry(d.as_str()).or_default() += n;
             }
+            for (country, n) in &o.countries {
+                *m.3.entry(country.as_str()).or_default() += n;
+            }
         }
         let mut rows: Vec<OwnerRow> = merged
             .into_iter()
-            .map(|(owner, (category, c, domains))| {
+            .map(|(owner, (category, c, domains, countries))| {
                 let mut domains: Vec<(&str, u64)> = domains.into_iter().collect();
                 domains.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
                 OwnerRow {
@@ -443,6 +492,7 @@ impl Stats {
                         .take(MAX_DOMAINS)
                         .map(|(d, _)| d.to_string())
                         .collect(),
+                    countries: country_counts(countries),
                 }
             })
             .collect();
@@ -471,6 +521,16 @@ pub struct DeviceRow {
     /// Unix time, seconds.
     pub first_seen: u64,
     pub last_seen: u64,
+    /// Where its connections went: countries, the most first.
+    #[serde(default)]
+    pub countries: Vec<CountryCount>,
+}
+
+/// A destination country (ISO 3166-1 alpha-2) and the connections to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountryCount {
+    pub country: String,
+    pub flows: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -485,6 +545,9 @@ pub struct OwnerRow {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub domains: Vec<String>,
+    /// Where its connections went: countries, the most first.
+    #[serde(default)]
+    pub countries: Vec<CountryCount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -506,6 +569,10 @@ pub struct FlowRow {
     /// knows its network (a flow to Xiaomi on Alibaba Cloud: owner Xiaomi,
     /// host Alibaba Cloud).
     pub host: Option<String>,
+    /// The destination's country (ISO 3166-1 alpha-2): where a geolocation
+    /// database puts the address, else where its network is registered.
+    #[serde(default)]
+    pub country: Option<String>,
     /// For a DNS flow (port 53): the name its first question asked. The
     /// flow's domain and owner stay those of the resolver it went to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -584,6 +651,7 @@ mod tests {
             owner,
             category: "telemetry",
             domain,
+            country: None,
             blocked,
         };
         s.on_decided(&ev("Xiaomi", true, Some("tracking.miui.com")), 10);
@@ -600,6 +668,64 @@ mod tests {
         assert!(s
             .owner_rows(Some("aa:bb:cc:dd:ee:ff"), TimeRange::default(), 13)
             .is_empty());
+    }
+
+    /// Countries: per owner and per device, the most connections first;
+    /// a pair keeps at most `MAX_COUNTRIES` (a new one replaces the least
+    /// counted); a state saved before countries existed loads without.
+    #[test]
+    fn countries_are_counted_per_owner_and_device() {
+        let mut s = Stats::default();
+        fn ev<'a>(owner: &'a str, country: Option<&'a str>) -> FlowEvent<'a> {
+            FlowEvent {
+                device: "02:00:00:00:77:02",
+                mac: Some("02:00:00:00:77:02"),
+                ip: "192.168.77.2".into(),
+                owner,
+                category: "cloud",
+                domain: None,
+                country,
+                blocked: false,
+            }
+        }
+        for (owner, country) in [
+            ("Alibaba Cloud", Some("SG")),
+            ("Alibaba Cloud", Some("SG")),
+            ("Alibaba Cloud", Some("CN")),
+            ("Google", Some("US")),
+            ("Google", None),
+        ] {
+            s.on_decided(&ev(owner, country), 10);
+        }
+        let o = s.owner_rows(None, TimeRange::default(), 10);
+        let of = |name: &str| {
+            o.iter()
+                .find(|r| r.owner == name)
+                .unwrap()
+                .countries
+                .clone()
+        };
+        let cc = |c: &str, flows| CountryCount {
+            country: c.into(),
+            flows,
+        };
+        assert_eq!(of("Alibaba Cloud"), [cc("SG", 2), cc("CN", 1)]);
+        assert_eq!(of("Google"), [cc("US", 1)]);
+        let d = s.device_rows(None, TimeRange::default(), 10, &|_| None);
+        assert_eq!(d[0].countries, [cc("SG", 2), cc("CN", 1), cc("US", 1)]);
+        for i in 0..100u8 {
+            let code = format!("{}{}", (b'A' + i / 26) as char, (b'A' + i % 26) as char);
+            s.on_decided(&ev("Google", Some(&code)), 11);
+        }
+        let google = s.owner_rows(None, TimeRange::default(), 11);
+        let google = google.iter().find(|r| r.owner == "Google").unwrap();
+        assert_eq!(google.countries.len(), MAX_COUNTRIES);
+        // An older state file's pair, without countries.
+        let old: OwnerStats = serde_json::from_str(
+            r#"{"category":"cloud","counts":{"flows":1,"blocked":0,"bytes_up":0,"bytes_down":0,"first_seen":1,"last_seen":1},"domains":{},"series":[[],[],[]]}"#,
+        )
+        .unwrap();
+        assert!(old.countries.is_empty());
     }
 
     /// 50,000 rotating source MACs: devices stay bounded, eviction comes in
@@ -621,6 +747,7 @@ mod tests {
                 owner: "Xiaomi",
                 category: "telemetry",
                 domain: None,
+                country: None,
                 blocked: false,
             };
             s.on_decided(&ev, 1000 + i);
@@ -651,6 +778,7 @@ mod tests {
             owner,
             category: "c",
             domain: None,
+            country: None,
             blocked: false,
         }
     }
@@ -757,6 +885,7 @@ mod tests {
                     owner: "o",
                     category: "c",
                     domain: Some(&d),
+                    country: None,
                     blocked: false,
                 },
                 1,

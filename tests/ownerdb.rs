@@ -348,6 +348,35 @@ fn mmdb_files_in_maxmind_and_ipinfo_schemas() {
         assert_eq!(lookup(&db, "2001:db8::1")["asn"], serde_json::Value::Null);
         std::fs::remove_file(&db).ok();
     }
+    // Country databases: DB-IP Country Lite's schema, and IPinfo Lite's
+    // (networks and countries in one). A geolocation database's country
+    // replaces iptoasn's registration country (1.1.1.1: CN there).
+    let iptoasn = format!("iptoasn:{}", fixture("ip2asn-v4-excerpt.tsv"));
+    let registered = compile_only("registered.db", std::slice::from_ref(&iptoasn));
+    assert_eq!(lookup(&registered, "1.1.1.1")["country"], "CN");
+    assert_eq!(lookup(&registered, "8.8.8.8")["country"], "US");
+    for (file, asn) in [
+        ("country-dbip-schema.mmdb", None),
+        ("lite-ipinfo-schema.mmdb", Some(45102)),
+    ] {
+        let db = compile_only(
+            "countries.db",
+            &[iptoasn.clone(), format!("mmdb:{}", fixture(file))],
+        );
+        let sg = lookup(&db, "47.74.10.1");
+        assert_eq!(sg["country"], "SG", "{file}");
+        if let Some(asn) = asn {
+            assert_eq!(sg["asn"], asn, "{file}");
+        }
+        assert_eq!(lookup(&db, "1.1.1.1")["country"], "AU", "{file}");
+        assert_eq!(lookup(&db, "2001:4860::1")["country"], "US", "{file}");
+        assert_eq!(
+            lookup(&db, "192.0.2.1")["country"],
+            serde_json::Value::Null,
+            "{file}"
+        );
+        std::fs::remove_file(&db).ok();
+    }
     // Not an MMDB: the file is named, nothing is written.
     let out_db = temp("never-mmdb.db");
     let out = phonehome(&[

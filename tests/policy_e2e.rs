@@ -503,3 +503,124 @@ fn quic_initial_named_and_blocked(f: Family) {
         )
     );
 }
+
+#[test]
+fn a_country_rule_refuses_connections_to_that_country() {
+    country_rule(V4);
+}
+
+#[test]
+fn a_country_rule_refuses_connections_to_that_country_over_ipv6() {
+    country_rule(V6);
+}
+
+/// `list country 'SG'` with a database that places the "Alibaba Cloud"
+/// server in Singapore (iptoasn rows for the test network's addresses):
+/// a connection there is refused at its first SYN, whatever name it would
+/// send; Google's server (US) is fetched. Flows, owners and `top --by
+/// country` say where each went.
+fn country_rule(f: Family) {
+    if !can_run() {
+        return;
+    }
+    let mut net = Net::new();
+    net.start_wan_services();
+    let tsv = net.dir.join("countries-ip2asn.tsv");
+    std::fs::write(
+        &tsv,
+        "203.0.113.16\t203.0.113.31\t15169\tUS\tGOOGLE - Google LLC\n\
+         203.0.113.40\t203.0.113.47\t45102\tSG\tALIBABA-CN-NET Alibaba US Technology Co., Ltd.\n\
+         2001:db8:113::20\t2001:db8:113::2f\t15169\tUS\tGOOGLE - Google LLC\n\
+         2001:db8:113::40\t2001:db8:113::4f\t45102\tSG\tALIBABA-CN-NET Alibaba US Technology Co., Ltd.\n",
+    )
+    .unwrap();
+    let db = net.dir.join("countries.db");
+    let out = std::process::Command::new(bin())
+        .args(["db", "compile", "--out"])
+        .arg(&db)
+        .arg(format!("iptoasn:{}", tsv.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    net.start_daemon(
+        &format!(
+            "config phonehome 'main'\n\toption db '{}'\n\
+             config rule 'no_sg'\n\tlist country 'sg'\n\toption action 'reject'\n",
+            db.display()
+        ),
+        false,
+    );
+    let resent = net.syn_retransmits(&net.phone);
+    assert_eq!(
+        net.curl_exit("https://www.google.com/", f.ip(ALIYUN_IP), 3.0),
+        7,
+        "a connection to Singapore must be refused"
+    );
+    assert_eq!(
+        net.syn_retransmits(&net.phone),
+        resent,
+        "refused at its first SYN"
+    );
+    assert!(net.curl("https://www.google.com/", f.ip(GOOGLE_IP), 5.0));
+    let flows = net.cli_json(&["flows"]);
+    let to = |ip: &str| {
+        flows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["dst"] == ip && r["dport"] == 443)
+            .unwrap_or_else(|| panic!("no flow to {ip}: {flows:#}"))
+            .clone()
+    };
+    let sg = to(f.ip(ALIYUN_IP));
+    assert_eq!(
+        (
+            sg["country"].as_str(),
+            sg["verdict"].as_str(),
+            sg["rule"].as_str()
+        ),
+        (Some("SG"), Some("reject"), Some("no_sg")),
+        "{sg:#}"
+    );
+    let us = to(f.ip(GOOGLE_IP));
+    assert_eq!(
+        (
+            us["country"].as_str(),
+            us["verdict"].as_str(),
+            us["owner"].as_str()
+        ),
+        (Some("US"), Some("allow"), Some("Google")),
+        "{us:#}"
+    );
+    let owners = net.cli_json(&["owners"]);
+    let google = owners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["owner"] == "Google")
+        .unwrap();
+    assert_eq!(google["countries"][0]["country"], "US", "{owners:#}");
+    let devices = net.cli_json(&["devices"]);
+    let countries: Vec<&str> = devices[0]["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["country"].as_str())
+        .collect();
+    assert!(
+        countries.contains(&"SG") && countries.contains(&"US"),
+        "{devices:#}"
+    );
+    let top = net.cli_json(&["top", "--by", "country"]);
+    let ranked: Vec<&str> = top
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["country"].as_str())
+        .collect();
+    assert!(ranked.contains(&"SG") && ranked.contains(&"US"), "{top:#}");
+}

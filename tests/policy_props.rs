@@ -42,6 +42,7 @@ struct RuleSpec {
     proto: Option<u8>,
     port: Option<(u16, u16)>,
     asn: bool,
+    country: bool,
     schedule: Option<(u16, u16, u8)>,
     action: Action,
 }
@@ -67,6 +68,7 @@ fn rule() -> impl Strategy<Value = RuleSpec> {
             prop_oneof![Just((443u16, 443u16)), Just((80, 80)), Just((8000, 8100))],
         ),
         proptest::bool::weighted(0.15),
+        proptest::bool::weighted(0.15),
         proptest::option::weighted(
             0.2,
             prop_oneof![
@@ -77,16 +79,19 @@ fn rule() -> impl Strategy<Value = RuleSpec> {
         action(),
     )
         .prop_map(
-            |(device, owners, category, domain, proto, port, asn, schedule, action)| RuleSpec {
-                device,
-                owners,
-                category,
-                domain,
-                proto,
-                port,
-                asn,
-                schedule,
-                action,
+            |(device, owners, category, domain, proto, port, asn, country, schedule, action)| {
+                RuleSpec {
+                    device,
+                    owners,
+                    category,
+                    domain,
+                    proto,
+                    port,
+                    asn,
+                    country,
+                    schedule,
+                    action,
+                }
             },
         )
 }
@@ -158,6 +163,9 @@ fn config_text(s: &Setup) -> String {
         if r.asn {
             t.push_str("\tlist asn 'AS45102'\n");
         }
+        if r.country {
+            t.push_str("\tlist country 'sg'\n");
+        }
         if let Some((start, stop, days)) = r.schedule {
             t.push_str(&format!(
                 "\toption start_time '{:02}:{:02}'\n\toption stop_time '{:02}:{:02}'\n",
@@ -185,6 +193,8 @@ struct Conn {
     mac: usize,
     names: usize,
     asn: bool,
+    /// In Singapore (else in the US).
+    singapore: bool,
     proto: u8,
     port: u16,
     minute: u16,
@@ -196,20 +206,24 @@ fn conn() -> impl Strategy<Value = Conn> {
         0..4usize,
         0..NAME_CHAINS.len(),
         any::<bool>(),
+        any::<bool>(),
         prop_oneof![Just(6u8), Just(17u8)],
         prop_oneof![Just(80u16), Just(443), Just(8050), Just(53)],
         0..1440u16,
         0..7u8,
     )
-        .prop_map(|(mac, names, asn, proto, port, minute, weekday)| Conn {
-            mac,
-            names,
-            asn,
-            proto,
-            port,
-            minute,
-            weekday,
-        })
+        .prop_map(
+            |(mac, names, asn, singapore, proto, port, minute, weekday)| Conn {
+                mac,
+                names,
+                asn,
+                singapore,
+                proto,
+                port,
+                minute,
+                weekday,
+            },
+        )
 }
 
 /// The documented semantics, written independently of `policy.rs`.
@@ -257,6 +271,7 @@ fn reference(
                     }
             })
             && (!r.asn || c.asn)
+            && (!r.country || c.singapore)
             && r.proto.is_none_or(|p| p == c.proto)
             && r.port.is_none_or(|(a, b)| (a..=b).contains(&c.port));
         if !ok {
@@ -290,6 +305,7 @@ fn facts<'a>(c: &Conn, names: &'a [String], owners: &'a [Owner]) -> FlowFacts<'a
         names,
         owners,
         asn: c.asn.then_some(45102),
+        country: Some(if c.singapore { *b"SG" } else { *b"US" }),
         proto: c.proto,
         dport: c.port,
         time: LocalTime {
@@ -328,13 +344,13 @@ proptest! {
         let policy = Policy::from_config(&cfg);
         let names = chain(c.names);
         let owners = phonehome::owners::attribute(&names, "0.0.0.0".parse().unwrap()).owners;
-        let at_dns = FlowFacts { proto: 0, dport: 0, asn: None, dns: false, ..facts(&c, &names, &owners) };
+        let at_dns = FlowFacts { proto: 0, dport: 0, asn: None, country: None, dns: false, ..facts(&c, &names, &owners) };
         if let Some(d) = policy.decide_name(&at_dns) {
             prop_assert!(d.blocks());
             for proto in [6u8, 17] {
                 for port in [80u16, 443, 8050] {
-                    for asn in [false, true] {
-                        let conn = Conn { proto, port, asn, ..c.clone() };
+                    for (asn, singapore) in [(false, false), (true, false), (false, true), (true, true)] {
+                        let conn = Conn { proto, port, asn, singapore, ..c.clone() };
                         let later = policy.decide(&facts(&conn, &names, &owners));
                         prop_assert!(later.blocks(), "sinkholed by {:?} but {:?} for {:?}", d.rule, later, conn);
                     }

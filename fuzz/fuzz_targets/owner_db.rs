@@ -10,20 +10,24 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     // The same bytes as a file with the right magic and checksum, so the
     // fuzzer reaches every section's checks (a checksum keeps random bytes
-    // out of them above).
-    let mut file = b"PHOWNDB2".to_vec();
-    file.extend_from_slice(data);
-    let sum = fnv1a(&file);
-    file.extend_from_slice(&sum.to_le_bytes());
-    if let Ok(db) = OwnerDb::from_bytes(file) {
-        for name in ["a.b.example.com", "xiaomi.com", "", "x.co.uk"] {
-            let _ = db.lookup_domain(name);
-            let _ = db.registrable_domain(name);
+    // out of them above): as the current format and as format 2.
+    for magic in [b"PHOWNDB3", b"PHOWNDB2"] {
+        let mut file = magic.to_vec();
+        file.extend_from_slice(data);
+        let sum = fnv1a(&file);
+        file.extend_from_slice(&sum.to_le_bytes());
+        if let Ok(db) = OwnerDb::from_bytes(file) {
+            for name in ["a.b.example.com", "xiaomi.com", "", "x.co.uk"] {
+                let _ = db.lookup_domain(name);
+                let _ = db.registrable_domain(name);
+            }
+            for ip in ["192.0.2.1", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::"] {
+                let ip = ip.parse().unwrap();
+                let _ = db.lookup_ip(ip);
+                let _ = db.lookup_country(ip);
+            }
+            let _ = db.has_owner("Xiaomi");
         }
-        for ip in ["192.0.2.1", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::"] {
-            let _ = db.lookup_ip(ip.parse().unwrap());
-        }
-        let _ = db.has_owner("Xiaomi");
     }
     // The domain table on its own.
     if let Ok(t) = DomainTable::parse(data, 1000) {

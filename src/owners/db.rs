@@ -16,13 +16,19 @@
 //! ~7,400 rules in ~46 KB, used once per new flow, exact (a public suffix
 //! must never be guessed). IP prefixes are sorted range starts
 //! (merged where neighbours share an ASN) searched by bisection, pointing
-//! into an ASN table: ASN, AS organisation, hosting owner.
+//! into an ASN table: ASN, AS organisation, hosting owner. Countries are a
+//! second pair of range tables of the same shape, whose value is the ISO
+//! 3166 code: from a geolocation database (a country MMDB) when one was
+//! imported, else the networks' registration country (iptoasn's column),
+//! never a mix (a range of one would cut into the other's).
 //!
-//! File layout (little-endian): magic `PHOWNDB2`, then sections each
+//! File layout (little-endian): magic `PHOWNDB3`, then sections each
 //! prefixed by a u64 length: strings, owners, sources, values, domain table,
-//! PSL FST, ASN table, IPv4 ranges, IPv6 ranges; then an FNV-1a 64 checksum of
-//! everything before it. A file that is short, of another version or fails
-//! the checksum is refused with an error saying so.
+//! PSL FST, ASN table, IPv4 ranges, IPv6 ranges, IPv4 country ranges, IPv6
+//! country ranges; then an FNV-1a 64 checksum of everything before it.
+//! Format 2 (no country sections) is still read. A file that is short, of
+//! another version or fails the checksum is refused with an error saying
+//! so.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -35,9 +41,11 @@ use fst::raw::{Fst, Output};
 use super::domain_table::{self, DomainTable};
 use super::Category;
 
-const MAGIC: &[u8; 8] = b"PHOWNDB2";
+const MAGIC: &[u8; 8] = b"PHOWNDB3";
+/// Format 2: the same without the two country sections.
+const MAGIC_2: &[u8; 8] = b"PHOWNDB2";
 const NONE: u32 = u32::MAX;
-const SECTIONS: usize = 9;
+const SECTIONS: usize = 11;
 
 /// Entry flag: the name came from a CNAME-cloaking list (a first-party
 /// alias of the tracker).
@@ -130,7 +138,32 @@ pub struct Builder {
     asns: BTreeMap<u32, (u32, u32)>,
     v4: Vec<(u32, u32, u32)>,
     v6: Vec<(u128, u128, u32)>,
+    /// Country ranges (code as `country_value`), by where they came from:
+    /// a geolocation database, or the networks' registration country.
+    geo_v4: Vec<(u32, u32, u32)>,
+    geo_v6: Vec<(u128, u128, u32)>,
+    registered_v4: Vec<(u32, u32, u32)>,
+    registered_v6: Vec<(u128, u128, u32)>,
     pub duplicates: usize,
+}
+
+/// An ISO 3166-1 alpha-2 code as stored: its two letters, uppercase, in
+/// the low bytes. None for anything else (iptoasn's "None", "ZZ" is kept:
+/// it is a code, "unknown or unspecified").
+pub fn country_value(code: &str) -> Option<u32> {
+    match code.as_bytes() {
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            Some(u32::from(a.to_ascii_uppercase()) | u32::from(b.to_ascii_uppercase()) << 8)
+        }
+        _ => None,
+    }
+}
+
+/// A stored country value as its code; None for no country or a value
+/// that is no code.
+fn country_code(value: u32) -> Option<[u8; 2]> {
+    let code = [value as u8, (value >> 8) as u8];
+    (value >> 16 == 0 && code.iter().all(u8::is_ascii_uppercase)).then_some(code)
 }
 
 impl Builder {
@@ -234,8 +267,41 @@ impl Builder {
         Ok(())
     }
 
+    /// The country of the addresses `first..=last`: `geolocated` from a
+    /// geolocation database (where the servers are), else the country the
+    /// network is registered in. `code` must pass `country_value`.
+    pub fn add_country_range(
+        &mut self,
+        first: IpAddr,
+        last: IpAddr,
+        code: &str,
+        geolocated: bool,
+    ) -> Result<(), String> {
+        let value = country_value(code).ok_or_else(|| format!("'{code}' is not a country code"))?;
+        let (v4, v6) = if geolocated {
+            (&mut self.geo_v4, &mut self.geo_v6)
+        } else {
+            (&mut self.registered_v4, &mut self.registered_v6)
+        };
+        match (first, last) {
+            (IpAddr::V4(a), IpAddr::V4(b)) if u32::from(a) <= u32::from(b) => {
+                v4.push((a.into(), b.into(), value))
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) if u128::from(a) <= u128::from(b) => {
+                v6.push((a.into(), b.into(), value))
+            }
+            _ => return Err(format!("bad range {first} - {last}")),
+        }
+        Ok(())
+    }
+
     pub fn range_count(&self) -> usize {
         self.v4.len() + self.v6.len()
+    }
+
+    /// Country ranges added (both kinds).
+    pub fn country_range_count(&self) -> usize {
+        self.geo_v4.len() + self.geo_v6.len() + self.registered_v4.len() + self.registered_v6.len()
     }
 
     /// Loads the Public Suffix List's ICANN section (the PRIVATE section is
@@ -273,18 +339,19 @@ impl Builder {
 
     /// Writes the database file's bytes.
     pub fn finish(mut self) -> Result<Vec<u8>, String> {
-        // Ranges: sort, then one start per change of ASN (gaps become
-        // "no ASN" entries), neighbours with the same ASN merged.
+        // Ranges: sort, then one start per change of value (gaps become
+        // NONE entries), neighbours with the same value merged. The value
+        // is the ASN's index, or the country code.
         fn flatten<T: Copy + Ord + std::ops::Add<Output = T> + From<u8>>(
             mut ranges: Vec<(T, T, u32)>,
             max: T,
-            asn_index: &HashMap<u32, u32>,
+            value_of: impl Fn(u32) -> u32,
         ) -> Vec<(T, u32)> {
             ranges.sort();
             let mut out: Vec<(T, u32)> = Vec::new();
             let mut covered_to: Option<T> = None; // last address covered
-            for (first, last, asn) in ranges {
-                let idx = asn_index.get(&asn).copied().unwrap_or(NONE);
+            for (first, last, value) in ranges {
+                let idx = value_of(value);
                 let start = match covered_to {
                     Some(end) if first <= end => {
                         if last <= end {
@@ -331,8 +398,24 @@ impl Builder {
             .enumerate()
             .map(|(i, (a, _))| (*a, i as u32))
             .collect();
-        let v4 = flatten(std::mem::take(&mut self.v4), u32::MAX, &asn_index);
-        let v6 = flatten(std::mem::take(&mut self.v6), u128::MAX, &asn_index);
+        let index_of = |asn: u32| asn_index.get(&asn).copied().unwrap_or(NONE);
+        let v4 = flatten(std::mem::take(&mut self.v4), u32::MAX, index_of);
+        let v6 = flatten(std::mem::take(&mut self.v6), u128::MAX, index_of);
+        // Countries: a geolocation database's when one was imported.
+        let geolocated = !self.geo_v4.is_empty() || !self.geo_v6.is_empty();
+        let (c4, c6) = if geolocated {
+            (
+                std::mem::take(&mut self.geo_v4),
+                std::mem::take(&mut self.geo_v6),
+            )
+        } else {
+            (
+                std::mem::take(&mut self.registered_v4),
+                std::mem::take(&mut self.registered_v6),
+            )
+        };
+        let c4 = flatten(c4, u32::MAX, |v| v);
+        let c6 = flatten(c6, u128::MAX, |v| v);
 
         let mut out = MAGIC.to_vec();
         let section = |out: &mut Vec<u8>, bytes: &[u8]| {
@@ -372,18 +455,20 @@ impl Builder {
             asns.extend_from_slice(&host.to_le_bytes());
         }
         section(&mut out, &asns);
-        let mut r4 = Vec::with_capacity(v4.len() * 8);
-        for (start, idx) in &v4 {
-            r4.extend_from_slice(&start.to_le_bytes());
-            r4.extend_from_slice(&idx.to_le_bytes());
+        for (r4, r6) in [(&v4, &v6), (&c4, &c6)] {
+            let mut bytes = Vec::with_capacity(r4.len() * 8);
+            for (start, value) in r4 {
+                bytes.extend_from_slice(&start.to_le_bytes());
+                bytes.extend_from_slice(&value.to_le_bytes());
+            }
+            section(&mut out, &bytes);
+            let mut bytes = Vec::with_capacity(r6.len() * 20);
+            for (start, value) in r6 {
+                bytes.extend_from_slice(&start.to_le_bytes());
+                bytes.extend_from_slice(&value.to_le_bytes());
+            }
+            section(&mut out, &bytes);
         }
-        section(&mut out, &r4);
-        let mut r6 = Vec::with_capacity(v6.len() * 20);
-        for (start, idx) in &v6 {
-            r6.extend_from_slice(&start.to_le_bytes());
-            r6.extend_from_slice(&idx.to_le_bytes());
-        }
-        section(&mut out, &r6);
         let sum = fnv1a(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         Ok(out)
@@ -419,6 +504,9 @@ pub struct OwnerDb {
     asns: Range<usize>,
     v4: Range<usize>,
     v6: Range<usize>,
+    /// Country ranges (empty in a format 2 file).
+    country_v4: Range<usize>,
+    country_v6: Range<usize>,
 }
 
 /// Whether an FST's footer (its root node's address and key count) can be
@@ -454,12 +542,16 @@ impl OwnerDb {
         if bytes.len() < MAGIC.len() + 8 || &bytes[..7] != b"PHOWNDB" {
             return Err("not a phonehome owner database".into());
         }
-        if &bytes[..8] != MAGIC {
-            return Err(format!(
-                "owner database format {} is not supported (this build reads {})",
-                bytes[7] as char, MAGIC[7] as char
-            ));
-        }
+        let section_count = match &bytes[..8] {
+            m if m == MAGIC => SECTIONS,
+            m if m == MAGIC_2 => SECTIONS - 2,
+            _ => {
+                return Err(format!(
+                    "owner database format {} is not supported (this build reads 2 and {})",
+                    bytes[7] as char, MAGIC[7] as char
+                ))
+            }
+        };
         let body = bytes.len() - 8;
         let sum = u64::from_le_bytes(bytes[body..].try_into().expect("8 bytes"));
         if fnv1a(&bytes[..body]) != sum {
@@ -467,7 +559,7 @@ impl OwnerDb {
         }
         let mut sections = Vec::new();
         let mut at = MAGIC.len();
-        for _ in 0..SECTIONS {
+        for _ in 0..section_count {
             if at + 8 > body {
                 return Err("truncated section table".into());
             }
@@ -479,6 +571,8 @@ impl OwnerDb {
             sections.push(at..at + len);
             at += len;
         }
+        // Format 2: no countries.
+        sections.resize(SECTIONS, at..at);
         let file = Arc::new(bytes);
         let strings = sections[0].clone();
         if strings.len() < 4 {
@@ -530,6 +624,8 @@ impl OwnerDb {
         check_records(&sections[6], 12, "ASN table")?;
         check_records(&sections[7], 8, "IPv4 ranges")?;
         check_records(&sections[8], 20, "IPv6 ranges")?;
+        check_records(&sections[9], 8, "IPv4 country ranges")?;
+        check_records(&sections[10], 20, "IPv6 country ranges")?;
         DomainTable::parse(&file[sections[4].clone()], sections[3].len() / 8)?;
         let domains = sections[4].clone();
         let db = OwnerDb {
@@ -544,6 +640,8 @@ impl OwnerDb {
             asns: sections[6].clone(),
             v4: sections[7].clone(),
             v6: sections[8].clone(),
+            country_v4: sections[9].clone(),
+            country_v6: sections[10].clone(),
             file,
         };
         // Every index stored in the tables must point inside them.
@@ -562,6 +660,15 @@ impl OwnerDb {
         let asn_count = db.asns.len() / 12;
         if !ids_ok(&db.v4, 8, 4, asn_count) || !ids_ok(&db.v6, 20, 16, asn_count) {
             return Err("ASN index out of range".into());
+        }
+        let codes_ok = |r: &Range<usize>, stride: usize| {
+            (r.start..r.end).step_by(stride).all(|at| {
+                let v = u32_at(&db.file, at + stride - 4);
+                v == NONE || country_code(v).is_some()
+            })
+        };
+        if !codes_ok(&db.country_v4, 8) || !codes_ok(&db.country_v6, 20) {
+            return Err("a country range holds no country code".into());
         }
         Ok(db)
     }
@@ -635,6 +742,11 @@ impl OwnerDb {
 
     pub fn range_count(&self) -> (usize, usize) {
         (self.v4.len() / 8, self.v6.len() / 20)
+    }
+
+    /// Country ranges (IPv4, IPv6).
+    pub fn country_range_count(&self) -> (usize, usize) {
+        (self.country_v4.len() / 8, self.country_v6.len() / 20)
     }
 
     pub fn file_size(&self) -> usize {
@@ -732,9 +844,21 @@ impl OwnerDb {
 
     /// The network an address belongs to.
     pub fn lookup_ip(&self, ip: IpAddr) -> Option<IpMatch<'_>> {
+        self.asn_entry(self.range_value(ip, &self.v4, &self.v6)?)
+    }
+
+    /// The country of an address (ISO 3166-1 alpha-2, uppercase): where a
+    /// geolocation database puts it, or where its network is registered.
+    pub fn lookup_country(&self, ip: IpAddr) -> Option<[u8; 2]> {
+        country_code(self.range_value(ip, &self.country_v4, &self.country_v6)?)
+    }
+
+    /// The value of the range table (`v4` or `v6` by the address's family)
+    /// record that covers `ip`.
+    fn range_value(&self, ip: IpAddr, v4: &Range<usize>, v6: &Range<usize>) -> Option<u32> {
         let (range, stride, key): (&Range<usize>, usize, u128) = match ip {
-            IpAddr::V4(v4) => (&self.v4, 8, u32::from(v4) as u128),
-            IpAddr::V6(v6) => (&self.v6, 20, u128::from(v6)),
+            IpAddr::V4(a) => (v4, 8, u32::from(a) as u128),
+            IpAddr::V6(a) => (v6, 20, u128::from(a)),
         };
         let records = &self.file[range.clone()];
         let n = records.len() / stride;
@@ -757,7 +881,7 @@ impl OwnerDb {
             }
         }
         let i = lo.checked_sub(1)?;
-        self.asn_entry(u32_at(&records[i * stride..], stride - 4))
+        Some(u32_at(&records[i * stride..], stride - 4))
     }
 }
 
@@ -913,6 +1037,63 @@ mod tests {
         // 8.8.8/24, the gap after it, 47.74/16 and 47.75/16 merged, the
         // gap after them.
         assert_eq!(db.range_count().0, 4);
+    }
+
+    /// Countries: the registration country when nothing better was
+    /// imported, a geolocation database's when one was (never a mix);
+    /// format 2 files (no countries) still load; a country range that
+    /// holds no code is refused.
+    #[test]
+    fn countries_come_from_geolocation_before_registration() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let mut b = Builder::new();
+        b.add_country_range(ip("47.74.0.0"), ip("47.75.255.255"), "CN", false)
+            .unwrap();
+        b.add_country_range(ip("2001:db8::"), ip("2001:db8::ffff"), "cn", false)
+            .unwrap();
+        assert!(b
+            .add_country_range(ip("1.0.0.0"), ip("1.0.0.255"), "None", false)
+            .is_err());
+        assert!(b
+            .add_country_range(ip("1.0.0.9"), ip("1.0.0.1"), "US", false)
+            .is_err());
+        let registered = OwnerDb::from_bytes(b.finish().unwrap()).unwrap();
+        assert_eq!(registered.lookup_country(ip("47.75.1.2")), Some(*b"CN"));
+        assert_eq!(registered.lookup_country(ip("2001:db8::1")), Some(*b"CN"));
+        assert_eq!(registered.lookup_country(ip("47.76.0.1")), None);
+        assert_eq!(registered.lookup_country(ip("8.8.8.8")), None);
+
+        let mut b = Builder::new();
+        b.add_country_range(ip("47.74.0.0"), ip("47.75.255.255"), "CN", false)
+            .unwrap();
+        // Alibaba Cloud's Singapore servers, by a geolocation database.
+        b.add_country_range(ip("47.74.0.0"), ip("47.74.255.255"), "SG", true)
+            .unwrap();
+        let geo = OwnerDb::from_bytes(b.finish().unwrap()).unwrap();
+        assert_eq!(geo.lookup_country(ip("47.74.1.2")), Some(*b"SG"));
+        assert_eq!(geo.lookup_country(ip("47.75.1.2")), None, "no mix");
+        assert_eq!(geo.country_range_count(), (2, 0));
+
+        // Format 2: the same file without the country sections.
+        let mut v2 = sample_bytes();
+        v2.truncate(v2.len() - 8 - 16); // checksum, two empty sections
+        v2[..8].copy_from_slice(MAGIC_2);
+        let sum = fnv1a(&v2);
+        v2.extend_from_slice(&sum.to_le_bytes());
+        let old = OwnerDb::from_bytes(v2).unwrap();
+        assert_eq!(old.lookup_ip(ip("8.8.8.8")).unwrap().asn, 15169);
+        assert_eq!(old.lookup_country(ip("8.8.8.8")), None);
+
+        // A country value that is no code: refused at load.
+        let mut bad = geo.file.as_ref().clone();
+        let body = bad.len() - 8;
+        let at = geo.country_v4.start + 4;
+        bad[at..at + 4].copy_from_slice(&0x0000_3131u32.to_le_bytes()); // "11"
+        let sum = fnv1a(&bad[..body]);
+        bad[body..].copy_from_slice(&sum.to_le_bytes());
+        assert!(OwnerDb::from_bytes(bad)
+            .err()
+            .is_some_and(|e| e.contains("country")));
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! | `tracker-radar` | DuckDuckGo Tracker Radar checkout (`entities/`, `domains/<region>/`) |
 //! | `disconnect` | Disconnect `services.json` |
 //! | `disconnect-entities` | Disconnect `entities.json` |
-//! | `iptoasn` | iptoasn.com `ip2asn-v4.tsv` / `ip2asn-v6.tsv` / `ip2asn-combined.tsv` |
-//! | `mmdb` | any ASN MaxMind DB: GeoLite2-ASN, DB-IP ASN Lite, IPinfo ASN / Lite (host-side feature `mmdb`) |
+//! | `iptoasn` | iptoasn.com `ip2asn-v4.tsv` / `ip2asn-v6.tsv` / `ip2asn-combined.tsv` (networks and their registration country) |
+//! | `mmdb` | any ASN or country MaxMind DB: GeoLite2-ASN, DB-IP ASN Lite, DB-IP Country Lite, GeoLite2-Country, IPinfo ASN / Lite (host-side feature `mmdb`) |
 //!
 //! `whotracksme:` and `trackerdb:` also take the SQLite file itself
 //! (`trackerdb.db`, recognised by its header) when built with the host-side
@@ -843,7 +843,9 @@ fn disconnect_entities(
 // ------------------------------------------------------------ iptoasn
 
 /// iptoasn TSV: `first last asn country description`; AS 0 ("Not
-/// routed") rows are skipped.
+/// routed") rows are skipped. The country column (where the network is
+/// registered; "None" when unknown) becomes the range's country unless a
+/// geolocation database is imported too.
 fn iptoasn(path: &Path, builder: &mut Builder) -> Result<(), String> {
     let text = read_text(path)?;
     for (i, line) in text.lines().enumerate() {
@@ -869,22 +871,39 @@ fn iptoasn(path: &Path, builder: &mut Builder) -> Result<(), String> {
         builder
             .add_range(first, last, asn)
             .map_err(|e| err_at(path, i + 1, e))?;
+        if super::db::country_value(cols[3].trim()).is_some() {
+            builder
+                .add_country_range(first, last, cols[3].trim(), false)
+                .map_err(|e| err_at(path, i + 1, e))?;
+        }
     }
     Ok(())
 }
 
-/// One network's record in an ASN MaxMind DB. MaxMind's GeoLite2-ASN and
-/// DB-IP's ASN Lite use `autonomous_system_*`; IPinfo's ASN and Lite
-/// databases use `asn` ("AS15169") with `name` or `as_name`. Other fields
-/// are ignored.
+/// One network's record in an ASN or country MaxMind DB. MaxMind's
+/// GeoLite2-ASN and DB-IP's ASN Lite use `autonomous_system_*`; IPinfo's
+/// ASN and Lite databases use `asn` ("AS15169") with `name` or `as_name`.
+/// Countries: `country.iso_code` in MaxMind's and DB-IP's country and city
+/// databases, `country_code` in IPinfo's. Other fields are ignored.
 #[cfg(feature = "mmdb")]
 #[derive(serde::Deserialize)]
-struct AsnRecord {
+struct NetworkRecord {
     autonomous_system_number: Option<u32>,
     autonomous_system_organization: Option<String>,
     asn: Option<String>,
     name: Option<String>,
     as_name: Option<String>,
+    country: Option<CountryField>,
+    country_code: Option<String>,
+}
+
+/// `country`: a record with the code (MaxMind, DB-IP), or IPinfo's name.
+#[cfg(feature = "mmdb")]
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum CountryField {
+    Record { iso_code: Option<String> },
+    Name(#[allow(dead_code)] String),
 }
 
 /// The first and last address of `ip/prefix`.
@@ -910,22 +929,39 @@ fn prefix_range(ip: IpAddr, prefix: u8) -> (IpAddr, IpAddr) {
     }
 }
 
-/// Any ASN MaxMind DB: every network with an AS number becomes a range.
+/// Any ASN or country MaxMind DB: every network with an AS number becomes
+/// a range of that network, every network with a country a geolocated
+/// country range (IPinfo's Lite has both).
 #[cfg(feature = "mmdb")]
 fn mmdb(path: &Path, builder: &mut Builder) -> Result<(), String> {
     let fail = |e: maxminddb::MaxMindDbError| format!("{}: {e}", path.display());
     let reader = maxminddb::Reader::open_readfile(path).map_err(fail)?;
     let kind = reader.metadata().database_type.clone();
-    let mut seen_asn = false;
+    let (mut seen_asn, mut seen_country) = (false, false);
     for network in reader.networks(Default::default()).map_err(fail)? {
         let network = network.map_err(fail)?;
         let net = network.network().map_err(fail)?;
-        let Some(record) = network
-            .decode::<AsnRecord>()
-            .map_err(|e| format!("{}: {net}: not an ASN record ({e})", path.display()))?
+        let Some(record) = network.decode::<NetworkRecord>().map_err(|e| {
+            format!(
+                "{}: {net}: not an ASN or country record ({e})",
+                path.display()
+            )
+        })?
         else {
             continue;
         };
+        let (first, last) = prefix_range(net.ip(), net.prefix());
+        let country = match &record.country {
+            Some(CountryField::Record { iso_code }) => iso_code.as_deref(),
+            _ => None,
+        }
+        .or(record.country_code.as_deref());
+        if let Some(code) = country.filter(|c| super::db::country_value(c).is_some()) {
+            seen_country = true;
+            builder
+                .add_country_range(first, last, code, true)
+                .map_err(|e| format!("{}: {net}: {e}", path.display()))?;
+        }
         let asn = match (record.autonomous_system_number, &record.asn) {
             (Some(n), _) => n,
             (None, Some(text)) => text
@@ -945,14 +981,13 @@ fn mmdb(path: &Path, builder: &mut Builder) -> Result<(), String> {
             .or(record.as_name)
             .unwrap_or_else(|| format!("AS{asn}"));
         builder.add_asn(asn, &org, super::hosting_owner(asn));
-        let (first, last) = prefix_range(net.ip(), net.prefix());
         builder
             .add_range(first, last, asn)
             .map_err(|e| format!("{}: {net}: {e}", path.display()))?;
     }
-    if !seen_asn {
+    if !seen_asn && !seen_country {
         return Err(format!(
-            "{}: no network carries an AS number (a {kind} database, not an ASN one?)",
+            "{}: no network carries an AS number or a country (a {kind} database, not an ASN or country one?)",
             path.display()
         ));
     }

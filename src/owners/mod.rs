@@ -193,6 +193,9 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("ad.intl.xiaomi.com", "Xiaomi", Advertising),
     ("ad.mi.com", "Xiaomi", Advertising),
     ("ad.miui.com", "Xiaomi", Advertising),
+    ("miwifi.com", "Xiaomi", Services),
+    ("mi-idc.com", "Xiaomi", Services),
+    ("xiaomiyoupin.com", "Xiaomi", Services),
     // Alibaba group
     ("alibaba.com", "Alibaba", Services),
     ("alibaba-inc.com", "Alibaba", Services),
@@ -205,6 +208,16 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("tanx.com", "Alibaba", Advertising),
     ("mmstat.com", "Alibaba", Analytics),
     ("ucweb.com", "Alibaba", Services),
+    ("uc.cn", "Alibaba", Services),
+    ("aliexpress.com", "Alibaba", Services),
+    ("youku.com", "Alibaba", Services),
+    ("dingtalk.com", "Alibaba", Services),
+    ("alibabadns.com", "Alibaba", Services),
+    ("tbcdn.cn", "Alibaba", Cdn),
+    // Amap (AutoNavi, Alibaba's since 2014): the location service of
+    // many Chinese phones' system apps.
+    ("amap.com", "Alibaba", Services),
+    ("autonavi.com", "Alibaba", Services),
     ("aliyun.com", "Alibaba Cloud", Cloud),
     ("aliyuncs.com", "Alibaba Cloud", Cloud),
     ("alibabacloud.com", "Alibaba Cloud", Cloud),
@@ -230,6 +243,10 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("e.qq.com", "Tencent", Advertising),
     ("beacon.qq.com", "Tencent", Analytics),
     ("bugly.qq.com", "Tencent", Telemetry),
+    ("qcloud.com", "Tencent Cloud", Cloud),
+    ("tenpay.com", "Tencent", Services),
+    ("weixinbridge.com", "Tencent", Social),
+    ("idqqimg.com", "Tencent", Cdn),
     // Huawei
     ("huawei.com", "Huawei", Services),
     ("hicloud.com", "Huawei", Services),
@@ -239,6 +256,25 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("dbankcdn.com", "Huawei", Cdn),
     ("huaweicloud.com", "Huawei Cloud", Cloud),
     ("myhuaweicloud.com", "Huawei Cloud", Cloud),
+    ("dbankcloud.eu", "Huawei", Cloud),
+    ("dbankcloud.ru", "Huawei", Cloud),
+    ("dbankcloud.asia", "Huawei", Cloud),
+    ("dbankcdn.cn", "Huawei", Cdn),
+    // HiAnalytics and the HMS log service; Huawei Ads (PPS).
+    ("dt.hicloud.com", "Huawei", Telemetry),
+    ("logservice.hicloud.com", "Huawei", Telemetry),
+    ("logservice1.hicloud.com", "Huawei", Telemetry),
+    ("op.hicloud.com", "Huawei", Advertising),
+    ("ads.huawei.com", "Huawei", Advertising),
+    ("vmall.com", "Huawei", Services),
+    ("petalsearch.com", "Huawei", Services),
+    ("petalmaps.com", "Huawei", Services),
+    ("petalmail.com", "Huawei", Services),
+    ("harmonyos.com", "Huawei", Services),
+    // Honor: its own company since Huawei sold it in 2020.
+    ("hihonor.com", "Honor", Services),
+    ("hihonorcloud.com", "Honor", Cloud),
+    ("honor.com", "Honor", Services),
     // ByteDance
     ("bytedance.com", "ByteDance", Services),
     ("bytedance.net", "ByteDance", Services),
@@ -256,6 +292,19 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("pangolin-sdk-toutiao.com", "ByteDance", Advertising),
     ("pglstatp-toutiao.com", "ByteDance", Advertising),
     ("volces.com", "ByteDance", Cloud),
+    ("tiktokcdn-us.com", "ByteDance", Cdn),
+    ("ttwstatic.com", "ByteDance", Cdn),
+    ("pangleglobal.com", "ByteDance", Advertising),
+    ("capcut.com", "ByteDance", Services),
+    ("musical.ly", "ByteDance", Social),
+    ("larksuite.com", "ByteDance", Services),
+    ("feishu.cn", "ByteDance", Services),
+    ("amemv.com", "ByteDance", Social),
+    ("zijieapi.com", "ByteDance", Services),
+    ("bytecdn.cn", "ByteDance", Cdn),
+    ("pstatp.com", "ByteDance", Cdn),
+    ("ixigua.com", "ByteDance", Social),
+    ("lemon8-app.com", "ByteDance", Social),
     // Samsung
     ("samsung.com", "Samsung", Services),
     ("samsungcloud.com", "Samsung", Cloud),
@@ -264,6 +313,22 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("samsungdm.com", "Samsung", Services),
     ("samsungads.com", "Samsung", Advertising),
     ("samsungacr.com", "Samsung", Telemetry),
+    // Knox (secb2b.com, samsungknox.com), firmware updates
+    // (ospserver.net), Samsung Cloud and TV services
+    // (samsungcloudsolution.*, samsungqbe.com, samsungotn.net),
+    // SmartThings, Samsung Health, Samsung's positioning service.
+    ("secb2b.com", "Samsung", Services),
+    ("samsungknox.com", "Samsung", Services),
+    ("ospserver.net", "Samsung", Services),
+    ("samsungcloudsolution.com", "Samsung", Cloud),
+    ("samsungcloudsolution.net", "Samsung", Cloud),
+    ("samsungqbe.com", "Samsung", Services),
+    ("samsungotn.net", "Samsung", Services),
+    ("smartthings.com", "Samsung", Services),
+    ("samsungiotcloud.com", "Samsung", Cloud),
+    ("samsungpositioning.com", "Samsung", Services),
+    ("samsunghealth.com", "Samsung", Services),
+    ("samsungelectronics.com", "Samsung", Services),
     // Google, including ads and analytics
     ("google.com", "Google", Services),
     ("googleapis.com", "Google", Services),
@@ -291,6 +356,33 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("app-measurement.com", "Google", Analytics),
     ("firebaselogging-pa.googleapis.com", "Google", Telemetry),
     ("crashlytics.com", "Google", Telemetry),
+    ("gvt3.com", "Google", Cdn),
+    ("1e100.net", "Google", Services),
+    ("firebaseapp.com", "Google", Cloud),
+    ("web.app", "Google", Cloud),
+    ("page.link", "Google", Services),
+    ("goo.gl", "Google", Services),
+    ("youtube-nocookie.com", "Google", Social),
+    ("youtu.be", "Google", Social),
+    ("gmail.com", "Google", Services),
+    ("chrome.com", "Google", Services),
+    ("googlezip.net", "Google", Services),
+    ("google.de", "Google", Services),
+    ("google.fr", "Google", Services),
+    ("google.it", "Google", Services),
+    ("google.es", "Google", Services),
+    ("google.nl", "Google", Services),
+    ("google.pl", "Google", Services),
+    ("google.ru", "Google", Services),
+    ("google.ca", "Google", Services),
+    ("google.co.uk", "Google", Services),
+    ("google.co.in", "Google", Services),
+    ("google.co.jp", "Google", Services),
+    ("google.co.id", "Google", Services),
+    ("google.com.br", "Google", Services),
+    ("google.com.mx", "Google", Services),
+    ("google.com.tr", "Google", Services),
+    ("google.com.au", "Google", Services),
     // Meta
     ("facebook.com", "Meta", Social),
     ("fb.com", "Meta", Social),
@@ -305,6 +397,12 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("meta.com", "Meta", Services),
     ("graph.facebook.com", "Meta", Analytics),
     ("an.facebook.com", "Meta", Advertising),
+    ("wa.me", "Meta", Social),
+    ("threads.net", "Meta", Social),
+    ("m.me", "Meta", Social),
+    ("fb.me", "Meta", Social),
+    ("oculus.com", "Meta", Services),
+    ("oculuscdn.com", "Meta", Cdn),
     // Amazon
     ("amazon.com", "Amazon", Services),
     ("amazon.de", "Amazon", Services),
@@ -319,6 +417,24 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("amazonaws.com", "Amazon AWS", Cloud),
     ("cloudfront.net", "Amazon AWS", Cdn),
     ("awsstatic.com", "Amazon AWS", Cdn),
+    ("amazon.in", "Amazon", Services),
+    ("amazon.co.jp", "Amazon", Services),
+    ("amazon.fr", "Amazon", Services),
+    ("amazon.it", "Amazon", Services),
+    ("amazon.es", "Amazon", Services),
+    ("amazon.ca", "Amazon", Services),
+    ("amazon.com.br", "Amazon", Services),
+    ("amazonalexa.com", "Amazon", Services),
+    ("amazonvideo.com", "Amazon", Services),
+    ("aiv-cdn.net", "Amazon", Cdn),
+    ("aiv-delivery.net", "Amazon", Cdn),
+    ("amazontrust.com", "Amazon", Services),
+    ("imdb.com", "Amazon", Services),
+    ("ring.com", "Amazon", Services),
+    ("audible.com", "Amazon", Services),
+    ("twitch.tv", "Twitch", Social),
+    ("ttvnw.net", "Twitch", Cdn),
+    ("jtvnw.net", "Twitch", Cdn),
     // Microsoft
     ("microsoft.com", "Microsoft", Services),
     ("windows.com", "Microsoft", Services),
@@ -345,6 +461,21 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("clarity.ms", "Microsoft", Analytics),
     ("bat.bing.com", "Microsoft", Advertising),
     ("adnxs.com", "Microsoft", Advertising),
+    ("telemetry.microsoft.com", "Microsoft", Telemetry),
+    ("microsoftonline.com", "Microsoft", Services),
+    ("msauth.net", "Microsoft", Services),
+    ("msftconnecttest.com", "Microsoft", Services),
+    ("msftncsi.com", "Microsoft", Services),
+    ("office365.com", "Microsoft", Services),
+    ("onedrive.com", "Microsoft", Cloud),
+    ("1drv.com", "Microsoft", Cloud),
+    ("sharepoint.com", "Microsoft", Cloud),
+    ("msecnd.net", "Microsoft", Cdn),
+    ("bing.net", "Microsoft", Services),
+    ("visualstudio.com", "Microsoft", Services),
+    ("swiftkey.com", "SwiftKey", Services),
+    ("github.com", "GitHub", Services),
+    ("githubusercontent.com", "GitHub", Cdn),
     // Apple
     ("apple.com", "Apple", Services),
     ("icloud.com", "Apple", Cloud),
@@ -356,16 +487,55 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("xp.apple.com", "Apple", Telemetry),
     ("metrics.icloud.com", "Apple", Telemetry),
     ("iadsdk.apple.com", "Apple", Advertising),
-    // Other phone makers
+    ("apple-dns.net", "Apple", Services),
+    ("applemediaservices.com", "Apple", Services),
+    ("apple-mapkit.com", "Apple", Services),
+    ("itunes.com", "Apple", Services),
+    ("apple.news", "Apple", Services),
+    ("apple.com.cn", "Apple", Services),
+    ("icloud.com.cn", "Apple", Cloud),
+    ("me.com", "Apple", Cloud),
+    ("mac.com", "Apple", Cloud),
+    // The .apple top-level domain is Apple's own.
+    ("apple", "Apple", Services),
+    // Other phone makers. OPPO's HeyTap and allawnos/allawntech services
+    // run on OPPO, realme and OnePlus phones alike.
     ("heytapmobi.com", "OPPO", Telemetry),
+    ("ads.heytapmobi.com", "OPPO", Advertising),
     ("heytapmobile.com", "OPPO", Services),
+    ("heytap.com", "OPPO", Services),
+    ("heytapimage.com", "OPPO", Cdn),
     ("oppomobile.com", "OPPO", Services),
+    ("ads.oppomobile.com", "OPPO", Advertising),
+    ("oppo.com", "OPPO", Services),
+    ("coloros.com", "OPPO", Services),
+    ("allawnos.com", "OPPO", Services),
+    ("allawntech.com", "OPPO", Services),
+    ("realme.com", "realme", Services),
+    ("realmemobile.com", "realme", Services),
+    ("oneplus.com", "OnePlus", Services),
+    ("oneplus.net", "OnePlus", Services),
+    ("oneplus.cn", "OnePlus", Services),
+    ("oneplus.in", "OnePlus", Services),
+    ("vivo.com", "vivo", Services),
     ("vivo.com.cn", "vivo", Services),
     ("vivoglobal.com", "vivo", Services),
+    ("iqoo.com", "vivo", Services),
     ("transsion.com", "Transsion", Services),
     ("shalltry.com", "Transsion", Telemetry),
+    ("tecno-mobile.com", "Transsion", Services),
+    ("infinixmobility.com", "Transsion", Services),
+    ("itel-life.com", "Transsion", Services),
+    ("motorola.com", "Motorola", Services),
+    ("lenovo.com", "Lenovo", Services),
+    ("lenovo.com.cn", "Lenovo", Services),
+    ("lenovomm.com", "Lenovo", Services),
     // Baidu, Yandex
     ("baidu.com", "Baidu", Services),
+    ("bcebos.com", "Baidu", Cloud),
+    ("baidubce.com", "Baidu", Cloud),
+    ("bdimg.com", "Baidu", Cdn),
+    ("baidustatic.com", "Baidu", Cdn),
     ("bdstatic.com", "Baidu", Cdn),
     ("hm.baidu.com", "Baidu", Analytics),
     ("pos.baidu.com", "Baidu", Advertising),
@@ -425,6 +595,45 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("scorecardresearch.com", "Comscore", Analytics),
     ("quantserve.com", "Quantcast", Analytics),
     ("hotjar.com", "Hotjar", Analytics),
+    ("onelink.me", "AppsFlyer", Analytics),
+    // Adobe Experience Cloud: Analytics (2o7.net, omtrdc.net), Audience
+    // Manager (demdex.net), its tag manager, Advertising (everesttech.net).
+    ("2o7.net", "Adobe", Analytics),
+    ("omtrdc.net", "Adobe", Analytics),
+    ("demdex.net", "Adobe", Advertising),
+    ("adobedtm.com", "Adobe", Analytics),
+    ("everesttech.net", "Adobe", Advertising),
+    ("typekit.net", "Adobe", Cdn),
+    ("adobe.com", "Adobe", Services),
+    ("adobe.io", "Adobe", Services),
+    ("adobelogin.com", "Adobe", Services),
+    // Apps and services makers and carriers preinstall: antivirus,
+    // caller ID, video and music, travel, browsers, lock screens, app
+    // installers.
+    ("avast.com", "Avast", Services),
+    ("avcdn.net", "Avast", Cdn),
+    ("avg.com", "AVG", Services),
+    ("360.cn", "Qihoo 360", Services),
+    ("360.com", "Qihoo 360", Services),
+    ("360safe.com", "Qihoo 360", Services),
+    ("qhimg.com", "Qihoo 360", Cdn),
+    ("hiya.com", "Hiya", Services),
+    ("truecaller.com", "Truecaller", Services),
+    ("dailymotion.com", "Dailymotion", Social),
+    ("dmcdn.net", "Dailymotion", Cdn),
+    ("netflix.com", "Netflix", Services),
+    ("netflix.net", "Netflix", Services),
+    ("nflxvideo.net", "Netflix", Cdn),
+    ("nflxso.net", "Netflix", Cdn),
+    ("nflximg.net", "Netflix", Cdn),
+    ("nflxext.com", "Netflix", Cdn),
+    ("spotify.com", "Spotify", Services),
+    ("scdn.co", "Spotify", Cdn),
+    ("spotifycdn.com", "Spotify", Cdn),
+    ("booking.com", "Booking.com", Services),
+    ("opera.com", "Opera", Services),
+    ("glance.com", "Glance", Advertising),
+    ("digitalturbine.com", "Digital Turbine", Advertising),
     // Crash and performance telemetry
     ("sentry.io", "Sentry", Telemetry),
     ("bugsnag.com", "SmartBear", Telemetry),
@@ -496,12 +705,19 @@ pub fn lookup_chain(chain: &[String]) -> Option<(Owner, &str)> {
 }
 
 /// Picks the chain's owner from its listed names (in chain order): the
-/// most specific (non-Services, non-CDN) answer along the chain wins, since
-/// `shop.example` CNAME `t.tracker.example` is the tracker's traffic.
+/// most specific answer along the chain wins, since `shop.example` CNAME
+/// `t.tracker.example` is the tracker's traffic. Services, CDNs and clouds
+/// are hosts, not specific: `api.account.xiaomi.com` CNAME an AWS load
+/// balancer is Xiaomi's traffic on AWS.
 fn chain_owner<'n>(listed: &[(Owner, &'n str)]) -> Option<(Owner, &'n str)> {
     listed
         .iter()
-        .find(|(o, _)| o.category != Category::Services && o.category != Category::Cdn)
+        .find(|(o, _)| {
+            !matches!(
+                o.category,
+                Category::Services | Category::Cdn | Category::Cloud
+            )
+        })
         .or_else(|| listed.first())
         .copied()
 }
@@ -515,6 +731,9 @@ pub struct Attribution {
     pub host: Option<&'static str>,
     /// The address's network, when the database knows it.
     pub asn: Option<u32>,
+    /// The address's country (ISO 3166-1 alpha-2), when the database
+    /// knows it.
+    pub country: Option<[u8; 2]>,
     /// Every distinct owner along the name chain, and the flow's owner:
     /// what owner rules of the policy are matched against.
     pub owners: Vec<Owner>,
@@ -573,6 +792,9 @@ pub fn attribute(chain: &[String], addr: std::net::IpAddr) -> Attribution {
         owner,
         host,
         asn: network.map(|m| m.asn),
+        country: database
+            .filter(|_| !addr.is_unspecified())
+            .and_then(|d| d.lookup_country(addr)),
         owners,
     }
 }
@@ -649,6 +871,11 @@ const PARENTS: &[(&str, &str)] = &[
     ("Segment", "Twilio"),
     ("Mintegral", "Mobvista"),
     ("Vungle", "Liftoff"),
+    // Lenovo bought Motorola Mobility (2014); Glance is InMobi's;
+    // Dailymotion went to Havas when Vivendi split up (2024).
+    ("Motorola", "Lenovo"),
+    ("Glance", "InMobi"),
+    ("Dailymotion", "Havas"),
     // Gen Digital: Avast (2022), AVG (Avast's since 2016).
     ("Avast", "Gen Digital"),
     ("AVG", "Gen Digital"),
@@ -786,6 +1013,27 @@ mod tests {
             attribute(&[], "192.0.2.1".parse().unwrap()),
             Attribution::default()
         );
+        // A maker's name hosted on a cloud or CDN (Xiaomi's services on
+        // AWS load balancers, Samsung's on CloudFront): the name asked for
+        // owns the flow, the cloud only hosts it; the policy still sees
+        // both.
+        for chain in [
+            [
+                "api.account.xiaomi.com",
+                "sgp-lb-1.elb.ap-southeast-1.amazonaws.com",
+            ],
+            ["api.samsungcloudsolution.net", "d1x.cloudfront.net"],
+            ["ota.coloros.com", "ota.oss-ap-southeast-1.aliyuncs.com"],
+        ] {
+            let chain: Vec<String> = chain.iter().map(|n| n.to_string()).collect();
+            let a = attribute(&chain, "192.0.2.1".parse().unwrap());
+            assert_eq!(
+                a.owner.map(|o| o.name),
+                lookup(&chain[0]).map(|o| o.name),
+                "{chain:?}"
+            );
+            assert_eq!(a.owners.len(), 2, "{chain:?}");
+        }
     }
 
     #[test]
