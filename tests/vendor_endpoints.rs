@@ -8,7 +8,6 @@
 //! table misses or names wrongly (owner, or category where the list gives
 //! one), and on any host the imported dump turns to another owner.
 
-#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;
