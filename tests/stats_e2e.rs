@@ -32,6 +32,7 @@ fn yesterdays_state(path: &std::path::Path) {
                     owner,
                     category: "telemetry",
                     domain: None,
+                    country: None,
                     blocked: i < blocked,
                 },
                 yesterday,
