@@ -466,17 +466,13 @@ fn owner_database_names_hosts_and_groups_unlisted_domains() {
     )
     .unwrap();
     let db = dir.join("owners.db");
-    let out = std::process::Command::new(bin())
-        .args(["db", "compile", "--out"])
-        .arg(&db)
-        .args(["--psl", "/usr/share/publicsuffix/public_suffix_list.dat"])
-        .arg(format!("iptoasn:{}", tsv.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    compile_owner_db(
+        &db,
+        &[
+            "--psl".into(),
+            "/usr/share/publicsuffix/public_suffix_list.dat".into(),
+            format!("iptoasn:{}", tsv.display()),
+        ],
     );
 
     let mut net = Net::new();

@@ -535,17 +535,7 @@ fn country_rule(f: Family) {
     )
     .unwrap();
     let db = net.dir.join("countries.db");
-    let out = std::process::Command::new(bin())
-        .args(["db", "compile", "--out"])
-        .arg(&db)
-        .arg(format!("iptoasn:{}", tsv.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    compile_owner_db(&db, &[format!("iptoasn:{}", tsv.display())]);
     net.start_daemon(
         &format!(
             "config phonehome 'main'\n\toption db '{}'\n\

@@ -218,6 +218,22 @@ pub fn bin() -> PathBuf {
         .join("phonehome")
 }
 
+/// Compiles an owner database at `out` with the daemon's own `db compile`
+/// and `args` (`--psl FILE`, `KIND:PATH` sources); panics with its error.
+pub fn compile_owner_db(out: &Path, args: &[String]) {
+    let done = std::process::Command::new(bin())
+        .args(["db", "compile", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("run phonehome db compile");
+    assert!(
+        done.status.success(),
+        "db compile {args:?}: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
