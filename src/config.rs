@@ -306,6 +306,47 @@ pub fn parse_weekday(s: &str) -> Option<u8> {
         .map(|i| i as u8)
 }
 
+/// ISO 3166-1 alpha-2 codes, and the few others geolocation data uses
+/// (XK Kosovo, EU and AP for networks spread over a continent, ZZ
+/// unknown), two letters each.
+const COUNTRY_CODES: &str = "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZ\
+CACCCDCFCGCHCICKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGFGGGHGIGLGMGNGP\
+GQGRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKNKPKRKWKYKZLALBLCLILKLRLSLTLULVLYMA\
+MCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNANCNENFNGNINLNONPNRNUNZOMPAPEPFPGPHPKPLPMPNPRPSPTPWPYQA\
+RERORSRURWSASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTKTLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVC\
+VEVGVIVNVUWFWSYEYTZAZMZWXKEUAPZZ";
+
+/// A rule's country: an ISO 3166-1 alpha-2 code, any case. A code that is
+/// none (UK, EL) would never match, so it is refused, with the right one
+/// where it is a common mistake.
+fn country_code(c: &str) -> Result<[u8; 2], String> {
+    let code = match c.as_bytes() {
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            [a.to_ascii_uppercase(), b.to_ascii_uppercase()]
+        }
+        _ => {
+            return Err(format!(
+                "country: '{c}' is not a two-letter country code (ISO 3166-1, e.g. CN, SG)"
+            ))
+        }
+    };
+    let known = COUNTRY_CODES
+        .as_bytes()
+        .chunks(2)
+        .any(|k| k == code.as_slice());
+    if !known {
+        let hint = match &code {
+            b"UK" => " (the United Kingdom is GB)",
+            b"EL" => " (Greece is GR)",
+            _ => "",
+        };
+        return Err(format!(
+            "country: '{c}' is no ISO 3166-1 country code{hint}; it would never match"
+        ));
+    }
+    Ok(code)
+}
+
 /// A port or `FIRST-LAST` range.
 fn parse_port_range(s: &str) -> Option<(u16, u16)> {
     match s.split_once(['-', ':']) {
@@ -507,15 +548,33 @@ impl Config {
                     ));
                 }
             }
-            let countries_known =
-                crate::owners::database().is_some_and(|d| d.country_range_count() != (0, 0));
-            if !rule.countries.is_empty() && !countries_known {
+            let countries = crate::owners::database().map_or((0, 0), |d| d.country_range_count());
+            let lacking = match countries {
+                _ if rule.countries.is_empty() => None,
+                (0, 0) => Some("an owner database with countries (option db, compiled from iptoasn or a country MMDB); without one the rule never matches"),
+                (0, _) => Some("countries for IPv4 too: the owner database has IPv6 countries only, so the rule never matches an IPv4 destination"),
+                (_, 0) => Some("countries for IPv6 too: the owner database has IPv4 countries only, so the rule never matches an IPv6 destination (import ip2asn-combined.tsv or a dual-stack country MMDB)"),
+                _ => None,
+            };
+            if let Some(what) = lacking {
                 out.push(format!(
-                    "{}:{}: rule '{}': country needs an owner database with countries (option db, compiled from iptoasn or a country MMDB); without one the rule never matches",
+                    "{}:{}: rule '{}': country needs {what}",
                     self.path.display(),
                     rule.line,
                     rule.name
                 ));
+            }
+            for parent in &rule.parents {
+                let hosts = crate::owners::hosting_children(parent);
+                if !hosts.is_empty() {
+                    out.push(format!(
+                        "{}:{}: rule '{}': parent '{parent}' includes {}, which hosts other companies' names: a name served from there (a CNAME to its CDN or cloud) matches too; name the owners you mean with `list owner` to leave those out",
+                        self.path.display(),
+                        rule.line,
+                        rule.name,
+                        hosts.join(" and ")
+                    ));
+                }
             }
             for parent in &rule.parents {
                 if !crate::owners::known_parent(parent) {
@@ -800,6 +859,18 @@ impl Config {
                     };
                     let mut scheduled = false;
                     for (k, v, line) in &s.options {
+                        // A criterion given nothing (`list country ''`)
+                        // would add no condition: the rule would match
+                        // every connection, not none.
+                        if v.trim().is_empty()
+                            && matches!(
+                                k.as_str(),
+                                "device" | "group" | "owner" | "parent" | "asn" | "country" | "port"
+                                    | "dest_port" | "weekdays"
+                            )
+                        {
+                            return Err(err(*line, format!("{k}: empty (a rule criterion needs a value; leave the option out to match any)")));
+                        }
                         match k.as_str() {
                             "name" => rule.name = v.clone(),
                             "device" | "group" => rule.devices.push(v.clone()),
@@ -820,13 +891,7 @@ impl Config {
                             }
                             "country" => {
                                 for c in v.split_whitespace() {
-                                    let code = match c.as_bytes() {
-                                        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
-                                            [a.to_ascii_uppercase(), b.to_ascii_uppercase()]
-                                        }
-                                        _ => return Err(err(*line, format!("country: '{c}' is not a two-letter country code (ISO 3166-1, e.g. CN, SG)"))),
-                                    };
-                                    rule.countries.push(code);
+                                    rule.countries.push(country_code(c).map_err(|m| err(*line, m))?);
                                 }
                             }
                             "proto" => {

@@ -706,12 +706,30 @@ mod tests {
         }
         f.country = Some(*b"SG");
         assert!(p.decide_name(&f).is_none(), "no address at DNS time");
-        for bad in ["S", "SGP", "S1", "'*'"] {
+        for bad in ["S", "SGP", "S1", "'*'", "UK", "el", "''"] {
             let text = format!("config rule\n\toption action 'block'\n\tlist country {bad}\n");
             let e = Config::parse(&text, Path::new("t"))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("t:3") && e.contains("country"), "{bad}: {e}");
+        }
+        let e = Config::parse(
+            "config rule\n\toption action 'block'\n\tlist country 'uk'\n",
+            Path::new("t"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("GB"), "{e}");
+        // An empty criterion would match every connection: refused, for
+        // every criterion that takes a list.
+        for k in [
+            "country", "asn", "port", "owner", "parent", "device", "weekdays",
+        ] {
+            let text = format!("config rule\n\tlist {k} ''\n\toption action 'allow'\n");
+            let e = Config::parse(&text, Path::new("t"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("t:2") && e.contains("empty"), "{k}: {e}");
         }
     }
 
@@ -743,6 +761,19 @@ mod tests {
             warnings
                 .iter()
                 .any(|w| w.contains("t.conf:1") && w.contains("Alibabba")),
+            "{warnings:?}"
+        );
+        // A parent that owns a cloud: names it hosts match too, said.
+        let cfg = Config::parse(
+            "config rule 'amazon'\n\toption parent 'Amazon'\n\toption action 'block'\n",
+            std::path::Path::new("t.conf"),
+        )
+        .unwrap();
+        let warnings = cfg.warnings();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("t.conf:1") && w.contains("Amazon AWS")),
             "{warnings:?}"
         );
     }

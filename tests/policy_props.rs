@@ -193,8 +193,8 @@ struct Conn {
     mac: usize,
     names: usize,
     asn: bool,
-    /// In Singapore (else in the US).
-    singapore: bool,
+    /// In Singapore, in the US, or where no database says.
+    country: u8,
     proto: u8,
     port: u16,
     minute: u16,
@@ -206,18 +206,18 @@ fn conn() -> impl Strategy<Value = Conn> {
         0..4usize,
         0..NAME_CHAINS.len(),
         any::<bool>(),
-        any::<bool>(),
+        0..3u8,
         prop_oneof![Just(6u8), Just(17u8)],
         prop_oneof![Just(80u16), Just(443), Just(8050), Just(53)],
         0..1440u16,
         0..7u8,
     )
         .prop_map(
-            |(mac, names, asn, singapore, proto, port, minute, weekday)| Conn {
+            |(mac, names, asn, country, proto, port, minute, weekday)| Conn {
                 mac,
                 names,
                 asn,
-                singapore,
+                country,
                 proto,
                 port,
                 minute,
@@ -271,7 +271,7 @@ fn reference(
                     }
             })
             && (!r.asn || c.asn)
-            && (!r.country || c.singapore)
+            && (!r.country || c.country == 0)
             && r.proto.is_none_or(|p| p == c.proto)
             && r.port.is_none_or(|(a, b)| (a..=b).contains(&c.port));
         if !ok {
@@ -305,7 +305,11 @@ fn facts<'a>(c: &Conn, names: &'a [String], owners: &'a [Owner]) -> FlowFacts<'a
         names,
         owners,
         asn: c.asn.then_some(45102),
-        country: Some(if c.singapore { *b"SG" } else { *b"US" }),
+        country: match c.country {
+            0 => Some(*b"SG"),
+            1 => Some(*b"US"),
+            _ => None,
+        },
         proto: c.proto,
         dport: c.port,
         time: LocalTime {
@@ -349,8 +353,8 @@ proptest! {
             prop_assert!(d.blocks());
             for proto in [6u8, 17] {
                 for port in [80u16, 443, 8050] {
-                    for (asn, singapore) in [(false, false), (true, false), (false, true), (true, true)] {
-                        let conn = Conn { proto, port, asn, singapore, ..c.clone() };
+                    for (asn, country) in [(false, 0), (true, 0), (false, 1), (true, 1), (false, 2), (true, 2)] {
+                        let conn = Conn { proto, port, asn, country, ..c.clone() };
                         let later = policy.decide(&facts(&conn, &names, &owners));
                         prop_assert!(later.blocks(), "sinkholed by {:?} but {:?} for {:?}", d.rule, later, conn);
                     }

@@ -177,6 +177,8 @@ fn the_makers_hosts_are_named_by_their_owners() {
         ("www.oneplus.com", Some("OPPO")),
         ("www.motorola.com", Some("Lenovo")),
         ("ff.avast.com", Some("Gen Digital")),
+        ("www.avg.com", Some("Avast")),
+        ("project.web.app", Some("Google")),
         ("www.hihonor.com", None),
     ] {
         assert_eq!(lookup(&builtin, host).2.as_deref(), parent, "{host}");

@@ -147,6 +147,25 @@ pub struct Builder {
     pub duplicates: usize,
 }
 
+/// The IPv4 address an IPv6 one stands for: IPv4-mapped (`::ffff:a.b.c.d`)
+/// and the NAT64 well-known prefix (`64:ff9b::/96`, RFC 6052, what a phone
+/// on an IPv6-only network with NAT64 connects to) are looked up as the
+/// IPv4 address they carry.
+fn embedded_ipv4(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            if s[..6] == [0, 0, 0, 0, 0, 0xffff] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [.., a, b, c, d] = v6.octets();
+                IpAddr::from([a, b, c, d])
+            } else {
+                ip
+            }
+        }
+        v4 => v4,
+    }
+}
+
 /// An ISO 3166-1 alpha-2 code as stored: its two letters, uppercase, in
 /// the low bytes. None for anything else (iptoasn's "None", "ZZ" is kept:
 /// it is a code, "unknown or unspecified").
@@ -164,6 +183,66 @@ pub fn country_value(code: &str) -> Option<u32> {
 fn country_code(value: u32) -> Option<[u8; 2]> {
     let code = [value as u8, (value >> 8) as u8];
     (value >> 16 == 0 && code.iter().all(u8::is_ascii_uppercase)).then_some(code)
+}
+
+/// Address ranges as sorted starts, each with its value until the next
+/// start: where ranges overlap, the most specific (the one that starts
+/// later, or of two with one start the shorter) wins, and of two equal
+/// ranges the one added last; gaps get NONE; neighbours with the same
+/// value are merged. The value is an ASN's index, or a country code.
+fn flatten<T: Copy + Ord + std::ops::Add<Output = T> + From<u8>>(
+    mut ranges: Vec<(T, T, u32)>,
+    max: T,
+    value_of: impl Fn(u32) -> u32,
+) -> Vec<(T, u32)> {
+    // Enclosing ranges before what they enclose (stable: equal ranges keep
+    // the order they were added in).
+    ranges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut out: Vec<(T, u32)> = Vec::new();
+    let emit = |out: &mut Vec<(T, u32)>, start: T, value: u32| {
+        if let Some(last) = out.last_mut() {
+            if last.0 == start {
+                last.1 = value;
+                let n = out.len();
+                if n >= 2 && out[n - 2].1 == value {
+                    out.pop();
+                }
+                return;
+            }
+            if last.1 == value {
+                return;
+            }
+        }
+        out.push((start, value));
+    };
+    // The ranges covering the current address, innermost last: (last
+    // address, value).
+    let mut open: Vec<(T, u32)> = Vec::new();
+    // Closes every open range that ends before `before` (all of them for
+    // None): after each, the range around it (or nothing) resumes.
+    let close = |out: &mut Vec<(T, u32)>, open: &mut Vec<(T, u32)>, before: Option<T>| {
+        while let Some(&(end, _)) = open.last() {
+            if before.is_some_and(|b| end >= b) {
+                break;
+            }
+            open.pop();
+            // Ranges that ended inside this one are over too.
+            while open.last().is_some_and(|&(e, _)| e <= end) {
+                open.pop();
+            }
+            if end < max {
+                emit(out, end + T::from(1), open.last().map_or(NONE, |o| o.1));
+            }
+        }
+    };
+    for (first, last, value) in ranges {
+        close(&mut out, &mut open, Some(first));
+        let v = value_of(value);
+        emit(&mut out, first, v);
+        open.push((last, v));
+    }
+    close(&mut out, &mut open, None);
+    out
 }
 
 impl Builder {
@@ -339,47 +418,6 @@ impl Builder {
 
     /// Writes the database file's bytes.
     pub fn finish(mut self) -> Result<Vec<u8>, String> {
-        // Ranges: sort, then one start per change of value (gaps become
-        // NONE entries), neighbours with the same value merged. The value
-        // is the ASN's index, or the country code.
-        fn flatten<T: Copy + Ord + std::ops::Add<Output = T> + From<u8>>(
-            mut ranges: Vec<(T, T, u32)>,
-            max: T,
-            value_of: impl Fn(u32) -> u32,
-        ) -> Vec<(T, u32)> {
-            ranges.sort();
-            let mut out: Vec<(T, u32)> = Vec::new();
-            let mut covered_to: Option<T> = None; // last address covered
-            for (first, last, value) in ranges {
-                let idx = value_of(value);
-                let start = match covered_to {
-                    Some(end) if first <= end => {
-                        if last <= end {
-                            continue; // inside an earlier range
-                        }
-                        end + T::from(1)
-                    }
-                    Some(end) if end + T::from(1) < first => {
-                        out.push((end + T::from(1), NONE));
-                        first
-                    }
-                    _ => first,
-                };
-                if out.last().map(|l| l.1) != Some(idx) {
-                    out.push((start, idx));
-                }
-                covered_to = Some(last);
-                if last == max {
-                    break;
-                }
-            }
-            if let Some(end) = covered_to {
-                if end < max {
-                    out.push((end + T::from(1), NONE));
-                }
-            }
-            out
-        }
         for asn in self
             .v4
             .iter()
@@ -401,23 +439,30 @@ impl Builder {
         let index_of = |asn: u32| asn_index.get(&asn).copied().unwrap_or(NONE);
         let v4 = flatten(std::mem::take(&mut self.v4), u32::MAX, index_of);
         let v6 = flatten(std::mem::take(&mut self.v6), u128::MAX, index_of);
-        // Countries: a geolocation database's when one was imported.
-        let geolocated = !self.geo_v4.is_empty() || !self.geo_v6.is_empty();
-        let (c4, c6) = if geolocated {
-            (
-                std::mem::take(&mut self.geo_v4),
-                std::mem::take(&mut self.geo_v6),
-            )
-        } else {
-            (
-                std::mem::take(&mut self.registered_v4),
-                std::mem::take(&mut self.registered_v6),
-            )
-        };
+        // Countries, per address family: a geolocation database's when one
+        // was imported for that family, else the registration countries.
+        fn geo_or<R>(geo: Vec<R>, registered: Vec<R>) -> Vec<R> {
+            if geo.is_empty() {
+                registered
+            } else {
+                geo
+            }
+        }
+        let c4 = geo_or(
+            std::mem::take(&mut self.geo_v4),
+            std::mem::take(&mut self.registered_v4),
+        );
+        let c6 = geo_or(
+            std::mem::take(&mut self.geo_v6),
+            std::mem::take(&mut self.registered_v6),
+        );
         let c4 = flatten(c4, u32::MAX, |v| v);
         let c6 = flatten(c6, u128::MAX, |v| v);
+        // Without countries the file is format 2, which older phonehome
+        // builds read too.
+        let format_2 = c4.is_empty() && c6.is_empty();
 
-        let mut out = MAGIC.to_vec();
+        let mut out = if format_2 { MAGIC_2 } else { MAGIC }.to_vec();
         let section = |out: &mut Vec<u8>, bytes: &[u8]| {
             out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             out.extend_from_slice(bytes);
@@ -455,15 +500,20 @@ impl Builder {
             asns.extend_from_slice(&host.to_le_bytes());
         }
         section(&mut out, &asns);
-        for (r4, r6) in [(&v4, &v6), (&c4, &c6)] {
+        let tables = if format_2 {
+            &[(&v4, &v6)][..]
+        } else {
+            &[(&v4, &v6), (&c4, &c6)][..]
+        };
+        for (r4, r6) in tables {
             let mut bytes = Vec::with_capacity(r4.len() * 8);
-            for (start, value) in r4 {
+            for (start, value) in r4.iter() {
                 bytes.extend_from_slice(&start.to_le_bytes());
                 bytes.extend_from_slice(&value.to_le_bytes());
             }
             section(&mut out, &bytes);
             let mut bytes = Vec::with_capacity(r6.len() * 20);
-            for (start, value) in r6 {
+            for (start, value) in r6.iter() {
                 bytes.extend_from_slice(&start.to_le_bytes());
                 bytes.extend_from_slice(&value.to_le_bytes());
             }
@@ -563,8 +613,11 @@ impl OwnerDb {
             if at + 8 > body {
                 return Err("truncated section table".into());
             }
-            let len = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")) as usize;
+            let len = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
             at += 8;
+            // Checked: `as usize` would cut a length past 4 GiB on a
+            // 32-bit router into another, smaller one.
+            let len = usize::try_from(len).map_err(|_| "section runs past the end")?;
             if len > body - at {
                 return Err("section runs past the end".into());
             }
@@ -660,6 +713,30 @@ impl OwnerDb {
         let asn_count = db.asns.len() / 12;
         if !ids_ok(&db.v4, 8, 4, asn_count) || !ids_ok(&db.v6, 20, 16, asn_count) {
             return Err("ASN index out of range".into());
+        }
+        // Range starts strictly increase (the lookup bisects them).
+        let sorted = |r: &Range<usize>, stride: usize| {
+            let start = |at: usize| -> u128 {
+                if stride == 8 {
+                    u128::from(u32_at(&db.file, at))
+                } else {
+                    u128::from_le_bytes(db.file[at..at + 16].try_into().expect("16 bytes"))
+                }
+            };
+            let mut starts = (r.start..r.end).step_by(stride).map(start);
+            let mut prev = starts.next();
+            starts.all(|s| {
+                let up = prev.is_some_and(|p| p < s);
+                prev = Some(s);
+                up
+            })
+        };
+        if !sorted(&db.v4, 8)
+            || !sorted(&db.v6, 20)
+            || !sorted(&db.country_v4, 8)
+            || !sorted(&db.country_v6, 20)
+        {
+            return Err("address ranges out of order".into());
         }
         let codes_ok = |r: &Range<usize>, stride: usize| {
             (r.start..r.end).step_by(stride).all(|at| {
@@ -856,7 +933,7 @@ impl OwnerDb {
     /// The value of the range table (`v4` or `v6` by the address's family)
     /// record that covers `ip`.
     fn range_value(&self, ip: IpAddr, v4: &Range<usize>, v6: &Range<usize>) -> Option<u32> {
-        let (range, stride, key): (&Range<usize>, usize, u128) = match ip {
+        let (range, stride, key): (&Range<usize>, usize, u128) = match embedded_ipv4(ip) {
             IpAddr::V4(a) => (v4, 8, u32::from(a) as u128),
             IpAddr::V6(a) => (v6, 20, u128::from(a)),
         };
@@ -1074,15 +1151,28 @@ mod tests {
         assert_eq!(geo.lookup_country(ip("47.75.1.2")), None, "no mix");
         assert_eq!(geo.country_range_count(), (2, 0));
 
-        // Format 2: the same file without the country sections.
-        let mut v2 = sample_bytes();
-        v2.truncate(v2.len() - 8 - 16); // checksum, two empty sections
-        v2[..8].copy_from_slice(MAGIC_2);
-        let sum = fnv1a(&v2);
-        v2.extend_from_slice(&sum.to_le_bytes());
+        // Without countries the file is format 2 (older builds read it).
+        let v2 = sample_bytes();
+        assert_eq!(&v2[..8], MAGIC_2);
         let old = OwnerDb::from_bytes(v2).unwrap();
         assert_eq!(old.lookup_ip(ip("8.8.8.8")).unwrap().asn, 15169);
         assert_eq!(old.lookup_country(ip("8.8.8.8")), None);
+        assert_eq!(&geo.file[..8], MAGIC);
+
+        // Per family: a geolocation database for IPv4 only leaves IPv6
+        // its registration countries.
+        let mut b = Builder::new();
+        b.add_country_range(ip("47.74.0.0"), ip("47.74.255.255"), "SG", true)
+            .unwrap();
+        b.add_country_range(ip("2001:db8::"), ip("2001:db8::ffff"), "CN", false)
+            .unwrap();
+        let mixed = OwnerDb::from_bytes(b.finish().unwrap()).unwrap();
+        assert_eq!(mixed.lookup_country(ip("47.74.0.1")), Some(*b"SG"));
+        assert_eq!(mixed.lookup_country(ip("2001:db8::1")), Some(*b"CN"));
+        // IPv4-mapped and NAT64 (64:ff9b::/96) addresses are their IPv4.
+        assert_eq!(mixed.lookup_country(ip("::ffff:47.74.0.1")), Some(*b"SG"));
+        assert_eq!(mixed.lookup_country(ip("64:ff9b::2f4a:1")), Some(*b"SG"));
+        assert_eq!(mixed.lookup_country(ip("64:ff9b:1::2f4a:1")), None);
 
         // A country value that is no code: refused at load.
         let mut bad = geo.file.as_ref().clone();
@@ -1094,6 +1184,80 @@ mod tests {
         assert!(OwnerDb::from_bytes(bad)
             .err()
             .is_some_and(|e| e.contains("country")));
+    }
+
+    /// Overlapping ranges (two sources, or a block inside a bigger one):
+    /// the most specific wins, the enclosing one resumes after it, equal
+    /// ranges go to the one added last, gaps are no one's.
+    #[test]
+    fn overlapping_ranges_give_the_most_specific_its_addresses() {
+        let r = |a: u32, b: u32, v: u32| (a, b, v);
+        let flat = |ranges: Vec<(u32, u32, u32)>| flatten(ranges, u32::MAX, |v| v);
+        // 0-100 A with 50-60 B inside: A, B, A, nothing.
+        assert_eq!(
+            flat(vec![r(0, 100, 1), r(50, 60, 2)]),
+            [(0, 1), (50, 2), (61, 1), (101, NONE)]
+        );
+        // The same, added the other way round.
+        assert_eq!(
+            flat(vec![r(50, 60, 2), r(0, 100, 1)]),
+            [(0, 1), (50, 2), (61, 1), (101, NONE)]
+        );
+        // Partial overlap: the later start takes over to its end.
+        assert_eq!(
+            flat(vec![r(0, 10, 1), r(5, 15, 2)]),
+            [(0, 1), (5, 2), (16, NONE)]
+        );
+        // One start, two lengths: the shorter first, then the longer.
+        assert_eq!(
+            flat(vec![r(0, 10, 2), r(0, 100, 1)]),
+            [(0, 2), (11, 1), (101, NONE)]
+        );
+        // Equal ranges: the one added last.
+        assert_eq!(flat(vec![r(0, 9, 1), r(0, 9, 2)]), [(0, 2), (10, NONE)]);
+        // Three deep, ending together, up to the last address, merging.
+        assert_eq!(
+            flat(vec![
+                r(0, u32::MAX, 1),
+                r(10, 20, 2),
+                r(15, 20, 3),
+                r(21, 30, 1),
+                r(40, 49, 4),
+                r(50, 59, 4)
+            ]),
+            [(0, 1), (10, 2), (15, 3), (21, 1), (40, 4), (60, 1)]
+        );
+        assert_eq!(flat(vec![]), []);
+        // Through the file: a country database's /24 inside another's /16.
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let mut b = Builder::new();
+        b.add_country_range(ip("10.0.0.0"), ip("10.0.255.255"), "US", true)
+            .unwrap();
+        b.add_country_range(ip("10.0.5.0"), ip("10.0.5.255"), "CN", true)
+            .unwrap();
+        let db = OwnerDb::from_bytes(b.finish().unwrap()).unwrap();
+        assert_eq!(db.lookup_country(ip("10.0.5.1")), Some(*b"CN"));
+        assert_eq!(db.lookup_country(ip("10.0.6.1")), Some(*b"US"));
+    }
+
+    /// Range starts out of order (a hostile file: the bisection would give
+    /// wrong answers) are refused.
+    #[test]
+    fn ranges_out_of_order_are_refused() {
+        let good = sample().file.as_ref().clone();
+        // The IPv4 ranges section: its first two starts swapped.
+        let db = sample();
+        let at = db.v4.start;
+        let mut bad = good.clone();
+        let (a, b) = (bad[at..at + 4].to_vec(), bad[at + 8..at + 12].to_vec());
+        bad[at..at + 4].copy_from_slice(&b);
+        bad[at + 8..at + 12].copy_from_slice(&a);
+        let body = bad.len() - 8;
+        let sum = fnv1a(&bad[..body]);
+        bad[body..].copy_from_slice(&sum.to_le_bytes());
+        assert!(OwnerDb::from_bytes(bad)
+            .err()
+            .is_some_and(|e| e.contains("out of order")));
     }
 
     #[test]

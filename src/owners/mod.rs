@@ -292,7 +292,6 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("pangolin-sdk-toutiao.com", "ByteDance", Advertising),
     ("pglstatp-toutiao.com", "ByteDance", Advertising),
     ("volces.com", "ByteDance", Cloud),
-    ("tiktokcdn-us.com", "ByteDance", Cdn),
     ("ttwstatic.com", "ByteDance", Cdn),
     ("pangleglobal.com", "ByteDance", Advertising),
     ("capcut.com", "ByteDance", Services),
@@ -341,9 +340,11 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("android.com", "Google", Services),
     ("youtube.com", "Google", Social),
     ("ytimg.com", "Google", Cdn),
-    ("appspot.com", "Google", Cloud),
-    ("cloudfunctions.net", "Google", Cloud),
-    ("firebaseio.com", "Google", Cloud),
+    // Customers' apps on Google's clouds (App Engine, Cloud Functions,
+    // Firebase): anyone's, hosted by Google.
+    ("appspot.com", "Google Cloud", Cloud),
+    ("cloudfunctions.net", "Google Cloud", Cloud),
+    ("firebaseio.com", "Google Cloud", Cloud),
     ("doubleclick.net", "Google", Advertising),
     ("googlesyndication.com", "Google", Advertising),
     ("googleadservices.com", "Google", Advertising),
@@ -358,8 +359,8 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("crashlytics.com", "Google", Telemetry),
     ("gvt3.com", "Google", Cdn),
     ("1e100.net", "Google", Services),
-    ("firebaseapp.com", "Google", Cloud),
-    ("web.app", "Google", Cloud),
+    ("firebaseapp.com", "Google Cloud", Cloud),
+    ("web.app", "Google Cloud", Cloud),
     ("page.link", "Google", Services),
     ("goo.gl", "Google", Services),
     ("youtube-nocookie.com", "Google", Social),
@@ -532,8 +533,8 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("lenovomm.com", "Lenovo", Services),
     // Baidu, Yandex
     ("baidu.com", "Baidu", Services),
-    ("bcebos.com", "Baidu", Cloud),
-    ("baidubce.com", "Baidu", Cloud),
+    ("bcebos.com", "Baidu Cloud", Cloud),
+    ("baidubce.com", "Baidu Cloud", Cloud),
     ("bdimg.com", "Baidu", Cdn),
     ("baidustatic.com", "Baidu", Cdn),
     ("bdstatic.com", "Baidu", Cdn),
@@ -878,8 +879,34 @@ const PARENTS: &[(&str, &str)] = &[
     ("Dailymotion", "Havas"),
     // Gen Digital: Avast (2022), AVG (Avast's since 2016).
     ("Avast", "Gen Digital"),
-    ("AVG", "Gen Digital"),
+    ("AVG", "Avast"),
+    // The clouds that host customers' names under Google's and Baidu's
+    // domains (App Engine, Firebase Hosting; Baidu AI Cloud).
+    ("Google Cloud", "Google"),
+    ("Baidu Cloud", "Baidu"),
 ];
+
+/// Owners that are clouds and CDNs: they serve other companies' names.
+const HOSTING_OWNERS: &[&str] = &[
+    "Alibaba Cloud",
+    "Amazon AWS",
+    "Tencent Cloud",
+    "Huawei Cloud",
+    "Google Cloud",
+    "Baidu Cloud",
+];
+
+/// The clouds and CDNs `company` owns (a `parent` rule on it covers the
+/// names they host).
+pub fn hosting_children(company: &str) -> Vec<&'static str> {
+    HOSTING_OWNERS
+        .iter()
+        .copied()
+        .filter(|o| {
+            owned_by(o, company) && !bare_company(o).eq_ignore_ascii_case(bare_company(company))
+        })
+        .collect()
+}
 
 /// A company name as lists write it, without legal suffixes ("GitHub,
 /// Inc." and "Adjust GmbH" are GitHub and Adjust).
@@ -905,7 +932,8 @@ fn bare_company(name: &str) -> &str {
     name
 }
 
-/// The company `owner` belongs to, when it belongs to another.
+/// The company `owner` belongs to, when it belongs to another: its
+/// direct parent (AVG: Avast, whose parent is Gen Digital).
 pub fn parent_of(owner: &str) -> Option<&'static str> {
     let owner = bare_company(owner);
     PARENTS
@@ -914,10 +942,20 @@ pub fn parent_of(owner: &str) -> Option<&'static str> {
         .map(|(_, p)| *p)
 }
 
-/// Whether `owner` is `company` or belongs to it.
+/// Whether `owner` is `company` or belongs to it, directly or through
+/// its parents (AVG belongs to Avast and to Gen Digital).
 pub fn owned_by(owner: &str, company: &str) -> bool {
-    bare_company(owner).eq_ignore_ascii_case(bare_company(company))
-        || parent_of(owner).is_some_and(|p| p.eq_ignore_ascii_case(bare_company(company)))
+    let company = bare_company(company);
+    let mut at = Some(bare_company(owner));
+    // PARENTS has no cycles; the bound keeps a mistaken one from looping.
+    for _ in 0..4 {
+        match at {
+            Some(o) if o.eq_ignore_ascii_case(company) => return true,
+            Some(o) => at = parent_of(o),
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Whether a rule on `company` as a parent could match anything: it owns
@@ -962,6 +1000,16 @@ mod tests {
             assert_eq!(parent_of(owner), parent, "{owner}");
         }
         assert!(owned_by("Umeng", "Alibaba") && owned_by("Alibaba", "alibaba"));
+        // Two levels: AVG is Avast's, Avast is Gen Digital's.
+        assert_eq!(parent_of("AVG"), Some("Avast"));
+        assert!(owned_by("AVG", "Avast") && owned_by("AVG", "Gen Digital"));
+        assert!(!owned_by("Avast", "AVG"));
+        // A parent rule on a company that owns a cloud covers the names it
+        // hosts: said at config time.
+        assert_eq!(hosting_children("Amazon"), ["Amazon AWS"]);
+        assert_eq!(hosting_children("Google"), ["Google Cloud"]);
+        assert!(hosting_children("Meta").is_empty());
+        assert!(hosting_children("Amazon AWS").is_empty());
         assert!(!owned_by("Honor", "Huawei") && !owned_by("Alibaba", "Umeng"));
         // The built-in table's Umeng domains carry Alibaba as their parent.
         let o = lookup("alog.umeng.com").unwrap();
