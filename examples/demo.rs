@@ -1,7 +1,10 @@
 //! The demo: builds the test network of DESIGN.md (phone — router — wan),
 //! runs the daemon in the router with a policy that blocks Xiaomi
 //! telemetry and ads, lets the phone do what phones do, and prints what
-//! phonehome saw. Run as root: `scripts/demo` (README).
+//! phonehome saw, with an owner database that places the wan's addresses
+//! in countries (the demo's own iptoasn rows: Xiaomi's server on Alibaba
+//! Cloud in China, Alibaba Cloud's in Singapore, Google's in the US). Run
+//! as root: `scripts/demo` (README).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -16,8 +19,22 @@ fn main() {
     let mut net = Net::new();
     net.start_wan_services();
     net.start_router_dns();
+    let rows = net.dir.join("demo-ip2asn.tsv");
+    std::fs::write(
+        &rows,
+        "203.0.113.0\t203.0.113.15\t45102\tCN\tALIBABA-CN-NET Alibaba US Technology Co., Ltd.\n\
+         203.0.113.16\t203.0.113.23\t15169\tUS\tGOOGLE - Google LLC\n\
+         203.0.113.40\t203.0.113.47\t45102\tSG\tALIBABA-CN-NET Alibaba US Technology Co., Ltd.\n",
+    )
+    .expect("write the demo's iptoasn rows");
+    let db = net.dir.join("owners.db");
+    compile_owner_db(&db, &[format!("iptoasn:{}", rows.display())]);
     net.start_daemon(
-        "config rule 'no_xiaomi_tracking'\n\toption device 'phone'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
+        &format!(
+            "config phonehome 'main'\n\toption db '{}'\n\
+             config rule 'no_xiaomi_tracking'\n\toption device 'phone'\n\toption owner 'Xiaomi'\n\toption action 'block'\n",
+            db.display()
+        ),
         false,
     );
     // tcpdump on the router's LAN side sees the same traffic, for
@@ -88,7 +105,13 @@ fn main() {
             if ok { "fetched" } else { "BLOCKED (timed out)" }
         );
     }
-    for cmd in [&["status"][..], &["devices"], &["owners"], &["flows"]] {
+    for cmd in [
+        &["status"][..],
+        &["devices"],
+        &["owners"],
+        &["flows"],
+        &["top", "--by", "country"],
+    ] {
         println!("\n== phonehome {}", cmd.join(" "));
         let out = net.cli(cmd);
         print!(
