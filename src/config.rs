@@ -553,7 +553,7 @@ impl Config {
                 _ if rule.countries.is_empty() => None,
                 (0, 0) => Some("an owner database with countries (option db, compiled from iptoasn or a country MMDB); without one the rule never matches"),
                 (0, _) => Some("countries for IPv4 too: the owner database has IPv6 countries only, so the rule never matches an IPv4 destination"),
-                (_, 0) => Some("countries for IPv6 too: the owner database has IPv4 countries only, so the rule never matches an IPv6 destination (import ip2asn-combined.tsv or a dual-stack country MMDB)"),
+                (_, 0) => Some("countries for IPv6 too: the owner database has IPv4 countries only, so the rule never matches an IPv6 destination other than NAT64 and IPv4-mapped ones (import ip2asn-combined.tsv or a dual-stack country MMDB)"),
                 _ => None,
             };
             if let Some(what) = lacking {

@@ -21,7 +21,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 let _ = db.lookup_domain(name);
                 let _ = db.registrable_domain(name);
             }
-            for ip in ["192.0.2.1", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::"] {
+            for ip in [
+                "192.0.2.1",
+                "0.0.0.0",
+                "255.255.255.255",
+                "2001:db8::1",
+                "::",
+                "::ffff:192.0.2.1",
+                "64:ff9b::c000:201",
+            ] {
                 let ip = ip.parse().unwrap();
                 let _ = db.lookup_ip(ip);
                 let _ = db.lookup_country(ip);

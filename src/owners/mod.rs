@@ -451,11 +451,13 @@ const TABLE: &[(&str, &str, Category)] = &[
     ("linkedin.com", "Microsoft", Social),
     ("licdn.com", "Microsoft", Cdn),
     ("msedge.net", "Microsoft", Cdn),
-    ("azureedge.net", "Microsoft", Cdn),
+    // Azure hosts its customers' apps and content under these: Microsoft
+    // Azure's, like AWS's and Google Cloud's (azure.com is Microsoft's own).
+    ("azureedge.net", "Microsoft Azure", Cdn),
     ("azure.com", "Microsoft", Cloud),
-    ("azurewebsites.net", "Microsoft", Cloud),
-    ("cloudapp.net", "Microsoft", Cloud),
-    ("trafficmanager.net", "Microsoft", Cloud),
+    ("azurewebsites.net", "Microsoft Azure", Cloud),
+    ("cloudapp.net", "Microsoft Azure", Cloud),
+    ("trafficmanager.net", "Microsoft Azure", Cloud),
     ("events.data.microsoft.com", "Microsoft", Telemetry),
     ("vortex.data.microsoft.com", "Microsoft", Telemetry),
     ("appcenter.ms", "Microsoft", Telemetry),
@@ -884,6 +886,7 @@ const PARENTS: &[(&str, &str)] = &[
     // domains (App Engine, Firebase Hosting; Baidu AI Cloud).
     ("Google Cloud", "Google"),
     ("Baidu Cloud", "Baidu"),
+    ("Microsoft Azure", "Microsoft"),
 ];
 
 /// Owners that are clouds and CDNs: they serve other companies' names.
@@ -894,6 +897,7 @@ const HOSTING_OWNERS: &[&str] = &[
     "Huawei Cloud",
     "Google Cloud",
     "Baidu Cloud",
+    "Microsoft Azure",
 ];
 
 /// The clouds and CDNs `company` owns (a `parent` rule on it covers the
@@ -1008,6 +1012,11 @@ mod tests {
         // hosts: said at config time.
         assert_eq!(hosting_children("Amazon"), ["Amazon AWS"]);
         assert_eq!(hosting_children("Google"), ["Google Cloud"]);
+        assert_eq!(hosting_children("Microsoft"), ["Microsoft Azure"]);
+        assert_eq!(
+            lookup("tracker.azurewebsites.net").map(|o| o.name),
+            Some("Microsoft Azure")
+        );
         assert!(hosting_children("Meta").is_empty());
         assert!(hosting_children("Amazon AWS").is_empty());
         assert!(!owned_by("Honor", "Huawei") && !owned_by("Alibaba", "Umeng"));
