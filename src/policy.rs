@@ -751,31 +751,21 @@ mod tests {
                 "{name}"
             );
         }
-        let cfg = Config::parse(
-            "config rule 'typo'\n\toption parent 'Alibabba'\n\toption action 'block'\n",
-            std::path::Path::new("t.conf"),
-        )
-        .unwrap();
-        let warnings = cfg.warnings();
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains("t.conf:1") && w.contains("Alibabba")),
-            "{warnings:?}"
-        );
-        // A parent that owns a cloud: names it hosts match too, said.
-        let cfg = Config::parse(
-            "config rule 'amazon'\n\toption parent 'Amazon'\n\toption action 'block'\n",
-            std::path::Path::new("t.conf"),
-        )
-        .unwrap();
-        let warnings = cfg.warnings();
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains("t.conf:1") && w.contains("Amazon AWS")),
-            "{warnings:?}"
-        );
+        // A parent nobody owns (a typo), and one that owns a cloud (names
+        // it hosts match too): both said, at the rule's line.
+        for (parent, says) in [("Alibabba", "Alibabba"), ("Amazon", "Amazon AWS")] {
+            let text =
+                format!("config rule 'r'\n\toption parent '{parent}'\n\toption action 'block'\n");
+            let warnings = Config::parse(&text, std::path::Path::new("t.conf"))
+                .unwrap()
+                .warnings();
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains("t.conf:1") && w.contains(says)),
+                "{parent}: {warnings:?}"
+            );
+        }
     }
 
     const CFG: &str = "
