@@ -24,6 +24,13 @@
 //! labels it does not map, bare protocols (TLS, HTTP) and DNS flows (nDPI
 //! names the question, phonehome the resolver's owner) are not compared.
 //!
+//! Labels agree when nDPI's company is phonehome's owner or the company
+//! that owner belongs to (its `parent`: Twitch is Amazon's).
+//!
+//! With `PHONEHOME_BASELINE_BIN=PATH` (another phonehome build, e.g. the
+//! commit before a change) that binary is timed too, in the same rounds
+//! on the same capture, and the ratio of the two is printed.
+//!
 //! Run as root: `cargo bench --bench analyze` (ROUNDS=7 HTTPS_ROUNDS=5
 //! BULK=10).
 
@@ -392,8 +399,25 @@ fn main() {
 
     let json_out = net.dir.join("analyze.json");
     let csv_out = net.dir.join("ndpi.csv");
-    let (mut ph, mut nd) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
+    let baseline = std::env::var_os("PHONEHOME_BASELINE_BIN").map(PathBuf::from);
+    let analyze = |bin: &std::path::Path, out: &std::path::Path| {
+        timed(Command::new("sh").arg("-c").arg(format!(
+            "{} analyze {} --db {} --json > {}",
+            bin.display(),
+            pcap.display(),
+            db.display(),
+            out.display()
+        )))
+    };
+    let (mut ph, mut nd, mut base) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // The two phonehome builds take turns going first: the run right
+        // after ndpiReader is the slower one (0.83-0.88 in fixed order,
+        // 0.98 alternated, for the same binaries).
+        let baseline_first = round % 2 == 1;
+        if let (true, Some(b)) = (baseline_first, &baseline) {
+            base.push(analyze(b, &net.dir.join("baseline.json")));
+        }
         nd.push(timed(
             Command::new("ndpiReader")
                 .arg("-i")
@@ -403,13 +427,10 @@ fn main() {
                 .arg("-q")
                 .stdout(std::process::Stdio::null()),
         ));
-        ph.push(timed(Command::new("sh").arg("-c").arg(format!(
-            "{} analyze {} --db {} --json > {}",
-            bin().display(),
-            pcap.display(),
-            db.display(),
-            json_out.display()
-        ))));
+        ph.push(analyze(&bin(), &json_out));
+        if let (false, Some(b)) = (baseline_first, &baseline) {
+            base.push(analyze(b, &net.dir.join("baseline.json")));
+        }
     }
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
@@ -443,6 +464,7 @@ fn main() {
         };
         both_seen += 1;
         let ours = f["owner"].as_str().unwrap();
+        let parent = f["parent"].as_str();
         let theirs = ndpi_owner(label, &map);
         ph_named += usize::from(ours != "unknown");
         ndpi_named += usize::from(theirs.is_some());
@@ -450,7 +472,9 @@ fn main() {
             continue;
         };
         compared += 1;
-        if theirs.eq_ignore_ascii_case(ours) {
+        if theirs.eq_ignore_ascii_case(ours)
+            || parent.is_some_and(|p| theirs.eq_ignore_ascii_case(p))
+        {
             agree += 1;
         } else {
             let e = disagreements
@@ -491,6 +515,20 @@ fn main() {
         packets / ph_s,
         nd_s / ph_s
     );
+    if !base.is_empty() {
+        let base_s = median(base);
+        println!(
+            "{:<32} {:>10.3} {:>12.0} {:>8.2}",
+            "baseline phonehome analyze",
+            base_s,
+            packets / base_s,
+            nd_s / base_s
+        );
+        println!(
+            "phonehome ÷ baseline, packets/s, same run: {:.3}",
+            base_s / ph_s
+        );
+    }
     println!(
         "owner labels on {both_seen} TCP/UDP flows both list (DNS left out): nDPI names an owner for {ndpi_named}, \
          phonehome for {ph_named}; both for {compared}, agreeing on {agree} ({:.1}%)",
