@@ -40,15 +40,20 @@ fn syn_flood_and_scan_keep_memory_bounded_and_decisions_coming() {
     );
     flood(&mut net, "scan", "-S -p 80 -i u200 --rand-dest 203.0.113.x");
     std::thread::sleep(Duration::from_secs(2));
-    // In the middle of it, the phone's own connections are decided.
+    // In the middle of it, the phone's own connections are decided. The
+    // bound is generous, as for the fail-open probes: on a stock kernel
+    // under TCG the emulated CPUs spend the flood's seconds on hping3's
+    // packets (an allowed TLS fetch, which waits for its SNI, once missed
+    // 5 s there while passing on every other run); what is checked is
+    // that it completes, and is allowed, not how fast.
     assert!(
-        net.curl("https://www.google.com/", GOOGLE_IP, 5.0),
+        net.curl("https://www.google.com/", GOOGLE_IP, 15.0),
         "allowed under flood"
     );
     // Refused by a reset, not left to time out. Under the flood the queue
     // may drop a SYN (never pass it), so the refusal can come at a resent
     // SYN: what counts is how it ends (curl's 7, not its 28 for a timeout).
-    let code = net.curl_exit("https://tracking.miui.com/", XIAOMI_IP, 5.0);
+    let code = net.curl_exit("https://tracking.miui.com/", XIAOMI_IP, 15.0);
     assert_eq!(
         code, 7,
         "a rejected connection under the flood ended with curl exit {code}"
