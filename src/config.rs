@@ -536,19 +536,21 @@ impl Config {
     /// installed; each line names the file and line.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let countries = crate::owners::database().map_or((0, 0), |d| d.country_range_count());
         for rule in &self.rules {
+            let at = format!(
+                "{}:{}: rule '{}'",
+                self.path.display(),
+                rule.line,
+                rule.name
+            );
+            let mut warn = |what: String| out.push(format!("{at}: {what}"));
             for owner in &rule.owners {
                 // Unlisted names are owned by their registrable domain.
                 if !owner.contains('.') && !crate::owners::known_owner(owner) {
-                    out.push(format!(
-                        "{}:{}: rule '{}': owner '{owner}' is in neither the built-in table nor the owner database; the rule never matches it",
-                        self.path.display(),
-                        rule.line,
-                        rule.name
-                    ));
+                    warn(format!("owner '{owner}' is in neither the built-in table nor the owner database; the rule never matches it"));
                 }
             }
-            let countries = crate::owners::database().map_or((0, 0), |d| d.country_range_count());
             let lacking = match countries {
                 _ if rule.countries.is_empty() => None,
                 (0, 0) => Some("an owner database with countries (option db, compiled from iptoasn or a country MMDB); without one the rule never matches"),
@@ -557,33 +559,15 @@ impl Config {
                 _ => None,
             };
             if let Some(what) = lacking {
-                out.push(format!(
-                    "{}:{}: rule '{}': country needs {what}",
-                    self.path.display(),
-                    rule.line,
-                    rule.name
-                ));
+                warn(format!("country needs {what}"));
             }
             for parent in &rule.parents {
                 let hosts = crate::owners::hosting_children(parent);
                 if !hosts.is_empty() {
-                    out.push(format!(
-                        "{}:{}: rule '{}': parent '{parent}' includes {}, which hosts other companies' names: a name served from there (a CNAME to its CDN or cloud) matches too; name the owners you mean with `list owner` to leave those out",
-                        self.path.display(),
-                        rule.line,
-                        rule.name,
-                        hosts.join(" and ")
-                    ));
+                    warn(format!("parent '{parent}' includes {}, which hosts other companies' names: a name served from there (a CNAME to its CDN or cloud) matches too; name the owners you mean with `list owner` to leave those out", hosts.join(" and ")));
                 }
-            }
-            for parent in &rule.parents {
                 if !crate::owners::known_parent(parent) {
-                    out.push(format!(
-                        "{}:{}: rule '{}': parent '{parent}' owns no owner the built-in table or the owner database knows; the rule never matches it",
-                        self.path.display(),
-                        rule.line,
-                        rule.name
-                    ));
+                    warn(format!("parent '{parent}' owns no owner the built-in table or the owner database knows; the rule never matches it"));
                 }
             }
             for d in &rule.devices {
@@ -592,11 +576,8 @@ impl Config {
                         dev.name.as_deref() == Some(d.as_str()) || dev.groups.iter().any(|g| g == d)
                     });
                 if !members {
-                    out.push(format!(
-                        "{}:{}: rule '{}': group '{d}' has no devices; the rule applies to nobody until one lists it",
-                        self.path.display(),
-                        rule.line,
-                        rule.name
+                    warn(format!(
+                        "group '{d}' has no devices; the rule applies to nobody until one lists it"
                     ));
                 }
             }
