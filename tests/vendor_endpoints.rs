@@ -58,9 +58,7 @@ fn compile(name: &str, sources: &[String]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("phonehome-vendors-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(name);
-    let mut args = vec!["db", "compile", "--out", out.to_str().unwrap()];
-    args.extend(sources.iter().map(String::as_str));
-    phonehome(&args);
+    common::compile_owner_db(&out, sources);
     out
 }
 
