@@ -4,7 +4,12 @@
 //! the recipe has the parts the SDK needs, the init script is valid shell
 //! and has nft check a new fw4 include before fw4 loads it,
 //! the default config is accepted by the daemon's parser and renders the
-//! shipped fw4 include, and the capabilities file grants CAP_NET_ADMIN only.
+//! shipped fw4 include, the capabilities file grants CAP_NET_ADMIN only,
+//! and the recipe's owner-database step (run through make with stand-ins
+//! for the SDK's files) compiles the shipped database from the real
+//! WhoTracks.me 2022-08 dump and iptoasn rows, and from nothing else.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -204,13 +209,12 @@ fn capabilities_grant_cap_net_admin_only() {
     assert!(Path::new(&root().join("openwrt-package/README.md")).is_file());
 }
 
-/// GNU make reads the recipe with stand-ins for the SDK's include files
+/// A directory with stand-ins for the SDK files the recipe includes
 /// (rules.mk, package.mk, rust-package.mk) that only print what the recipe
-/// defines: it parses, `$$` escapes are right, PKG_VERSION comes out of
-/// Cargo.toml, and the install step expands to the expected commands.
-#[test]
-fn make_reads_the_recipe_with_sdk_stand_ins() {
-    let sdk = std::env::temp_dir().join(format!("phonehome-sdk-stub-{}", std::process::id()));
+/// asks for, and a `stub-owners-db` goal that runs the recipe's
+/// owner-database step with `PHONEHOME_BIN`.
+fn stub_sdk(name: &str) -> PathBuf {
+    let sdk = std::env::temp_dir().join(format!("phonehome-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&sdk);
     std::fs::create_dir_all(sdk.join("include")).unwrap();
     std::fs::create_dir_all(sdk.join("feeds/packages/lang/rust")).unwrap();
@@ -218,30 +222,49 @@ fn make_reads_the_recipe_with_sdk_stand_ins() {
     std::fs::write(
         sdk.join("include/package.mk"),
         "PKG_BUILD_DIR:=/build/phonehome\nPKG_INSTALL_DIR:=/build/phonehome/ipkg-install\n\
+         DL_DIR:=/sdk/dl\n\
          define BuildPackage\n\
          $(eval $(Package/$(1)))\n\
          $(info VERSION=$(PKG_VERSION)-$(PKG_RELEASE))\n\
          $(info DEPENDS=$(strip $(DEPENDS)))\n\
          $(info CONFFILES=$(strip $(Package/$(1)/conffiles)))\n\
          $(info PREPARE=$(strip $(Build/Prepare)))\n\
+         $(info COMPILE=$(strip $(Build/Compile)))\n\
          $(info INSTALL=$(strip $(call Package/$(1)/install,/root)))\n\
          endef\n\
-         stub-sdk-done:\n\t@true\n",
+         stub-sdk-done:\n\t@true\n\
+         stub-owners-db:\n\t$(call Build/Compile/OwnersDb,$(PHONEHOME_BIN))\n",
     )
     .unwrap();
     std::fs::write(
         sdk.join("feeds/packages/lang/rust/rust-package.mk"),
-        "RUST_ARCH_DEPENDS:=@(aarch64||arm||mips||mipsel)\ndefine RustBinPackage\nendef\n",
+        "RUST_ARCH_DEPENDS:=@(aarch64||arm||mips||mipsel)\ndefine RustBinPackage\nendef\n\
+         define Build/Compile/Cargo\ncargo install --target mipsel-unknown-linux-musl\nendef\n",
     )
     .unwrap();
-    let out = Command::new("make")
+    sdk
+}
+
+fn make_in_stub_sdk(sdk: &Path, args: &[String]) -> std::process::Output {
+    Command::new("make")
         .arg("-s")
         .arg("-C")
         .arg(root().join("openwrt-package"))
         .arg(format!("TOPDIR={}", sdk.display()))
         .arg(format!("INCLUDE_DIR={}", sdk.join("include").display()))
+        .args(args)
         .output()
-        .expect("run make (scripts/install-deps installs it)");
+        .expect("run make (scripts/install-deps installs it)")
+}
+
+/// GNU make reads the recipe with stand-ins for the SDK's include files
+/// (rules.mk, package.mk, rust-package.mk) that only print what the recipe
+/// defines: it parses, `$$` escapes are right, PKG_VERSION comes out of
+/// Cargo.toml, and the compile and install steps expand to the expected commands.
+#[test]
+fn make_reads_the_recipe_with_sdk_stand_ins() {
+    let sdk = stub_sdk("sdk-stub");
+    let out = make_in_stub_sdk(&sdk, &[]);
     std::fs::remove_dir_all(&sdk).ok();
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -270,13 +293,120 @@ fn make_reads_the_recipe_with_sdk_stand_ins() {
         "install -m0644 ./files/phonehome.nft /root/usr/share/nftables.d/table-post/30-phonehome.nft",
         "install -m0644 ./files/phonehome.capabilities.json /root/etc/capabilities/phonehome.json",
         "install -m0644 ./files/DATA-SOURCES /root/usr/share/phonehome/DATA-SOURCES",
+        "install -m0644 /build/phonehome/owners.db /root/usr/share/phonehome/owners.db",
     ] {
         assert!(install.contains(expected), "install step lacks {expected:?}:\n{install}");
     }
+    // The router binary, then a host phonehome (no target) that compiles
+    // the database from what is in dl/ (none here: built-in table only).
+    let compile = line("COMPILE");
+    let host_build = compile.find("cargo build --release --locked --bin phonehome");
+    let target_build = compile.find("cargo install --target");
+    assert!(
+        matches!((target_build, host_build), (Some(t), Some(h)) if t < h),
+        "{compile}"
+    );
+    assert!(
+        compile.contains(
+            "./build-owners-db --phonehome /build/phonehome/host-target/release/phonehome \
+             --out /build/phonehome/owners.db"
+        ),
+        "{compile}"
+    );
+    assert!(
+        compile.contains("/sdk/dl/whotracksme-trackerdb-2022-08.sql not found"),
+        "{compile}"
+    );
     assert!(
         !text.contains("missing separator") && !text.contains("***"),
         "{text}"
     );
+}
+
+fn lookup(db: &Path, query: &str) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_phonehome"))
+        .args(["db", "lookup", "--db"])
+        .arg(db)
+        .args([query, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{query}: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The recipe's owner-database step, run by make: from the real
+/// WhoTracks.me 2022-08 dump, iptoasn rows (gzipped, as iptoasn serves
+/// them) and Debian's Public Suffix List, the database names the dump's
+/// companies, the clouds' networks and every range's country, and nothing
+/// of the networks it has no owner for. Another dump (a later TrackerDB is
+/// CC BY-NC-SA) is refused and nothing is written.
+#[test]
+fn the_package_compiles_its_owner_database_from_permissive_sources_only() {
+    let sdk = stub_sdk("sdk-db");
+    let (dl, build) = (sdk.join("dl"), sdk.join("build"));
+    std::fs::create_dir_all(&dl).unwrap();
+    std::fs::create_dir_all(&build).unwrap();
+    let dump = dl.join("whotracksme-trackerdb-2022-08.sql");
+    std::fs::copy(common::whotracksme_dump(), &dump).unwrap();
+    let gz = Command::new("gzip")
+        .arg("-c")
+        .arg(root().join("tests/fixtures/owners/ip2asn-v4-excerpt.tsv"))
+        .output()
+        .unwrap();
+    std::fs::write(dl.join("ip2asn-combined.tsv.gz"), gz.stdout).unwrap();
+    let args = [
+        format!("DL_DIR={}", dl.display()),
+        format!("PKG_BUILD_DIR={}", build.display()),
+        format!("PHONEHOME_BIN={}", env!("CARGO_BIN_EXE_phonehome")),
+        "stub-owners-db".to_string(),
+    ];
+    let out = make_in_stub_sdk(&sdk, &args);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{log}{out:?}");
+    assert!(!log.contains("not found"), "{log}");
+    let db = build.join("owners.db");
+    let m = lookup(&db, "www.mmtro.com");
+    assert_eq!(
+        (m["owner"].as_str(), m["source"].as_str()),
+        (
+            Some("1000mercis"),
+            Some("whotracksme:whotracksme-trackerdb-2022-08.sql")
+        )
+    );
+    assert_eq!(lookup(&db, "google-analytics.com")["source"], "builtin");
+    assert_eq!(
+        lookup(&db, "news.bbc.co.uk")["registrable_domain"],
+        "bbc.co.uk"
+    );
+    let google = lookup(&db, "8.8.8.8");
+    assert_eq!(
+        (google["host_owner"].as_str(), google["country"].as_str()),
+        (Some("Google"), Some("US"))
+    );
+    let unowned = lookup(&db, "1.1.1.1");
+    assert_eq!(
+        (&unowned["asn"], unowned["country"].as_str()),
+        (&serde_json::Value::Null, Some("CN"))
+    );
+    assert!(log.contains("iptoasn:ip2asn-combined.tsv:"), "{log}");
+    // No unpacked leftovers beside the database.
+    let left: Vec<_> = std::fs::read_dir(&build)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["owners.db"]);
+
+    // Another dump: refused, nothing written.
+    std::fs::remove_file(&db).unwrap();
+    let mut other = std::fs::read(&dump).unwrap();
+    other.extend_from_slice(b"INSERT INTO \"tracker_domains\" VALUES('x','y.example');\n");
+    std::fs::write(&dump, other).unwrap();
+    let out = make_in_stub_sdk(&sdk, &args);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("CC BY-NC-SA"), "{log}");
+    assert!(!db.exists());
+    std::fs::remove_dir_all(&sdk).ok();
 }
 
 /// Whether the running kernel takes an nft `queue` statement (`nft -c`

@@ -302,7 +302,6 @@ fn corrupt_database_is_refused() {
 }
 
 /// Compiles `sources` alone (no built-in table) into a fresh file.
-#[cfg(any(feature = "mmdb", feature = "sqlite"))]
 fn compile_only(name: &str, sources: &[String]) -> PathBuf {
     let db = temp(name);
     let mut args = vec![
@@ -315,6 +314,60 @@ fn compile_only(name: &str, sources: &[String]) -> PathBuf {
     args.extend(sources.iter().map(String::as_str));
     ok(&args);
     db
+}
+
+/// `networks=owned` (what the router package compiles): AS ranges only of
+/// the networks the built-in table names an owner for, and every row's
+/// country. A dropped range between two kept ones of the same AS must
+/// stay a gap: 1.1.1.1 (AS7497 between Cloudflare's 1.1.1.0 and
+/// 1.1.1.2-255) named Cloudflare would be a wrong owner.
+#[test]
+fn iptoasn_owned_networks_keep_every_country_and_no_other_network() {
+    let tsv = fixture("ip2asn-v4-excerpt.tsv");
+    let db = compile_only("owned.db", &[format!("iptoasn:{tsv},networks=owned")]);
+    let cf = lookup(&db, "1.1.1.200");
+    assert_eq!(
+        (cf["asn"].as_u64(), cf["host_owner"].as_str()),
+        (Some(13335), Some("Cloudflare"))
+    );
+    assert_eq!(lookup(&db, "1.1.1.0")["asn"], 13335);
+    let gap = lookup(&db, "1.1.1.1");
+    assert_eq!(
+        (&gap["asn"], &gap["host_owner"], gap["country"].as_str()),
+        (
+            &serde_json::Value::Null,
+            &serde_json::Value::Null,
+            Some("CN")
+        ),
+        "{gap}"
+    );
+    let fiber = lookup(&db, "23.228.130.1");
+    assert_eq!(fiber["asn"], serde_json::Value::Null, "{fiber}");
+    assert_eq!(fiber["country"], "US");
+    assert_eq!(lookup(&db, "8.8.8.8")["host_owner"], "Google");
+    // Smaller than every network, as it should be.
+    let all = compile_only("all-networks.db", &[format!("iptoasn:{tsv}")]);
+    let (owned, every) = (
+        std::fs::metadata(&db).unwrap().len(),
+        std::fs::metadata(&all).unwrap().len(),
+    );
+    assert!(owned < every, "{owned} vs {every}");
+    // Only network sources take it, with one of two values.
+    for bad in [
+        format!("iptoasn:{tsv},networks=some"),
+        format!("hosts:{},networks=owned", fixture("hosts.txt")),
+    ] {
+        let out = phonehome(&["db", "compile", "--out", "/nonexistent/x.db", &bad]);
+        assert!(!out.status.success(), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("networks="),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for f in [db, all] {
+        std::fs::remove_file(f).ok();
+    }
 }
 
 #[cfg(feature = "mmdb")]
@@ -347,6 +400,22 @@ fn mmdb_files_in_maxmind_and_ipinfo_schemas() {
         assert_eq!(lookup(&db, "8.8.9.1")["asn"], serde_json::Value::Null);
         assert_eq!(lookup(&db, "2001:db8::1")["asn"], serde_json::Value::Null);
         std::fs::remove_file(&db).ok();
+        // networks=owned: the clouds' networks stay, AS7497's goes.
+        let owned = compile_only(
+            &format!("{schema}-owned.db"),
+            &[format!(
+                "mmdb:{},networks=owned",
+                fixture(&format!("asn-{schema}-schema.mmdb"))
+            )],
+        );
+        assert_eq!(lookup(&owned, "8.8.8.8")["host_owner"], "Google");
+        assert_eq!(lookup(&owned, "2606:4700::1111")["asn"], 13335);
+        assert_eq!(
+            lookup(&owned, "1.1.1.1")["asn"],
+            serde_json::Value::Null,
+            "{schema}"
+        );
+        std::fs::remove_file(&owned).ok();
     }
     // Country databases: DB-IP Country Lite's schema, and IPinfo Lite's
     // (networks and countries in one). A geolocation database's country

@@ -3,6 +3,10 @@
 //! optional `,owner=NAME` and `,category=CATEGORY` for lists that carry no
 //! owner of their own (hosts files, domain lists, AdGuard/ABP lists), and
 //! every importer maps its source's taxonomy onto phonehome's categories.
+//! Network sources (`iptoasn`, `mmdb`) take `,networks=owned`: only the
+//! networks of the AS numbers the built-in table names a hosting owner for
+//! (the clouds and the companies' own networks) are kept, every range's
+//! country still is: what a database for a router's flash holds.
 //!
 //! | kind | format |
 //! |---|---|
@@ -35,14 +39,34 @@ use serde_json::Value;
 use super::db::{Builder, FLAG_CNAME_CLOAK};
 use super::Category;
 
-/// One `KIND:PATH[,owner=NAME][,category=CAT]` argument.
+/// One `KIND:PATH[,owner=NAME][,category=CAT][,networks=owned]` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSpec {
     pub kind: String,
     pub path: PathBuf,
     pub owner: Option<String>,
     pub category: Option<Category>,
+    pub networks: Networks,
 }
+
+/// Which AS networks a network source adds (countries are always added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Networks {
+    /// Every range with an AS number.
+    #[default]
+    All,
+    /// Only ranges of AS numbers with a hosting owner in the built-in table.
+    Owned,
+}
+
+impl Networks {
+    fn keeps(self, asn: u32) -> bool {
+        self == Networks::All || super::hosting_owner(asn).is_some()
+    }
+}
+
+/// The kinds that read networks (and so take `networks=`).
+const NETWORK_KINDS: &[&str] = &["iptoasn", "mmdb"];
 
 pub const KINDS: &[&str] = &[
     "hosts",
@@ -76,6 +100,7 @@ impl SourceSpec {
             path,
             owner: None,
             category: None,
+            networks: Networks::All,
         };
         for opt in parts {
             match opt.split_once('=') {
@@ -86,9 +111,26 @@ impl SourceSpec {
                             .ok_or_else(|| format!("'{arg}': unknown category '{v}'"))?,
                     )
                 }
+                Some(("networks", v)) if NETWORK_KINDS.contains(&kind) => {
+                    spec.networks = match v {
+                        "all" => Networks::All,
+                        "owned" => Networks::Owned,
+                        _ => {
+                            return Err(format!(
+                                "'{arg}': networks= takes 'all' or 'owned', not '{v}'"
+                            ))
+                        }
+                    }
+                }
+                Some(("networks", _)) => {
+                    return Err(format!(
+                        "'{arg}': networks= is for network sources ({})",
+                        NETWORK_KINDS.join(", ")
+                    ))
+                }
                 _ => {
                     return Err(format!(
-                        "'{arg}': unknown option '{opt}' (owner=, category=)"
+                        "'{arg}': unknown option '{opt}' (owner=, category=, networks=)"
                     ))
                 }
             }
@@ -191,12 +233,12 @@ pub fn import(spec: &SourceSpec, builder: &mut Builder) -> Result<ImportCount, S
         }
         "whotracksme" => whotracksme(&spec.path, builder, source)?,
         "trackerdb" => trackerdb_json(&spec.path, builder, source)?,
-        "mmdb" => mmdb(&spec.path, builder)?,
+        "mmdb" => mmdb(&spec.path, builder, spec.networks)?,
         "tds" => tds(&spec.path, builder, source)?,
         "tracker-radar" => tracker_radar(&spec.path, builder, source)?,
         "disconnect" => disconnect_services(&spec.path, builder, source)?,
         "disconnect-entities" => disconnect_entities(&spec.path, builder, source, spec)?,
-        "iptoasn" => iptoasn(&spec.path, builder)?,
+        "iptoasn" => iptoasn(&spec.path, builder, spec.networks)?,
         other => return Err(format!("unknown source kind '{other}'")),
     }
     Ok(ImportCount {
@@ -845,8 +887,9 @@ fn disconnect_entities(
 /// iptoasn TSV: `first last asn country description`; AS 0 ("Not
 /// routed") rows are skipped. The country column (where the network is
 /// registered; "None" when unknown) becomes the range's country unless a
-/// geolocation database is imported too.
-fn iptoasn(path: &Path, builder: &mut Builder) -> Result<(), String> {
+/// geolocation database is imported too. `networks` picks the AS ranges
+/// kept; every row's country is.
+fn iptoasn(path: &Path, builder: &mut Builder, networks: Networks) -> Result<(), String> {
     let text = read_text(path)?;
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -867,10 +910,12 @@ fn iptoasn(path: &Path, builder: &mut Builder) -> Result<(), String> {
         if asn == 0 {
             continue;
         }
-        builder.add_asn(asn, cols[4].trim(), super::hosting_owner(asn));
-        builder
-            .add_range(first, last, asn)
-            .map_err(|e| err_at(path, i + 1, e))?;
+        if networks.keeps(asn) {
+            builder.add_asn(asn, cols[4].trim(), super::hosting_owner(asn));
+            builder
+                .add_range(first, last, asn)
+                .map_err(|e| err_at(path, i + 1, e))?;
+        }
         if super::db::country_value(cols[3].trim()).is_some() {
             builder
                 .add_country_range(first, last, cols[3].trim(), false)
@@ -933,7 +978,7 @@ fn prefix_range(ip: IpAddr, prefix: u8) -> (IpAddr, IpAddr) {
 /// a range of that network, every network with a country a geolocated
 /// country range (IPinfo's Lite has both).
 #[cfg(feature = "mmdb")]
-fn mmdb(path: &Path, builder: &mut Builder) -> Result<(), String> {
+fn mmdb(path: &Path, builder: &mut Builder, networks: Networks) -> Result<(), String> {
     let fail = |e: maxminddb::MaxMindDbError| format!("{}: {e}", path.display());
     let reader = maxminddb::Reader::open_readfile(path).map_err(fail)?;
     let kind = reader.metadata().database_type.clone();
@@ -975,6 +1020,9 @@ fn mmdb(path: &Path, builder: &mut Builder) -> Result<(), String> {
             continue;
         }
         seen_asn = true;
+        if !networks.keeps(asn) {
+            continue;
+        }
         let org = record
             .autonomous_system_organization
             .or(record.name)
@@ -995,7 +1043,7 @@ fn mmdb(path: &Path, builder: &mut Builder) -> Result<(), String> {
 }
 
 #[cfg(not(feature = "mmdb"))]
-fn mmdb(path: &Path, _: &mut Builder) -> Result<(), String> {
+fn mmdb(path: &Path, _: &mut Builder, _: Networks) -> Result<(), String> {
     Err(format!(
         "{}: this phonehome was built without the `mmdb` feature \
          (cargo build --release --features mmdb)",
