@@ -31,11 +31,13 @@ fn owner_row<'a>(owners: &'a Value, owner: &str) -> &'a Value {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn blocked_owner_fails_over_https_and_http_while_others_succeed() {
     blocked_owner_fails_while_others_succeed(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn blocked_owner_fails_over_https_and_http_while_others_succeed_over_ipv6() {
     blocked_owner_fails_while_others_succeed(V6);
 }
@@ -144,11 +146,13 @@ fn blocked_owner_fails_while_others_succeed(f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn name_learned_only_from_sni_or_host_is_attributed_and_blocked() {
     name_learned_only_from_sni_or_host(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn name_learned_only_from_sni_or_host_is_attributed_and_blocked_over_ipv6() {
     name_learned_only_from_sni_or_host(V6);
 }
@@ -182,11 +186,13 @@ fn name_learned_only_from_sni_or_host(f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn an_allowed_dns_name_does_not_front_a_blocked_sni() {
     allowed_dns_name_fronting_a_blocked_sni(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn an_allowed_dns_name_does_not_front_a_blocked_sni_over_ipv6() {
     allowed_dns_name_fronting_a_blocked_sni(V6);
 }
@@ -230,11 +236,13 @@ fn allowed_dns_name_fronting_a_blocked_sni(f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router() {
     cname_to_a_blocked_name_via_the_router(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn cname_to_a_blocked_name_is_blocked_via_dnsmasq_on_the_router_over_ipv6() {
     cname_to_a_blocked_name_via_the_router(V6);
 }
@@ -272,11 +280,13 @@ fn cname_to_a_blocked_name_via_the_router(f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn observe_mode_lets_traffic_through_but_counts_it() {
     observe_mode(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn observe_mode_lets_traffic_through_but_counts_it_over_ipv6() {
     observe_mode(V6);
 }
@@ -323,6 +333,7 @@ fn kill_daemon_and_probe(fail_closed: bool) -> ([i32; 2], u64) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn daemon_killed_mid_test_fails_open_by_default() {
     if !can_run() {
         return;
@@ -336,6 +347,7 @@ fn daemon_killed_mid_test_fails_open_by_default() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn daemon_killed_with_fail_closed_stops_traffic() {
     if !can_run() {
         return;
@@ -349,11 +361,13 @@ fn daemon_killed_with_fail_closed_stops_traffic() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn decided_download_stays_in_the_kernel() {
     decided_download_stays_in_the_kernel_in(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn decided_download_stays_in_the_kernel_over_ipv6() {
     decided_download_stays_in_the_kernel_in(V6);
 }
@@ -389,6 +403,7 @@ fn decided_download_stays_in_the_kernel_in(f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn bad_config_is_refused_on_reload_and_the_old_policy_stays() {
     let Some(net) = network(BLOCK_XIAOMI) else {
         return;
@@ -431,6 +446,7 @@ fn bad_config_is_refused_on_reload_and_the_old_policy_stays() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn garbage_on_the_socket_closes_only_that_client() {
     let Some(net) = network("") else { return };
     use std::io::Write;
@@ -450,6 +466,7 @@ fn garbage_on_the_socket_closes_only_that_client() {
 /// unlisted name is grouped under its registrable domain (PSL) before the
 /// address's network would be used.
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn owner_database_names_hosts_and_groups_unlisted_domains() {
     if !can_run() {
         return;
@@ -512,6 +529,7 @@ fn owner_database_names_hosts_and_groups_unlisted_domains() {
 /// once read "needs CAP_NET_ADMIN", sending the user the wrong way), and
 /// the CLI refuses a device filter that can match nothing.
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn a_queue_held_by_another_daemon_is_named_as_such() {
     let Some(net) = network("") else {
         return;

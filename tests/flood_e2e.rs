@@ -23,6 +23,7 @@ fn flood(net: &mut Net, name: &str, args: &str) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn syn_flood_and_scan_keep_memory_bounded_and_decisions_coming() {
     let config = format!("config phonehome 'limits'\n\toption max_flows '2000'\n\n{REJECT_XIAOMI}");
     let Some(mut net) = network(&config) else {

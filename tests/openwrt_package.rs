@@ -30,30 +30,42 @@ fn valid_for_opkg_and_apk(v: &str) -> bool {
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// make reads the version out of the Cargo.toml it is pointed at: this
+/// one's is valid for opkg and apk and comes out as the package's; one
+/// that opkg or apk would misorder (a pre-release suffix) stops make with
+/// the file named instead of building a package with an empty version.
 #[test]
 fn package_version_is_cargos_and_valid_for_opkg_and_apk() {
-    let makefile = read("openwrt-package/Makefile");
-    assert!(makefile.contains(
-        "PKG_VERSION:=$(shell sed -n 's/^version = \"\\([0-9.]*\\)\"$$/\\1/p' $(PHONEHOME_SRC)/Cargo.toml | head -n 1)"
-    ));
-    // What that sed expression extracts, done here the same way.
-    let version = read("Cargo.toml")
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("version = \"")?
-                .strip_suffix('"')
-                .map(String::from)
-        })
-        .unwrap();
-    assert_eq!(version, env!("CARGO_PKG_VERSION"));
-    assert!(
-        valid_for_opkg_and_apk(&version),
-        "Cargo.toml version {version} would break the package version (digits and dots only)"
-    );
-    assert!(makefile.contains("PKG_RELEASE:=1\n"));
     for bad in ["0.1.0-beta", "1..2", "", "1.2a"] {
         assert!(!valid_for_opkg_and_apk(bad));
     }
+    let sdk = stub_sdk("sdk-version");
+    let out = make_in_stub_sdk(&sdk, &[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION="))
+        .unwrap_or_else(|| panic!("no VERSION: {text}{out:?}"));
+    let (cargo, release) = version.rsplit_once('-').unwrap();
+    assert_eq!((cargo, release), (env!("CARGO_PKG_VERSION"), "1"));
+    assert!(valid_for_opkg_and_apk(cargo), "{cargo}");
+    for bad in ["0.2.0-beta.1", "0.2.0+git"] {
+        let src = sdk.join(format!("src-{bad}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("Cargo.toml"),
+            format!("[package]\nname = \"phonehome\"\nversion = \"{bad}\"\n"),
+        )
+        .unwrap();
+        let out = make_in_stub_sdk(&sdk, &[format!("PHONEHOME_SRC={}", src.display())]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: make went on");
+        assert!(
+            err.contains("Cargo.toml: no version of digits and dots"),
+            "{bad}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&sdk).ok();
 }
 
 #[test]

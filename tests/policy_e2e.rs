@@ -19,11 +19,13 @@ fn timed_curl(net: &Net, url: &str, ip: &str, max_time: f32) -> (bool, Duration)
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn reject_fails_a_blocked_connection_at_once_while_block_times_out() {
     reject_and_block(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn reject_fails_a_blocked_connection_at_once_while_block_times_out_over_ipv6() {
     reject_and_block(V6);
 }
@@ -105,11 +107,13 @@ fn dig_full(net: &Net, f: Family, server: &str, name: &str) -> (String, Vec<Stri
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn sinkhole_rewrites_blocked_names_on_both_dns_paths() {
     sinkhole_on_both_dns_paths(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn sinkhole_rewrites_blocked_names_on_both_dns_paths_over_ipv6() {
     sinkhole_on_both_dns_paths(V6);
 }
@@ -159,11 +163,13 @@ fn sinkhole_on_both_dns_paths(f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn dns_over_tls_is_refused_when_asked() {
     dns_over_tls_refused(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn dns_over_tls_is_refused_when_asked_over_ipv6() {
     dns_over_tls_refused(V6);
 }
@@ -223,11 +229,13 @@ fn dns_over_tls_refused(f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn reload_rejudges_a_live_download_and_stops_it() {
     reload_rejudges_a_live_download(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn reload_rejudges_a_live_download_and_stops_it_over_ipv6() {
     reload_rejudges_a_live_download(V6);
 }
@@ -343,11 +351,13 @@ fn drip(net: &Net, f: Family) -> String {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn undecided_connections_give_up_after_n_packets_open_or_closed() {
     undecided_connections_give_up(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn undecided_connections_give_up_after_n_packets_open_or_closed_over_ipv6() {
     undecided_connections_give_up(V6);
 }
@@ -413,6 +423,7 @@ fn crash_and_restart(fail_closed: bool, f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn fail_open_across_a_daemon_crash_and_restart() {
     if can_run() {
         crash_and_restart(false, V4);
@@ -420,6 +431,7 @@ fn fail_open_across_a_daemon_crash_and_restart() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn fail_open_across_a_daemon_crash_and_restart_over_ipv6() {
     if can_run() {
         crash_and_restart(false, V6);
@@ -427,6 +439,7 @@ fn fail_open_across_a_daemon_crash_and_restart_over_ipv6() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn fail_closed_across_a_daemon_crash_and_restart() {
     if can_run() {
         crash_and_restart(true, V4);
@@ -434,6 +447,7 @@ fn fail_closed_across_a_daemon_crash_and_restart() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn fail_closed_across_a_daemon_crash_and_restart_over_ipv6() {
     if can_run() {
         crash_and_restart(true, V6);
@@ -441,11 +455,13 @@ fn fail_closed_across_a_daemon_crash_and_restart_over_ipv6() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn quic_initial_is_named_by_its_sni_and_blocked() {
     quic_initial_named_and_blocked(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn quic_initial_is_named_by_its_sni_and_blocked_over_ipv6() {
     quic_initial_named_and_blocked(V6);
 }
@@ -505,11 +521,13 @@ fn quic_initial_named_and_blocked(f: Family) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn a_country_rule_refuses_connections_to_that_country() {
     country_rule(V4);
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn a_country_rule_refuses_connections_to_that_country_over_ipv6() {
     country_rule(V6);
 }

@@ -71,6 +71,7 @@ fn owners(net: &Net, args: &[&str]) -> Vec<(String, u64)> {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn restart_keeps_yesterdays_counts_and_diff_names_what_changed() {
     if !can_run() {
         return;
@@ -156,6 +157,7 @@ fn restart_keeps_yesterdays_counts_and_diff_names_what_changed() {
 /// A download that spans a daemon restart (SIGTERM, then a new daemon):
 /// one flow, and every byte of it counted, over IPv4 and IPv6.
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn a_download_across_a_restart_keeps_its_bytes() {
     if !can_run() {
         return;
@@ -253,6 +255,7 @@ fn a_download_across_a_restart_keeps_its_bytes() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn corrupt_state_file_is_reported_and_skipped() {
     if !can_run() {
         return;
@@ -302,6 +305,7 @@ fn cli_as_nobody(net: &Net, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn readers_read_and_only_root_or_the_admin_group_change_policy() {
     // nobody's primary group may connect (read), not reload.
     let Some(mut net) = network("config phonehome 'access'\n\toption socket_group 'nogroup'\n")
@@ -337,6 +341,7 @@ fn readers_read_and_only_root_or_the_admin_group_change_policy() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn a_thousand_garbage_and_idle_clients_leave_the_daemon_answering() {
     use std::io::Write;
     let Some(net) = network("") else { return };
@@ -373,6 +378,7 @@ fn a_thousand_garbage_and_idle_clients_leave_the_daemon_answering() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn nfcapd_receives_the_ipfix_export() {
     if !can_run() {
         return;
@@ -491,6 +497,7 @@ fn nfcapd_receives_the_ipfix_export() {
 /// idle clients, oldest first: 70 of them (as nobody) lock no one out, and
 /// root always gets in.
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn watch_streams_lock_no_one_out() {
     let Some(mut net) = network("config phonehome 'access'\n\toption socket_group 'nogroup'\n")
     else {
@@ -531,6 +538,7 @@ fn watch_streams_lock_no_one_out() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces"]
 fn watch_streams_decisions_as_they_happen() {
     let Some(mut net) = network(REJECT_XIAOMI) else {
         return;
