@@ -15,11 +15,11 @@
 use std::hint::black_box;
 
 use etherparse::PacketBuilder;
-use phonehome::config::Config;
 use phonehome::engine::{Engine, Now};
 use phonehome::owners::db::{Builder, OwnerDb};
 use phonehome::owners::Category;
-use phonehome::queue::{QueuedPacket, HOOK_FORWARD};
+use phonehome::policy::config::Config;
+use phonehome::wire::nfqueue::{QueuedPacket, HOOK_FORWARD};
 
 const FLOWS: u32 = 100_000;
 
@@ -194,7 +194,7 @@ fn hostile_child() {
         "{} pending",
         engine.flows.pending_bytes()
     );
-    assert!(engine.stats.device_count() <= phonehome::stats::MAX_DEVICES);
+    assert!(engine.stats.device_count() <= phonehome::report::stats::MAX_DEVICES);
     assert!(peak_pending <= cfg.max_pending);
     println!(
         "{empty} {} {peak_pending} {} {}",

@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use phonehome::api::{self, Query};
-use phonehome::stats::TimeRange;
+use phonehome::daemon::api::{self, Query};
+use phonehome::report::stats::TimeRange;
 
 const SERVER: &str = NEUTRAL_IP;
 const PORT: u16 = 9000;

@@ -1,4 +1,4 @@
-//! The demo: builds the test network of DESIGN.md (phone — router — wan),
+//! The demo: builds the test network of docs/ARCHITECTURE.md (phone — router — wan),
 //! runs the daemon in the router with a policy that blocks Xiaomi
 //! telemetry and ads, lets the phone do what phones do, and prints what
 //! phonehome saw, with an owner database that places the wan's addresses

@@ -89,7 +89,7 @@ fn makefile_has_what_the_sdk_needs() {
         assert!(makefile.contains(needed), "Makefile lacks {needed:?}");
     }
     assert_eq!(
-        phonehome::firewall::FW4_INCLUDE_PATH,
+        phonehome::policy::firewall::FW4_INCLUDE_PATH,
         "/usr/share/nftables.d/table-post/30-phonehome.nft"
     );
     // Recipe lines (Build/* and */install) start with a tab, or make stops
@@ -186,7 +186,7 @@ fn init_script_is_valid_shell_with_the_procd_parts() {
 #[test]
 fn default_config_parses_and_renders_the_shipped_include() {
     let path = root().join("openwrt-package/files/phonehome.config");
-    let cfg = phonehome::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = phonehome::policy::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((cfg.queue, cfg.fail_closed), (0, false));
     let out = Command::new(env!("CARGO_BIN_EXE_phonehome"))
         .args(["firewall", "print", "--backend", "fw4", "-c"])
@@ -543,7 +543,7 @@ fn recommended_offload_rule_waits_out_the_queued_window() {
     let readme = read("openwrt-package/README.md");
     let rule = format!(
         "ct original packets > {} flow offload @ft;",
-        phonehome::firewall::FIRST_PACKETS
+        phonehome::policy::firewall::FIRST_PACKETS
     );
     assert!(
         readme.contains(&rule),

@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
-use phonehome::config::{Action, Config, LocalTime};
 use phonehome::owners::Owner;
-use phonehome::policy::{FlowFacts, Policy};
+use phonehome::policy::config::{Action, Config, LocalTime};
+use phonehome::policy::rules::{FlowFacts, Policy};
 use proptest::prelude::*;
 
 const MACS: [[u8; 6]; 4] = [

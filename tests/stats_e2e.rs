@@ -7,7 +7,7 @@ mod common;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
-use phonehome::stats::{FlowEvent, Stats};
+use phonehome::report::stats::{FlowEvent, Stats};
 use serde_json::Value;
 
 fn now() -> u64 {
@@ -40,7 +40,7 @@ fn yesterdays_state(path: &std::path::Path) {
         }
         s.add_bytes(PHONE_MAC, owner, 1000, 20_000, yesterday);
     }
-    phonehome::state::save(path, &s.snapshot(), yesterday).unwrap();
+    phonehome::report::state::save(path, &s.snapshot(), yesterday).unwrap();
 }
 
 fn state_config(net: &Net) -> String {
@@ -279,7 +279,7 @@ fn corrupt_state_file_is_reported_and_skipped() {
     net.dig(WAN_DNS, "www.google.com");
     assert!(net.curl("https://www.google.com/", GOOGLE_IP, 5.0));
     net.signal("daemon", "TERM");
-    let (snap, _) = phonehome::state::load(&path).unwrap().unwrap();
+    let (snap, _) = phonehome::report::state::load(&path).unwrap().unwrap();
     assert!(snap.pairs() >= 1);
 }
 

@@ -54,7 +54,7 @@ static int allow_all(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
     struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
     if (until_data && bare_tcp(nfa))
         return nfq_set_verdict(qh, ph ? ntohl(ph->packet_id) : 0, NF_ACCEPT, 0, NULL);
-    /* phonehome's verdict bits (src/firewall.rs): 0x30000000 is the mask,
+    /* phonehome's verdict bits (src/policy/firewall.rs): 0x30000000 is the mask,
      * 0x10000000 allow. */
     uint32_t mark = (nfq_get_nfmark(nfa) & ~0x30000000u) | 0x10000000u;
     return nfq_set_verdict2(qh, ph ? ntohl(ph->packet_id) : 0, NF_REPEAT, mark, 0, NULL);

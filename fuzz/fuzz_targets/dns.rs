@@ -1,7 +1,7 @@
 #![no_main]
 
-use phonehome::attribution::parse_dns_response;
-use phonehome::sinkhole::{rewrite_message, rewrite_packet, SinkholeMode};
+use phonehome::inspect::names::parse_dns_response;
+use phonehome::inspect::sinkhole::{rewrite_message, rewrite_packet, SinkholeMode};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = parse_dns_response(data);

@@ -2,9 +2,9 @@
 
 use std::sync::OnceLock;
 
-use phonehome::config::Config;
+use phonehome::policy::config::Config;
 use phonehome::engine::{Engine, Now};
-use phonehome::queue::{QueuedPacket, HOOK_FORWARD};
+use phonehome::wire::nfqueue::{QueuedPacket, HOOK_FORWARD};
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
 

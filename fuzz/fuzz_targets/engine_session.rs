@@ -15,12 +15,12 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use etherparse::PacketBuilder;
-use phonehome::config::Config;
-use phonehome::conntrack::{Counters, CtEntry};
+use phonehome::policy::config::Config;
+use phonehome::wire::conntrack::{Counters, CtEntry};
 use phonehome::engine::{Engine, Now};
-use phonehome::packet::FiveTuple;
-use phonehome::queue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN, HOOK_LOCAL_OUT};
-use phonehome::stats::TimeRange;
+use phonehome::wire::packet::FiveTuple;
+use phonehome::wire::nfqueue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN, HOOK_LOCAL_OUT};
+use phonehome::report::stats::TimeRange;
 
 const BASE: &str = "config phonehome\n\toption leases '/nonexistent'\n\toption max_flows '64'\n\
     \toption max_pending '64'\n\toption decide_by '4'\n\
@@ -267,7 +267,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         // The invariants, after every step.
         assert!(engine.flows.len() <= 64, "{} flows", engine.flows.len());
         assert!(engine.flows.pending_bytes() <= 64 * 1024, "{} pending", engine.flows.pending_bytes());
-        assert!(engine.stats.device_count() <= phonehome::stats::MAX_DEVICES);
+        assert!(engine.stats.device_count() <= phonehome::report::stats::MAX_DEVICES);
         for row in engine.flow_rows(None) {
             let blocked_name = row.domain.as_deref().is_some_and(|d| NAMES[..BLOCKED].contains(&d));
             if blocked_name && row.active {

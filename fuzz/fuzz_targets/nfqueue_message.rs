@@ -1,9 +1,9 @@
 #![no_main]
 
-use phonehome::{netlink, queue};
+use phonehome::wire::{netlink, nfqueue};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     for msg in netlink::messages(data) {
-        let _ = queue::parse_packet(&msg);
+        let _ = nfqueue::parse_packet(&msg);
     }
 });

@@ -1,6 +1,6 @@
 #![no_main]
 
-use phonehome::quic;
+use phonehome::inspect::quic;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut pieces = quic::CryptoPieces::new();

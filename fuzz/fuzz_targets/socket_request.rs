@@ -1,6 +1,6 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = phonehome::api::decode::<phonehome::api::Request>(data);
-    let _ = phonehome::api::decode::<phonehome::api::Response>(data);
+    let _ = phonehome::daemon::api::decode::<phonehome::daemon::api::Request>(data);
+    let _ = phonehome::daemon::api::decode::<phonehome::daemon::api::Response>(data);
 });

@@ -1,4 +1,4 @@
-//! The test network of DESIGN.md, built for real with `ip netns` and veth:
+//! The test network of docs/ARCHITECTURE.md, built for real with `ip netns` and veth:
 //!
 //! ```text
 //!  phone 192.168.77.2 ── 192.168.77.1 router 198.51.100.1 ── 198.51.100.2 wan
@@ -850,7 +850,7 @@ impl Net {
     /// Packets handed to user space by queue 0 in the router so far.
     pub fn queued_packets(&self) -> u64 {
         let text = self.sh(&self.router, "cat /proc/net/netfilter/nfnetlink_queue");
-        phonehome::queue::proc_queue_rows(&text)
+        phonehome::wire::nfqueue::proc_queue_rows(&text)
             .into_iter()
             .find(|r| r.queue == 0)
             .map_or(0, |r| r.id_sequence)
@@ -962,7 +962,7 @@ pub fn whotracksme_dump() -> PathBuf {
 }
 
 /// A file or folder of the test data other projects published:
-/// `../shared/data/` beside the checkout (as DESIGN.md places it),
+/// `../shared/data/` beside the checkout (docs/ARCHITECTURE.md),
 /// `/work/shared/data/`, or `$PHONEHOME_SHARED_DATA`; panics naming the
 /// places when none has it.
 pub fn shared_data(name: &str) -> PathBuf {

@@ -192,7 +192,7 @@ impl Action {
     }
 }
 
-pub type Mac = [u8; 6];
+pub use crate::wire::packet::Mac;
 
 /// A UCI boolean, as libuci and procd read them.
 pub fn parse_bool(s: &str) -> Option<bool> {
@@ -417,7 +417,7 @@ pub struct Config {
     pub max_flows: usize,
     pub dns_cache_size: usize,
     /// How a DNS answer for a blocked name is rewritten.
-    pub sinkhole: crate::sinkhole::SinkholeMode,
+    pub sinkhole: crate::inspect::sinkhole::SinkholeMode,
     /// What a device gets when no rule matches and neither it nor a group
     /// of it says otherwise (`option default`, allow unless set).
     pub default: Action,
@@ -481,7 +481,7 @@ pub fn rule_domain(v: &str) -> Result<String, String> {
         ));
     }
     let d = trimmed.trim_start_matches("*.").trim_end_matches('.');
-    let ascii = crate::idn::to_ascii(d)
+    let ascii = crate::inspect::idn::to_ascii(d)
         .ok_or_else(|| format!("domain: '{v}' cannot be written in its IDNA form"))?;
     let labels_ok = ascii.split('.').all(|l| {
         !l.is_empty()
@@ -603,7 +603,7 @@ impl Config {
             db: None,
             max_flows: 16384,
             dns_cache_size: 8192,
-            sinkhole: crate::sinkhole::SinkholeMode::Zero,
+            sinkhole: crate::inspect::sinkhole::SinkholeMode::Zero,
             default: Action::Allow,
             block_dot: false,
             block_doh: false,
@@ -663,7 +663,7 @@ impl Config {
                                 }
                             }
                             "sinkhole" => {
-                                cfg.sinkhole = crate::sinkhole::SinkholeMode::parse(v)
+                                cfg.sinkhole = crate::inspect::sinkhole::SinkholeMode::parse(v)
                                     .ok_or_else(|| {
                                         err(
                                             *line,
@@ -733,7 +733,7 @@ impl Config {
                             }
                             "ipfix_domain" => cfg.ipfix_domain = num(u32::MAX as u64)? as u32,
                             "socket_group" | "admin_group" => {
-                                if crate::api::group_id(v).is_none() {
+                                if crate::daemon::api::group_id(v).is_none() {
                                     return Err(err(*line, format!("{k}: no group '{v}'")));
                                 }
                                 if k == "socket_group" {
@@ -1132,7 +1132,10 @@ config rule
             Path::new("t"),
         )
         .unwrap();
-        assert_eq!(cfg.sinkhole, crate::sinkhole::SinkholeMode::NxDomain);
+        assert_eq!(
+            cfg.sinkhole,
+            crate::inspect::sinkhole::SinkholeMode::NxDomain
+        );
         assert_eq!(
             (cfg.default, cfg.undecided, cfg.decide_by),
             (Action::Block, Action::Block, 4)

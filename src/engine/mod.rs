@@ -19,19 +19,24 @@
 //! whose verdict changed are returned so the daemon rewrites their ct
 //! marks, and the kernel enforces the new verdict from their next packet.
 
+pub mod devices;
+pub mod flows;
+
 use std::net::IpAddr;
 
-use crate::attribution::{self, NameCache, NameChain, Sniffed};
-use crate::config::{format_mac, Action, Config, LocalTime, Mac};
-use crate::conntrack::CtEntry;
-use crate::devices::DeviceBook;
-use crate::firewall::{MARK_ALLOW, MARK_BLOCK, MARK_REJECT};
-use crate::flows::{Flow, FlowTable, NameSource};
+use crate::engine::devices::DeviceBook;
+use crate::engine::flows::{Flow, FlowTable, NameSource};
+use crate::inspect::names::{self, NameCache, NameChain, Sniffed};
 use crate::owners;
-use crate::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
-use crate::policy::{Decision, FlowFacts, Policy};
-use crate::queue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN, HOOK_LOCAL_OUT};
-use crate::stats::{DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, TimeRange, UNKNOWN_OWNER};
+use crate::policy::config::{format_mac, Action, Config, LocalTime, Mac};
+use crate::policy::firewall::{MARK_ALLOW, MARK_BLOCK, MARK_REJECT};
+use crate::policy::rules::{Decision, FlowFacts, Policy};
+use crate::report::stats::{
+    DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, TimeRange, UNKNOWN_OWNER,
+};
+use crate::wire::conntrack::CtEntry;
+use crate::wire::nfqueue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN, HOOK_LOCAL_OUT};
+use crate::wire::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
 
 /// A connection with no name yet is decided at its client's n-th segment
 /// with data (`option decide_by`): enough for a ClientHello padded to 4 KB
@@ -42,7 +47,7 @@ pub const DECIDE_BY: u32 = 16;
 /// packet number `CLIENT_DEADLINE` (data or not), two before the last one
 /// the kernel queues (`firewall::FIRST_PACKETS`): after that the daemon
 /// would never see it again, and it would pass unjudged.
-pub const CLIENT_DEADLINE: u32 = crate::firewall::FIRST_PACKETS - 2;
+pub const CLIENT_DEADLINE: u32 = crate::policy::firewall::FIRST_PACKETS - 2;
 
 /// Time as the engine sees it: monotonic seconds for expiry, Unix seconds
 /// for what people read.
@@ -86,10 +91,10 @@ pub struct Engine {
     dump_gen: u64,
     decide_by: u32,
     max_pending: usize,
-    sinkhole: crate::sinkhole::SinkholeMode,
+    sinkhole: crate::inspect::sinkhole::SinkholeMode,
     /// Finished flows waiting for the IPFIX exporter (when one is set),
     /// bounded by `MAX_EXPORTS`; `exports_dropped` counts overflow.
-    pub exports: Vec<crate::ipfix::FlowRecord>,
+    pub exports: Vec<crate::report::ipfix::FlowRecord>,
     pub exports_dropped: u64,
     export: bool,
     /// Decisions as they happen, for `phonehome watch` (filled while
@@ -298,7 +303,7 @@ impl Engine {
                     _ => Sniff::Wait,
                 },
                 // QUIC: the ClientHello is in the client's Initial packets.
-                PROTO_UDP if !is_reply && crate::quic::is_initial(view.payload) => {
+                PROTO_UDP if !is_reply && crate::inspect::quic::is_initial(view.payload) => {
                     sniff_quic(flow, view.payload, room)
                 }
                 _ => Sniff::Done,
@@ -329,7 +334,7 @@ impl Engine {
         let Some((name, rule)) = self.judge_dns_answer(msg, client, now) else {
             return Verdict::Accept;
         };
-        match crate::sinkhole::rewrite_packet(packet, self.sinkhole) {
+        match crate::inspect::sinkhole::rewrite_packet(packet, self.sinkhole) {
             Some(out) => {
                 self.counters.sinkholed += 1;
                 self.log_sinkhole("sinkholed", &name, client, &rule);
@@ -352,7 +357,7 @@ impl Engine {
     /// has one.
     fn learn_query(&mut self, orig: &FiveTuple, msg: &[u8]) {
         if let Some(f) = self.flows.get_mut(orig).filter(|f| f.query.is_none()) {
-            f.query = attribution::query_name(msg).map(Into::into);
+            f.query = names::query_name(msg).map(Into::into);
         }
     }
 
@@ -470,7 +475,8 @@ impl Engine {
             };
             // Whole in this segment: the length prefix at or after the
             // bytes held from earlier segments.
-            if offset < held || !crate::sinkhole::rewrite_in_place(&mut msg, self.sinkhole) {
+            if offset < held || !crate::inspect::sinkhole::rewrite_in_place(&mut msg, self.sinkhole)
+            {
                 return self.refuse_dns_stream(
                     &orig,
                     packet,
@@ -489,7 +495,7 @@ impl Engine {
         let Some(new_payload) = rewritten else {
             return Verdict::Accept;
         };
-        match crate::sinkhole::rebuild_tcp_segment(packet, &new_payload) {
+        match crate::inspect::sinkhole::rebuild_tcp_segment(packet, &new_payload) {
             Some(out) => {
                 if let Some(f) = self.flows.get_mut(&orig) {
                     f.dns_stream.rewrote = true;
@@ -544,7 +550,7 @@ impl Engine {
         self.log_sinkhole("refused a DNS-over-TCP connection:", why, client, "-");
         // The reset at the client's next expected byte (`seen` bytes of the
         // segment it has already), else it would answer a challenge ACK.
-        match crate::sinkhole::tcp_reset_instead(packet, seen as u32) {
+        match crate::inspect::sinkhole::tcp_reset_instead(packet, seen as u32) {
             Some(reset) => Verdict::AcceptPayload { payload: reset },
             None => verdict_for(&decision, true),
         }
@@ -562,18 +568,18 @@ impl Engine {
         client: IpAddr,
         now: Now,
     ) -> Option<(String, String)> {
-        let answer = attribution::parse_dns_response(msg);
+        let answer = names::parse_dns_response(msg);
         let mac = self.devices.mac_of(&client);
         if let Some(a) = &answer {
             self.names
-                .learn(attribution::Asker::new(mac, client), a, now.mono);
+                .learn(names::Asker::new(mac, client), a, now.mono);
         }
-        if self.sinkhole == crate::sinkhole::SinkholeMode::Off {
+        if self.sinkhole == crate::inspect::sinkhole::SinkholeMode::Off {
             return None;
         }
         let question: Option<NameChain> = match &answer {
             Some(a) => a.question.clone(),
-            None => attribution::question_name(msg).map(|q| vec![q].into()),
+            None => names::question_name(msg).map(|q| vec![q].into()),
         };
         if answer.is_none() && self.policy.can_block() {
             // A reply this reader cannot read may still be one a stub
@@ -829,7 +835,7 @@ impl Engine {
     }
 
     /// The statistics and the decided connections, for the state file.
-    pub fn snapshot(&self) -> crate::stats::Snapshot {
+    pub fn snapshot(&self) -> crate::report::stats::Snapshot {
         let mut s = self.stats.snapshot();
         s.live = self.flows.active().filter_map(Flow::to_live).collect();
         s
@@ -840,11 +846,11 @@ impl Engine {
     /// kernel), with the bytes already counted, so the next dumps add only
     /// what came since. Connections that ended meanwhile are finished by
     /// the first dump that does not list them.
-    pub fn restore(&mut self, snapshot: crate::stats::Snapshot, now: Now) {
+    pub fn restore(&mut self, snapshot: crate::report::stats::Snapshot, now: Now) {
         let live = snapshot.live.clone();
         self.stats = Stats::restore(snapshot);
         for l in live {
-            let Some(action) = crate::config::parse_action_name(&l.action) else {
+            let Some(action) = crate::policy::config::parse_action_name(&l.action) else {
                 continue;
             };
             let names: Option<NameChain> = (!l.names.is_empty()).then(|| l.names.clone().into());
@@ -888,7 +894,7 @@ impl Engine {
     }
 
     fn hostname(&self, device: &str) -> Option<String> {
-        let mac = crate::config::parse_mac(device)?;
+        let mac = crate::policy::config::parse_mac(device)?;
         self.policy
             .device_name(&mac)
             .or_else(|| self.devices.hostname(&mac))
@@ -931,7 +937,7 @@ fn dns_query_of(payload: &[u8], proto: u8) -> Option<String> {
     } else {
         payload
     };
-    attribution::query_name(msg)
+    names::query_name(msg)
 }
 
 fn is_dns(t: &FiveTuple) -> bool {
@@ -993,7 +999,7 @@ fn flow_row(f: &Flow, active: bool) -> FlowRow {
 }
 
 /// A finished flow as two IPFIX records (client → server, server → client).
-fn export_records(f: &Flow) -> [crate::ipfix::FlowRecord; 2] {
+fn export_records(f: &Flow) -> [crate::report::ipfix::FlowRecord; 2] {
     let t = f.tuple;
     let owner = f.owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string();
     let category = f
@@ -1006,7 +1012,7 @@ fn export_records(f: &Flow) -> [crate::ipfix::FlowRecord; 2] {
         .and_then(|o| owners::parent_of(o.name))
         .unwrap_or("")
         .to_string();
-    let up = crate::ipfix::FlowRecord {
+    let up = crate::report::ipfix::FlowRecord {
         src: t.src,
         dst: t.dst,
         sport: t.sport,
@@ -1023,7 +1029,7 @@ fn export_records(f: &Flow) -> [crate::ipfix::FlowRecord; 2] {
         domain,
         parent,
     };
-    let down = crate::ipfix::FlowRecord {
+    let down = crate::report::ipfix::FlowRecord {
         src: t.dst,
         dst: t.src,
         sport: t.dport,
@@ -1120,10 +1126,10 @@ fn sniff_quic(flow: &mut Flow, payload: &[u8], room: usize) -> Sniff {
         return Sniff::OverBudget;
     }
     let pieces = &mut flow.pending.crypto;
-    if crate::quic::read_initial(payload, pieces).is_none() {
+    if crate::inspect::quic::read_initial(payload, pieces).is_none() {
         return Sniff::Done; // not an Initial we can open: judge with what is known
     }
-    match crate::quic::sni(pieces) {
+    match crate::inspect::quic::sni(pieces) {
         Sniffed::Name(name) => {
             flow.name_source = Some(NameSource::Quic);
             flow.names = Some(vec![name].into());
@@ -1157,11 +1163,11 @@ fn sniff_segment(flow: &mut Flow, mut seq: u32, payload: &[u8], room: usize) -> 
     if payload.len() > room {
         return Sniff::OverBudget;
     }
-    let take = payload.len().min(attribution::MAX_HELLO - p.hello.len());
+    let take = payload.len().min(names::MAX_HELLO - p.hello.len());
     p.hello.reserve_exact(take);
     p.hello.extend_from_slice(&payload[..take]);
     p.next_seq = Some(seq.wrapping_add(payload.len() as u32));
-    match attribution::sniff_client_hello(&p.hello) {
+    match names::sniff_client_hello(&p.hello) {
         Sniffed::Name(name) => {
             flow.name_source = Some(if p.hello[0] == 0x16 {
                 NameSource::Sni
@@ -1171,7 +1177,7 @@ fn sniff_segment(flow: &mut Flow, mut seq: u32, payload: &[u8], room: usize) -> 
             flow.names = Some(vec![name].into());
             Sniff::Done
         }
-        Sniffed::NeedMore if p.hello.len() >= attribution::MAX_HELLO => Sniff::Done,
+        Sniffed::NeedMore if p.hello.len() >= names::MAX_HELLO => Sniff::Done,
         Sniffed::NeedMore => Sniff::Wait,
         Sniffed::NoName | Sniffed::Unknown => Sniff::Done,
     }
@@ -1180,7 +1186,7 @@ fn sniff_segment(flow: &mut Flow, mut seq: u32, payload: &[u8], room: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conntrack::Counters;
+    use crate::wire::conntrack::Counters;
     use etherparse::PacketBuilder;
 
     const NOW: Now = Now {
@@ -1243,11 +1249,11 @@ mod tests {
         let hello_without_sni = {
             // The real curl ClientHello with its server_name extension
             // renamed to an unknown type (0xfafa): complete, but no SNI.
-            let mut h = attribution::tests_support::CURL_HELLO.to_vec();
-            let at = attribution::tests_support::sni_extension_offset(&h).unwrap();
+            let mut h = names::tests_support::CURL_HELLO.to_vec();
+            let at = names::tests_support::sni_extension_offset(&h).unwrap();
             h[at] = 0xfa;
             h[at + 1] = 0xfa;
-            assert_eq!(attribution::sniff_client_hello(&h), Sniffed::NoName);
+            assert_eq!(names::sniff_client_hello(&h), Sniffed::NoName);
             h
         };
         let first_bytes: [&[u8]; 3] = [
@@ -1381,8 +1387,8 @@ mod tests {
     /// The real curl ClientHello with a padding extension of `pad` bytes
     /// put before its SNI, lengths fixed (one TLS record).
     fn padded_hello(pad: usize) -> Vec<u8> {
-        let h = attribution::tests_support::CURL_HELLO;
-        let at = attribution::tests_support::sni_extension_offset(h).unwrap();
+        let h = names::tests_support::CURL_HELLO;
+        let at = names::tests_support::sni_extension_offset(h).unwrap();
         let mut out = h[..at].to_vec();
         out.extend([0x00, 0x15]);
         out.extend((pad as u16).to_be_bytes());
@@ -1412,7 +1418,7 @@ mod tests {
         let cfg = "config rule 'x'\n\tlist owner 'Xiaomi'\n\toption action 'block'\n";
         let padded = padded_hello(4000);
         assert_eq!(
-            attribution::sniff_client_hello(&padded),
+            names::sniff_client_hello(&padded),
             Sniffed::Name("api.ad.xiaomi.com".into())
         );
         for (hello, pieces) in [(padded.clone(), 3), (padded_hello(700), 12)] {
@@ -1463,7 +1469,7 @@ mod tests {
     fn a_drip_fed_hello_is_decided_by_the_clients_segments() {
         let mut e = engine("config phonehome\n\toption decide_by 16\n\toption undecided block\n");
         queue(&mut e, &seg(42000, 0, true, false, &[]));
-        let hello = attribution::tests_support::CURL_HELLO;
+        let hello = names::tests_support::CURL_HELLO;
         for i in 0..15 {
             assert_eq!(
                 queue(
@@ -1499,7 +1505,7 @@ mod tests {
         while queue(&mut e, &seg(42001, 1, false, false, &[])) == Verdict::Accept {
             n += 1;
             assert!(
-                n < crate::firewall::FIRST_PACKETS,
+                n < crate::policy::firewall::FIRST_PACKETS,
                 "still undecided at packet {n}"
             );
         }
@@ -1613,7 +1619,7 @@ mod tests {
     #[test]
     fn an_overlapping_resend_adds_its_new_bytes() {
         let mut e = engine("config rule 'x'\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
-        let hello = attribution::tests_support::CURL_HELLO;
+        let hello = names::tests_support::CURL_HELLO;
         assert_eq!(
             queue_tracked(&mut e, &seg(50005, 0, true, false, &[])),
             Verdict::Accept
@@ -1662,8 +1668,8 @@ mod tests {
         let mut e = engine("");
         queue_tracked(&mut e, &udp(40002, b"\x00\x01 not dns"));
         assert_eq!(only_flow(&e).query, None);
-        assert_eq!(attribution::query_name(&query(3, "")), None);
-        assert_eq!(attribution::query_name(&[0; 11]), None);
+        assert_eq!(names::query_name(&query(3, "")), None);
+        assert_eq!(names::query_name(&[0; 11]), None);
     }
 
     /// A connection alive across a restart: its bytes before and after the
@@ -1679,8 +1685,8 @@ mod tests {
         );
         a.begin_dump();
         a.on_ct_entry(&entry(300, 2_000_000), NOW);
-        let file = crate::state::encode(&a.snapshot(), NOW.unix);
-        let (snapshot, _) = crate::state::decode(&file).unwrap();
+        let file = crate::report::state::encode(&a.snapshot(), NOW.unix);
+        let (snapshot, _) = crate::report::state::decode(&file).unwrap();
         let mut b = engine("");
         b.restore(snapshot, NOW);
         assert_eq!(b.flows.len(), 1);
@@ -1755,7 +1761,7 @@ mod tests {
     /// first) to the test server 203.0.113.20.
     fn resolved(engine: &mut Engine, names: &[&str]) {
         for name in names {
-            let answer = attribution::DnsAnswer {
+            let answer = names::DnsAnswer {
                 answers: vec![(
                     IpAddr::from([203, 0, 113, 20]),
                     vec![name.to_string()].into(),
@@ -1764,7 +1770,7 @@ mod tests {
                 question: None,
                 other_names: Vec::new(),
             };
-            let phone = attribution::Asker::Device([2, 0, 0, 0, 0x77, 2]);
+            let phone = names::Asker::Device([2, 0, 0, 0, 0x77, 2]);
             engine.names.learn(phone, &answer, NOW.mono);
         }
     }
@@ -1784,7 +1790,7 @@ mod tests {
         let mut e = engine("config rule 'x'\n\toption owner 'Xiaomi'\n\toption action 'block'\n");
         resolved(&mut e, &["www.google-analytics.com"]);
         assert_eq!(queue(&mut e, &tcp(0, true, &[])), Verdict::Accept);
-        let hello = attribution::tests_support::CURL_HELLO;
+        let hello = names::tests_support::CURL_HELLO;
         assert_eq!(
             queue(&mut e, &tcp(1, false, hello)),
             Verdict::DropMark { bits: MARK_BLOCK }

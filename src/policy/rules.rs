@@ -26,8 +26,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::{parse_mac, Action, Config, LocalTime, Mac, Mode, Schedule};
 use crate::owners::{Category, Owner};
+use crate::policy::config::{parse_mac, Action, Config, LocalTime, Mac, Mode, Schedule};
 
 /// DNS-over-HTTPS endpoints that phones and browsers use by default or
 /// offer as presets (Android, iOS, Chrome, Firefox).
@@ -162,7 +162,7 @@ impl Policy {
                     a,
                     d.name
                         .clone()
-                        .unwrap_or_else(|| crate::config::format_mac(&d.mac)),
+                        .unwrap_or_else(|| crate::policy::config::format_mac(&d.mac)),
                 )
             });
             let group = d.groups.iter().find_map(|g| {
@@ -205,7 +205,7 @@ impl Policy {
         }
         if cfg.block_quic {
             rules.push(Rule {
-                proto: Some(crate::packet::PROTO_UDP),
+                proto: Some(crate::wire::packet::PROTO_UDP),
                 ports: vec![(443, 443)],
                 ..builtin("block_quic", Action::Reject)
             });

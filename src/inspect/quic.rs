@@ -38,7 +38,7 @@ use aes_gcm::aes::cipher::{BlockEncrypt, KeyInit};
 use aes_gcm::aes::Aes128;
 use aes_gcm::{Aes128Gcm, Nonce, Tag};
 
-use crate::attribution::{sni_from_handshake, Sniffed};
+use crate::inspect::names::{sni_from_handshake, Sniffed};
 
 pub const VERSION_1: u32 = 0x0000_0001;
 pub const VERSION_2: u32 = 0x6b33_43cf;
@@ -443,7 +443,7 @@ fn chlo_sni(hs: &[u8]) -> Sniffed {
         }
         if &entry[..4] == b"SNI\0" {
             return match hs.get(values + start..values + end) {
-                Some(name) => match crate::attribution::valid_hostname(name) {
+                Some(name) => match crate::inspect::names::valid_hostname(name) {
                     Some(name) => Sniffed::Name(name),
                     None => Sniffed::NoName,
                 },
@@ -493,8 +493,14 @@ mod tests {
 
     /// The first datagrams of aioquic clients connecting to
     /// tracking.miui.com (tests/fixtures/make-quic-initial.py).
-    const V1: &[u8] = include_bytes!("../tests/fixtures/quic_initial_v1_aioquic.bin");
-    const V2: &[u8] = include_bytes!("../tests/fixtures/quic_initial_v2_aioquic.bin");
+    const V1: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/quic_initial_v1_aioquic.bin"
+    ));
+    const V2: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/quic_initial_v2_aioquic.bin"
+    ));
 
     #[test]
     fn keys_match_rfc_9001_appendix_a() {

@@ -18,22 +18,24 @@
 //! both are bounded (the changed connections, the kernel's neighbour
 //! table).
 
+pub mod api;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::api::{self, Query, Reply};
-use crate::config::{Config, LocalTime, Mode};
-use crate::conntrack::{self, Conntrack, IPCTNL_MSG_CT_DELETE};
-use crate::devices;
+use crate::engine::devices;
 use crate::engine::{Engine, Now};
-use crate::firewall::MARK_MASK;
-use crate::netlink;
-use crate::queue::{proc_queue_row, MarkMode, Queue, QueueConfig, Verdicts};
-use crate::state;
-use crate::stats::StatusRow;
+use crate::policy::config::{Config, LocalTime, Mode};
+use crate::policy::firewall::MARK_MASK;
+use crate::report::state;
+use crate::report::stats::StatusRow;
+use crate::wire::conntrack::{self, Conntrack, IPCTNL_MSG_CT_DELETE};
+use crate::wire::netlink;
+use crate::wire::nfqueue::{proc_queue_row, MarkMode, Queue, QueueConfig, Verdicts};
+use api::{Query, Reply};
 
 struct Clock {
     start: Instant,
@@ -218,7 +220,7 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let access = api::Access {
         admin_gid: cfg.admin_group.as_deref().and_then(api::group_id),
     };
-    let (decisions, _) = tokio::sync::broadcast::channel::<crate::stats::FlowRow>(1024);
+    let (decisions, _) = tokio::sync::broadcast::channel::<crate::report::stats::FlowRow>(1024);
     tokio::spawn(api::serve(listener, tx, access, decisions.clone()));
 
     let clock = Clock {
@@ -498,7 +500,7 @@ fn export_flows(
         return;
     }
     let records = std::mem::take(&mut engine.exports);
-    for datagram in crate::ipfix::encode(&records, sequence, now as u32, cfg.ipfix_domain) {
+    for datagram in crate::report::ipfix::encode(&records, sequence, now as u32, cfg.ipfix_domain) {
         if let Err(e) = socket.send_to(&datagram, addr) {
             eprintln!("phonehome: IPFIX to {addr}: {e}");
         }

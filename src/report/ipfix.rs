@@ -23,7 +23,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::Mac;
+use crate::policy::config::Mac;
 
 /// Private Enterprise Number of the owner/category/domain elements: IANA's
 /// example number (RFC 5612) until phonehome registers its own.

@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
+use crate::report::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
 
 /// 2: queries and replies are externally tagged CBOR maps
 /// (`{"devices": {"device": null}}`, `{"devices": [...]}`); version 1's

@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::config::{parse_mac, Mac};
-use crate::netlink;
+use crate::policy::config::{parse_mac, Mac};
+use crate::wire::netlink;
 
 /// Addresses remembered with their MAC.
 pub const MAX_ADDRESSES: usize = 65536;
@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn parses_a_captured_neighbour_dump() {
         let raw = netlink::le_capture_to_host_order(
-            include_bytes!("../tests/fixtures/rtm_newneigh_dump.bin"),
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/rtm_newneigh_dump.bin"
+            )),
             NDMSG_LEN,
         );
         let entries: Vec<_> = netlink::messages(&raw)

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use etherparse::{EtherType, Ethernet2Slice, SingleVlanSlice};
 
-use crate::config::Mac;
+use crate::policy::config::Mac;
 
 pub const LINKTYPE_NULL: u32 = 0;
 pub const LINKTYPE_ETHERNET: u32 = 1;
@@ -853,7 +853,10 @@ mod tests {
                 Ok(n)
             }
         }
-        let file = include_bytes!("../tests/fixtures/phone-lan.pcap");
+        let file = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/phone-lan.pcap"
+        ));
         let mut seen = 0;
         let e = for_each_packet(Failing(file), |_| seen += 1).unwrap_err();
         assert_eq!((e.packets, seen, e.truncated), (50, 50, false));

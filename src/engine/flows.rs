@@ -8,12 +8,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::attribution::NameChain;
-use crate::config::Mac;
-use crate::conntrack::Counters;
+use crate::inspect::names::NameChain;
 use crate::owners::Owner;
-use crate::packet::FiveTuple;
-use crate::policy::Decision;
+use crate::policy::config::Mac;
+use crate::policy::rules::Decision;
+use crate::wire::conntrack::Counters;
+use crate::wire::packet::FiveTuple;
 
 /// Where a flow's name came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct Pending {
     pub hello: Vec<u8>,
     pub next_seq: Option<u32>,
     /// CRYPTO frame data of a QUIC flow's Initial packets.
-    pub crypto: crate::quic::CryptoPieces,
+    pub crypto: crate::inspect::quic::CryptoPieces,
     /// First seen mid-stream: the server's data does not say the client
     /// sends no name (it may answer a request sent before).
     pub joined_mid_stream: bool,

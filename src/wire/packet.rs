@@ -6,6 +6,9 @@
 //! Limits: no IP reassembly (non-first fragments have no ports and are
 //! reported without them), no tunnel decapsulation.
 
+/// A device's link-layer (Ethernet) address.
+pub type Mac = [u8; 6];
+
 use std::fmt;
 use std::net::IpAddr;
 
@@ -180,12 +183,18 @@ mod tests {
     /// The IPv4 packet inside the captured NFQUEUE message of queue.rs: a
     /// SYN from the phone (192.168.77.2) to 203.0.113.10:443.
     fn captured_syn() -> Vec<u8> {
-        let raw = crate::netlink::le_capture_to_host_order(
-            include_bytes!("../tests/fixtures/nfq_syn_forward.bin"),
-            crate::netlink::NFGENMSG_LEN,
+        let raw = crate::wire::netlink::le_capture_to_host_order(
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/nfq_syn_forward.bin"
+            )),
+            crate::wire::netlink::NFGENMSG_LEN,
         );
-        let msg = crate::netlink::messages(&raw).next().unwrap();
-        crate::queue::parse_packet(&msg).unwrap().payload.to_vec()
+        let msg = crate::wire::netlink::messages(&raw).next().unwrap();
+        crate::wire::nfqueue::parse_packet(&msg)
+            .unwrap()
+            .payload
+            .to_vec()
     }
 
     #[test]

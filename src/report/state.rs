@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::owners::db::fnv1a;
-use crate::stats::Snapshot;
+use crate::report::stats::Snapshot;
 
 const MAGIC: &[u8; 8] = b"PHSTATE1";
 
@@ -111,7 +111,7 @@ pub fn load_newest(paths: &[&Path]) -> (Option<(Snapshot, u64)>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{FlowEvent, Stats, TimeRange};
+    use crate::report::stats::{FlowEvent, Stats, TimeRange};
 
     fn sample() -> Snapshot {
         let mut s = Stats::default();

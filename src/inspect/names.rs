@@ -538,12 +538,12 @@ fn host_value(value: &[u8]) -> Sniffed {
 /// its addresses; else the address that asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Asker {
-    Device(crate::config::Mac),
+    Device(crate::wire::packet::Mac),
     Address(IpAddr),
 }
 
 impl Asker {
-    pub fn new(mac: Option<crate::config::Mac>, ip: IpAddr) -> Asker {
+    pub fn new(mac: Option<crate::wire::packet::Mac>, ip: IpAddr) -> Asker {
         mac.map_or(Asker::Address(ip), Asker::Device)
     }
 }
@@ -615,7 +615,7 @@ impl NameCache {
     /// next (a name in both, once).
     pub fn lookup(
         &self,
-        mac: Option<crate::config::Mac>,
+        mac: Option<crate::wire::packet::Mac>,
         client: IpAddr,
         server: IpAddr,
         now: u64,
@@ -637,7 +637,10 @@ impl NameCache {
 #[cfg(test)]
 pub(crate) mod tests_support {
     /// The TLS ClientHello curl sent for https://api.ad.xiaomi.com/.
-    pub const CURL_HELLO: &[u8] = include_bytes!("../tests/fixtures/tls_client_hello_curl.bin");
+    pub const CURL_HELLO: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls_client_hello_curl.bin"
+    ));
 
     /// Offset of the server_name extension's type field in a ClientHello
     /// record (one record, one handshake message).
@@ -667,9 +670,15 @@ mod tests {
     // A real DNS response captured from dnsmasq in the test network:
     // `dig @198.51.100.53 cdn.innocent.test` → CNAME tracking.miui.com →
     // A 203.0.113.10. See tests/fixtures/README.md.
-    const CNAME_ANSWER: &[u8] = include_bytes!("../tests/fixtures/dns_cname_answer.bin");
+    const CNAME_ANSWER: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/dns_cname_answer.bin"
+    ));
     // The TLS ClientHello curl sent for https://api.ad.xiaomi.com/.
-    const CURL_HELLO: &[u8] = include_bytes!("../tests/fixtures/tls_client_hello_curl.bin");
+    const CURL_HELLO: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls_client_hello_curl.bin"
+    ));
 
     #[test]
     fn dns_answer_keeps_the_cname_chain() {
@@ -706,7 +715,7 @@ mod tests {
         let name = &a.answers[0].1[0];
         assert_eq!(name, "x\\027\\0912jevil\\007.tracking.miui.com");
         assert!(name.bytes().all(|b| b.is_ascii_graphic()));
-        assert!(crate::policy::domain_within(name, "miui.com"));
+        assert!(crate::policy::rules::domain_within(name, "miui.com"));
     }
 
     /// An answer as a tracker's resolver writes it (the bytes of

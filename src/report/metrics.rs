@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use crate::stats::{DeviceRow, OwnerRow, StatusRow};
+use crate::report::stats::{DeviceRow, OwnerRow, StatusRow};
 
 /// A label value with `\`, `"` and newlines escaped.
 fn label(v: &str) -> String {

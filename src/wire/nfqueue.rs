@@ -22,8 +22,8 @@
 
 use std::io;
 
-use crate::conntrack::{self, CtEntry};
-use crate::netlink::{self, MessageWriter, NLM_F_ACK, NLM_F_REQUEST};
+use crate::wire::conntrack::{self, CtEntry};
+use crate::wire::netlink::{self, MessageWriter, NLM_F_ACK, NLM_F_REQUEST};
 
 pub const NFNL_SUBSYS_QUEUE: u16 = 3;
 pub const NFQNL_MSG_PACKET: u16 = 0;
@@ -618,8 +618,8 @@ pub fn fallback_verdict(msg: &netlink::Message<'_>, queue: u16) -> Option<Vec<u8
     }
     let verdict = match verdict? {
         NF_ACCEPT if payload => NF_DROP,
-        NF_REPEAT => match mark.map(|m| m & crate::firewall::MARK_MASK) {
-            Some(crate::firewall::MARK_ALLOW) => NF_ACCEPT,
+        NF_REPEAT => match mark.map(|m| m & crate::wire::conntrack::MARK_MASK) {
+            Some(crate::wire::conntrack::MARK_ALLOW) => NF_ACCEPT,
             _ => NF_DROP,
         },
         v => v,
@@ -775,7 +775,10 @@ mod tests {
     /// a TCP SYN from 192.168.77.2 to 203.0.113.10:443 in the FORWARD hook,
     /// with NFQA_HWADDR 02:00:00:00:77:02. Captured with `phonehome run` and
     /// `PHONEHOME_CAPTURE`; see tests/fixtures/README.md.
-    const SYN_MSG: &[u8] = include_bytes!("../tests/fixtures/nfq_syn_forward.bin");
+    const SYN_MSG: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/nfq_syn_forward.bin"
+    ));
 
     fn host_msg(bytes: &[u8]) -> netlink::Message<'_> {
         netlink::messages(bytes).next().expect("one message")
@@ -791,7 +794,7 @@ mod tests {
     /// fallback that cannot carry what failed.
     #[test]
     fn verdict_bursts_are_cut_between_messages_with_fallbacks() {
-        let mut v = Verdicts::new(0, MarkMode::Repeat, crate::firewall::MARK_MASK);
+        let mut v = Verdicts::new(0, MarkMode::Repeat, crate::wire::conntrack::MARK_MASK);
         for id in 0..64 {
             v.push(
                 id,
@@ -805,14 +808,14 @@ mod tests {
             100,
             0,
             Verdict::DropMark {
-                bits: crate::firewall::MARK_BLOCK,
+                bits: crate::wire::conntrack::MARK_BLOCK,
             },
         );
         v.push(
             101,
             0,
             Verdict::AcceptMark {
-                bits: crate::firewall::MARK_ALLOW,
+                bits: crate::wire::conntrack::MARK_ALLOW,
             },
         );
         v.push(102, 0, Verdict::Accept);

@@ -30,13 +30,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::capture::{self, CapturedPacket, NotIp};
-use crate::config::Config;
-use crate::conntrack::CtEntry;
+use crate::cli::capture::{self, CapturedPacket, NotIp};
 use crate::engine::{Engine, Now};
-use crate::packet::{self, FiveTuple, PacketError, PROTO_TCP, PROTO_UDP};
-use crate::queue::{QueuedPacket, HOOK_FORWARD};
-use crate::stats::{DeviceRow, FlowRow, OwnerRow, TimeRange};
+use crate::policy::config::Config;
+use crate::report::stats::{DeviceRow, FlowRow, OwnerRow, TimeRange};
+use crate::wire::conntrack::CtEntry;
+use crate::wire::nfqueue::{QueuedPacket, HOOK_FORWARD};
+use crate::wire::packet::{self, FiveTuple, PacketError, PROTO_TCP, PROTO_UDP};
 
 /// Idle time after which a capture's flow is over, in seconds.
 const TCP_IDLE: u64 = 1800;
@@ -369,14 +369,17 @@ fn started_by_other_side(t: &FiveTuple, tcp: Option<packet::TcpInfo>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::for_each_packet;
+    use crate::cli::capture::for_each_packet;
 
     /// A real capture (tcpdump on the test network's LAN veth, the router
     /// rejecting Xiaomi): a DNS lookup of www.google-analytics.com and
     /// HTTPS to it, to oss.aliyuncs.com (SNI only) and to
     /// api.ad.xiaomi.com (SNI only, rejected: SYN, RST), plus ARP and
     /// IPv6 link-local chatter.
-    const PHONE_LAN: &[u8] = include_bytes!("../tests/fixtures/phone-lan.pcap");
+    const PHONE_LAN: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/phone-lan.pcap"
+    ));
     const PHONE: &str = "02:00:00:00:77:02";
 
     fn config(text: &str) -> Config {

@@ -39,11 +39,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// The ct/packet mark bits phonehome owns.
-pub const MARK_MASK: u32 = 0x3000_0000;
-pub const MARK_ALLOW: u32 = 0x1000_0000;
-pub const MARK_BLOCK: u32 = 0x2000_0000;
-pub const MARK_REJECT: u32 = 0x3000_0000;
+/// The ct/packet mark bits phonehome owns (defined with the conntrack wire
+/// format, which carries them).
+pub use crate::wire::conntrack::{MARK_ALLOW, MARK_BLOCK, MARK_MASK, MARK_REJECT};
 /// Connections are queued up to this many packets (both directions); the
 /// daemon decides well before (`engine::DECIDE_BY`).
 pub const FIRST_PACKETS: u32 = 20;
@@ -598,7 +596,10 @@ mod tests {
     /// backend renders for the default config (queue 0, fail-open).
     #[test]
     fn openwrt_fw4_include_is_the_rendered_rule_model() {
-        let shipped = include_str!("../openwrt-package/files/phonehome.nft");
+        let shipped = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/openwrt-package/files/phonehome.nft"
+        ));
         let rendered = fw4_include(&Options {
             backend: Backend::Fw4,
             ..defaults()

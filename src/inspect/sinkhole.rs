@@ -288,11 +288,14 @@ pub fn rewrite_packet(packet: &[u8], mode: SinkholeMode) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attribution::parse_dns_response;
+    use crate::inspect::names::parse_dns_response;
 
     /// dnsmasq's answer for cdn.innocent.test: CNAME tracking.miui.com,
     /// A 203.0.113.10 (captured, see tests/fixtures/README.md).
-    const ANSWER: &[u8] = include_bytes!("../tests/fixtures/dns_cname_answer.bin");
+    const ANSWER: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/dns_cname_answer.bin"
+    ));
 
     fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
         let ip = Ipv4Header::new(

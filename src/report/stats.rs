@@ -226,7 +226,7 @@ pub struct Snapshot {
     evicted_pairs: u64,
     /// Decided connections still alive when saved (older files have none).
     #[serde(default)]
-    pub live: Vec<crate::flows::LiveFlow>,
+    pub live: Vec<crate::engine::flows::LiveFlow>,
 }
 
 impl Snapshot {

@@ -3,14 +3,19 @@
 //! one line on stderr, prefixed `phonehome:`, with exit code 2 for usage
 //! mistakes and 1 for everything else.
 
+#[cfg(feature = "pcap")]
+pub mod analyze;
+#[cfg(feature = "pcap")]
+pub mod capture;
+
 use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use crate::api::{self, Query, Reply};
-use crate::config::DEFAULT_SOCKET;
-use crate::firewall::{self, Backend};
-use crate::stats::{CountryCount, DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
+use crate::daemon::api::{self, Query, Reply};
+use crate::policy::config::DEFAULT_SOCKET;
+use crate::policy::firewall::{self, Backend};
+use crate::report::stats::{CountryCount, DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
 
 pub const USAGE: &str = "\
 phonehome — shows and stops what phones send home
@@ -186,7 +191,9 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
     // a device name from the config.)
     if command != "policy" {
         for d in &devices {
-            if crate::config::parse_mac(d).is_none() && d.parse::<std::net::IpAddr>().is_err() {
+            if crate::policy::config::parse_mac(d).is_none()
+                && d.parse::<std::net::IpAddr>().is_err()
+            {
                 return Err(UsageOr::Usage(format!(
                     "--device: '{d}' is not a MAC (aa:bb:cc:dd:ee:ff) or an address"
                 )));
@@ -280,7 +287,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
                 other => return unexpected(other),
             };
             let owners = owners_in(&socket, None, all)?;
-            let text = crate::metrics::render(&status, &devices, &owners);
+            let text = crate::report::metrics::render(&status, &devices, &owners);
             match &out {
                 Some(path) => {
                     let tmp = path.with_extension("tmp");
@@ -417,7 +424,8 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), UsageOr> {
                 fail_closed,
             };
             if let Some(path) = &config {
-                let cfg = crate::config::Config::load(path).map_err(|e| failed(e.to_string()))?;
+                let cfg =
+                    crate::policy::config::Config::load(path).map_err(|e| failed(e.to_string()))?;
                 opts.queue = cfg.queue;
                 opts.fail_closed = cfg.fail_closed;
             }
@@ -684,17 +692,20 @@ struct PolicyAnswer {
 }
 
 /// `DAY HH:MM` (e.g. `Mon 23:00`) or `HH:MM` (today).
-fn parse_check_time(s: &str, now: crate::config::LocalTime) -> Option<crate::config::LocalTime> {
+fn parse_check_time(
+    s: &str,
+    now: crate::policy::config::LocalTime,
+) -> Option<crate::policy::config::LocalTime> {
     let (day, clock) = match s.split_once(' ') {
         Some((d, c)) => (Some(d), c),
         None => (None, s),
     };
-    let minute = crate::config::parse_clock(clock)?;
+    let minute = crate::policy::config::parse_clock(clock)?;
     let weekday = match day {
-        Some(d) => crate::config::parse_weekday(d)?,
+        Some(d) => crate::policy::config::parse_weekday(d)?,
         None => now.weekday,
     };
-    Some(crate::config::LocalTime {
+    Some(crate::policy::config::LocalTime {
         minute_of_day: minute,
         weekday,
     })
@@ -706,8 +717,8 @@ fn policy_check(
     q: &PolicyQuery,
     json: bool,
 ) -> Result<(), UsageOr> {
-    use crate::config::{parse_mac, Config};
-    use crate::policy::{FlowFacts, Policy};
+    use crate::policy::config::{parse_mac, Config};
+    use crate::policy::rules::{FlowFacts, Policy};
     let failed = UsageOr::Failed;
     let cfg = Config::load(config).map_err(|e| failed(e.to_string()))?;
     if let Some(path) = db.or(cfg.db.as_deref()) {
@@ -748,8 +759,8 @@ fn policy_check(
         .filter_map(|n| crate::owners::import::normalize_domain(n))
         .collect();
     let proto = match q.proto.as_str() {
-        "" | "tcp" => crate::packet::PROTO_TCP,
-        "udp" => crate::packet::PROTO_UDP,
+        "" | "tcp" => crate::wire::packet::PROTO_TCP,
+        "udp" => crate::wire::packet::PROTO_UDP,
         other => return Err(UsageOr::Usage(format!("--proto: '{other}' (tcp or udp)"))),
     };
     let port = if q.port == 0 { 443 } else { q.port };
@@ -776,7 +787,7 @@ fn policy_check(
         nameless: names.is_empty(),
     };
     let d = policy.decide(&facts);
-    let sinkholed = cfg.sinkhole != crate::sinkhole::SinkholeMode::Off
+    let sinkholed = cfg.sinkhole != crate::inspect::sinkhole::SinkholeMode::Off
         && policy.decide_name(&facts).is_some_and(|d| d.enforced);
     let rule_line = d
         .rule
@@ -784,7 +795,7 @@ fn policy_check(
         .and_then(|r| cfg.rules.iter().find(|c| &c.name == r))
         .map(|c| c.line);
     let answer = PolicyAnswer {
-        device: crate::config::format_mac(&mac),
+        device: crate::policy::config::format_mac(&mac),
         names: names.clone(),
         owner: a.owner.map(|o| o.name.to_string()),
         category: a.owner.map(|o| o.category.as_str().to_string()),
@@ -806,7 +817,7 @@ fn policy_check(
     println!(
         "{} -> {what} ({} {port}): {}{}",
         answer.device,
-        crate::packet::proto_name(proto),
+        crate::wire::packet::proto_name(proto),
         answer.action,
         if d.enforced {
             ""
@@ -863,7 +874,7 @@ fn analyze(
     with_flows: bool,
     json: bool,
 ) -> Result<(), UsageOr> {
-    use crate::config::Config;
+    use crate::policy::config::Config;
     let failed = UsageOr::Failed;
     let cfg = match config {
         Some(path) => Config::load(path).map_err(|e| failed(e.to_string()))?,
@@ -880,8 +891,8 @@ fn analyze(
         Box::new(std::fs::File::open(file).map_err(|e| failed(format!("{file}: {e}")))?)
     };
     let input = std::io::BufReader::with_capacity(1 << 16, input);
-    let mut analyzer = crate::analyze::Analyzer::new(&cfg, with_flows || json);
-    let read = crate::capture::for_each_packet(input, |p| analyzer.on_packet(p));
+    let mut analyzer = crate::cli::analyze::Analyzer::new(&cfg, with_flows || json);
+    let read = crate::cli::capture::for_each_packet(input, |p| analyzer.on_packet(p));
     let damage = match read {
         Ok(_) => None,
         Err(e) if e.packets == 0 => return Err(failed(format!("{file}: {}", e.message))),
@@ -908,7 +919,7 @@ fn analyze(
 #[cfg(feature = "pcap")]
 fn print_capture(
     file: &str,
-    report: &crate::analyze::Report,
+    report: &crate::cli::analyze::Report,
     with_flows: bool,
 ) -> Result<(), UsageOr> {
     let c = &report.capture;

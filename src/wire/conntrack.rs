@@ -7,11 +7,18 @@
 //! ctnetlink. Limits: reads only the fields phonehome uses; counters need
 //! `net.netfilter.nf_conntrack_acct=1` (the daemon turns it on).
 
+/// The ct/packet mark bits phonehome owns: the verdict a connection got,
+/// which the kernel rules (`policy::firewall`) enforce from then on.
+pub const MARK_MASK: u32 = 0x3000_0000;
+pub const MARK_ALLOW: u32 = 0x1000_0000;
+pub const MARK_BLOCK: u32 = 0x2000_0000;
+pub const MARK_REJECT: u32 = 0x3000_0000;
+
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::netlink::{self, Attr, MessageWriter, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
-use crate::packet::FiveTuple;
+use crate::wire::netlink::{self, Attr, MessageWriter, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use crate::wire::packet::FiveTuple;
 
 pub const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 pub const IPCTNL_MSG_CT_NEW: u16 = 0;

@@ -1,0 +1,9 @@
+//! Policy: what the user asked for. The UCI config file (`config`), the
+//! rules it holds and how a connection is judged against them (`rules`),
+//! and the kernel firewall rules rendered for each backend (`firewall`:
+//! iptables, nft, fw4). Sans-IO apart from loading the file. See
+//! docs/ARCHITECTURE.md.
+
+pub mod config;
+pub mod firewall;
+pub mod rules;
