@@ -1,4 +1,4 @@
-//! Policy: what the user asked for. The UCI config file (`config`), the
+//! Policy: what the user asked for. The UCI syntax (`uci`), the config (`config`), the
 //! rules it holds and how a connection is judged against them (`rules`),
 //! and the kernel firewall rules rendered for each backend (`firewall`:
 //! iptables, nft, fw4). Sans-IO apart from loading the file. See
@@ -7,3 +7,4 @@
 pub mod config;
 pub mod firewall;
 pub mod rules;
+pub mod uci;

@@ -3,7 +3,7 @@
 //! kernel's per-connection byte and packet accounting, which is where
 //! phonehome's byte counts come from (queued packets are only the first few).
 //!
-//! Hand-written for the same reason as `queue`: no maintained crate speaks
+//! Hand-written for the same reason as `nfqueue`: no maintained crate speaks
 //! ctnetlink. Limits: reads only the fields phonehome uses; counters need
 //! `net.netfilter.nf_conntrack_acct=1` (the daemon turns it on).
 

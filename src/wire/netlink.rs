@@ -1,4 +1,4 @@
-//! Netlink framing shared by the NFQUEUE engine (`queue`) and the conntrack
+//! Netlink framing shared by the NFQUEUE engine (`nfqueue`) and the conntrack
 //! reader (`conntrack`): message headers, attribute walking and building, and a
 //! non-blocking `NETLINK_NETFILTER` socket registered with tokio.
 //!
