@@ -168,3 +168,56 @@ fn unknown_device_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no device named 'nobody'"));
 }
+
+/// A router's config names its socket's group; the PC checking it has no
+/// such group. `policy check` answers all the same (the group is the
+/// router's business), and the daemon itself refuses to start on it, with
+/// the line, as it did before the check moved out of the parser.
+#[test]
+fn a_router_group_the_pc_lacks_is_the_daemons_to_refuse() {
+    let dir = std::env::temp_dir().join(format!("phonehome-pc-groups-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("phonehome");
+    let text = format!(
+        "config phonehome 'main'\n\toption socket '{}'\n\toption socket_group 'no-such-group-on-this-pc'\n\n\
+         config rule 'ads'\n\tlist category 'advertising'\n\toption action 'block'\n",
+        dir.join("sock").display()
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let bin = env!("CARGO_BIN_EXE_phonehome");
+    let out = Command::new(bin)
+        .args(["policy", "check", "-c"])
+        .arg(&cfg)
+        .args([
+            "--device",
+            "02:00:00:00:77:02",
+            "--name",
+            "doubleclick.net",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["action"], "block");
+    let out = Command::new(bin)
+        .arg("run")
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:3: socket_group: no group 'no-such-group-on-this-pc'",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -182,6 +182,8 @@ type Waiting = Vec<(Query, tokio::sync::oneshot::Sender<Reply>)>;
 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut cfg = Config::load(config_path).map_err(|e| e.to_string())?;
+    cfg.check_groups(|g| api::group_id(g).is_some())
+        .map_err(|e| e.to_string())?;
     if let Some(path) = &cfg.db {
         let db = crate::owners::db::OwnerDb::load(path)
             .map_err(|e| format!("owner database refused: {e}"))?;
@@ -539,7 +541,11 @@ async fn rejudge(engine: &mut Engine, ct: &mut Conntrack, clock: &Clock) -> u64 
 
 /// Re-reads the config; a bad one is refused and the running policy stays.
 fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
-    match Config::load(&cfg.path) {
+    let loaded = Config::load(&cfg.path).and_then(|new| {
+        new.check_groups(|g| api::group_id(g).is_some())?;
+        Ok(new)
+    });
+    match loaded {
         Ok(new) => {
             if new.queue != cfg.queue
                 || new.socket != cfg.socket

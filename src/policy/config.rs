@@ -296,6 +296,9 @@ pub struct Config {
     pub socket_group: Option<String>,
     /// Group allowed to change the policy over the socket (besides root).
     pub admin_group: Option<String>,
+    /// (option, group, line) of `socket_group` and `admin_group`, for
+    /// `check_groups`.
+    pub group_options: Vec<(String, String, usize)>,
     pub devices: Vec<DeviceConfig>,
     pub groups: Vec<GroupConfig>,
     pub rules: Vec<RuleConfig>,
@@ -437,7 +440,55 @@ impl Config {
             line,
             message,
         };
-        let mut cfg = Config {
+        let mut cfg = Config::defaults(path);
+        let mut rule_no = 0;
+        for s in &sections {
+            match s.kind.as_str() {
+                "phonehome" => {
+                    for (k, v, line) in &s.options {
+                        cfg.set_main_option(k, v, line, &err)?;
+                    }
+                }
+                "device" => cfg.devices.push(device_section(s, &err)?),
+                "group" => cfg.groups.push(group_section(s, &err)?),
+                "rule" => {
+                    rule_no += 1;
+                    if rule_no > MAX_RULES {
+                        return Err(err(s.line, format!("more than {MAX_RULES} rules")));
+                    }
+                    cfg.rules.push(rule_section(s, rule_no, &err)?);
+                }
+                other => {
+                    return Err(err(
+                        s.line,
+                        format!(
+                            "unknown section type '{other}' (expected phonehome, device, group or rule)"
+                        ),
+                    ))
+                }
+            }
+        }
+        cfg.check_rules(&err)?;
+        Ok(cfg)
+    }
+
+    /// Refuses a `socket_group` or `admin_group` that `exists` (the
+    /// router's group database, read by the daemon) does not know, with
+    /// the line that names it.
+    pub fn check_groups(&self, exists: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        match self.group_options.iter().find(|(_, g, _)| !exists(g)) {
+            Some((k, g, line)) => Err(ConfigError {
+                path: self.path.clone(),
+                line: *line,
+                message: format!("{k}: no group '{g}'"),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The settings a config without a `phonehome` section has.
+    fn defaults(path: &Path) -> Config {
+        Config {
             path: path.to_path_buf(),
             socket: DEFAULT_SOCKET.into(),
             queue: 0,
@@ -461,33 +512,31 @@ impl Config {
             state_interval: 60,
             socket_group: None,
             admin_group: None,
+            group_options: Vec::new(),
             ipfix_collector: None,
             ipfix_domain: 1,
             devices: Vec::new(),
             groups: Vec::new(),
             rules: Vec::new(),
+        }
+    }
+
+    /// One option of the `phonehome` section.
+    fn set_main_option(
+        &mut self,
+        k: &String,
+        v: &String,
+        line: &usize,
+        err: &ErrAt<'_>,
+    ) -> Result<(), ConfigError> {
+        let cfg = self;
+        let num = |max: u64| -> Result<u64, ConfigError> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| err(*line, format!("{k}: '{v}' is not a number up to {max}")))
         };
-        let mut rule_no = 0;
-        let default_action = |v: &str, line: usize| {
-            parse_action(v)
-                .filter(|a| *a != Action::Log)
-                .ok_or_else(|| {
-                    err(
-                        line,
-                        format!("default: '{v}' (expected allow, block or reject)"),
-                    )
-                })
-        };
-        for s in &sections {
-            match s.kind.as_str() {
-                "phonehome" => {
-                    for (k, v, line) in &s.options {
-                        let num = |max: u64| -> Result<u64, ConfigError> {
-                            v.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| {
-                                err(*line, format!("{k}: '{v}' is not a number up to {max}"))
-                            })
-                        };
-                        match k.as_str() {
+        match k.as_str() {
                             "socket" => cfg.socket = v.into(),
                             "queue" => cfg.queue = num(65535)? as u16,
                             // Read by the OpenWrt init script, not the daemon.
@@ -578,9 +627,11 @@ impl Config {
                             }
                             "ipfix_domain" => cfg.ipfix_domain = num(u32::MAX as u64)? as u32,
                             "socket_group" | "admin_group" => {
-                                if crate::daemon::api::group_id(v).is_none() {
-                                    return Err(err(*line, format!("{k}: no group '{v}'")));
-                                }
+                                // Whether the group exists is the router's
+                                // to say (`check_groups`, at start and
+                                // reload): `policy check` of a router's
+                                // config on a PC must not fail on it.
+                                cfg.group_options.push((k.clone(), v.clone(), *line));
                                 if k == "socket_group" {
                                     cfg.socket_group = Some(v.clone());
                                 } else {
@@ -605,99 +656,156 @@ impl Config {
                                 ))
                             }
                         }
-                    }
-                }
-                "device" => {
-                    let mut mac = None;
-                    let mut dev_name = None;
-                    let mut groups = Vec::new();
-                    let mut default = None;
-                    for (k, v, line) in &s.options {
-                        match k.as_str() {
-                            "default" => default = Some(default_action(v, *line)?),
-                            "mac" => {
-                                mac = Some(parse_mac(v).ok_or_else(|| {
-                                    err(*line, format!("mac: '{v}' is not a MAC address"))
-                                })?)
-                            }
-                            "name" => dev_name = Some(v.clone()),
-                            "group" => groups.push(v.clone()),
-                            _ => {
-                                return Err(err(
-                                    *line,
-                                    format!("unknown option '{k}' in device section"),
-                                ))
-                            }
-                        }
-                    }
-                    let mac = mac
-                        .ok_or_else(|| err(s.line, "device section without 'option mac'".into()))?;
-                    cfg.devices.push(DeviceConfig {
-                        mac,
-                        name: dev_name.or_else(|| s.name.clone()),
-                        groups,
-                        default,
+        Ok(())
+    }
+
+    /// Rule names are unique (`flows`, `watch` and `policy check` name
+    /// rules: one name, one rule), and every device a rule names exists.
+    fn check_rules(&self, err: &ErrAt<'_>) -> Result<(), ConfigError> {
+        let cfg = self;
+        // Rules are named by `flows`, `watch` and `policy check`: one name,
+        // one rule.
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for rule in &cfg.rules {
+            if let Some(first) = seen.insert(&rule.name, rule.line) {
+                return Err(err(
+                    rule.line,
+                    format!("rule '{}' is defined twice (first at line {first}); rule names must be unique", rule.name),
+                ));
+            }
+        }
+        // Every device named by a rule must exist as a device, group or MAC.
+        for rule in &cfg.rules {
+            for d in &rule.devices {
+                let known = parse_mac(d).is_some()
+                    || cfg.groups.iter().any(|g| &g.name == d)
+                    || cfg.devices.iter().any(|dev| {
+                        dev.name.as_deref() == Some(d.as_str()) || dev.groups.iter().any(|g| g == d)
                     });
+                if !known {
+                    return Err(err(
+                        rule.line,
+                        format!("rule '{}': no device or group named '{d}'", rule.name),
+                    ));
                 }
-                "group" => {
-                    let name = s.name.clone().ok_or_else(|| {
-                        err(s.line, "group section without a name (config group 'NAME')".into())
-                    })?;
-                    let mut default = None;
-                    for (k, v, line) in &s.options {
-                        match k.as_str() {
-                            "default" => default = Some(default_action(v, *line)?),
-                            _ => {
-                                return Err(err(
-                                    *line,
-                                    format!("unknown option '{k}' in group section"),
-                                ))
-                            }
-                        }
-                    }
-                    cfg.groups.push(GroupConfig { name, default });
-                }
-                "rule" => {
-                    rule_no += 1;
-                    if rule_no > MAX_RULES {
-                        return Err(err(s.line, format!("more than {MAX_RULES} rules")));
-                    }
-                    let mut rule = RuleConfig {
-                        name: s.name.clone().unwrap_or_else(|| format!("rule#{rule_no}")),
-                        line: s.line,
-                        devices: Vec::new(),
-                        owners: Vec::new(),
-                        parents: Vec::new(),
-                        categories: Vec::new(),
-                        domains: Vec::new(),
-                        asns: Vec::new(),
-                        countries: Vec::new(),
-                        proto: None,
-                        ports: Vec::new(),
-                        schedule: None,
-                        action: Action::Allow,
-                    };
-                    let mut action = None;
-                    let mut schedule = Schedule {
-                        start: None,
-                        stop: None,
-                        weekdays: 0,
-                    };
-                    let mut scheduled = false;
-                    for (k, v, line) in &s.options {
-                        // A criterion given nothing (`list country ''`)
-                        // would add no condition: the rule would match
-                        // every connection, not none.
-                        if v.trim().is_empty()
-                            && matches!(
-                                k.as_str(),
-                                "device" | "group" | "owner" | "parent" | "asn" | "country" | "port"
-                                    | "dest_port" | "weekdays"
-                            )
-                        {
-                            return Err(err(*line, format!("{k}: empty (a rule criterion needs a value; leave the option out to match any)")));
-                        }
-                        match k.as_str() {
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes the error of a line.
+type ErrAt<'a> = dyn Fn(usize, String) -> ConfigError + 'a;
+
+/// `option default` of a device or group: a verdict, not `log`.
+fn default_action(v: &str, line: usize, err: &ErrAt<'_>) -> Result<Action, ConfigError> {
+    parse_action(v)
+        .filter(|a| *a != Action::Log)
+        .ok_or_else(|| {
+            err(
+                line,
+                format!("default: '{v}' (expected allow, block or reject)"),
+            )
+        })
+}
+
+/// A `device` section.
+fn device_section(s: &Section, err: &ErrAt<'_>) -> Result<DeviceConfig, ConfigError> {
+    let mut mac = None;
+    let mut dev_name = None;
+    let mut groups = Vec::new();
+    let mut default = None;
+    for (k, v, line) in &s.options {
+        match k.as_str() {
+            "default" => default = Some(default_action(v, *line, err)?),
+            "mac" => {
+                mac = Some(
+                    parse_mac(v)
+                        .ok_or_else(|| err(*line, format!("mac: '{v}' is not a MAC address")))?,
+                )
+            }
+            "name" => dev_name = Some(v.clone()),
+            "group" => groups.push(v.clone()),
+            _ => {
+                return Err(err(
+                    *line,
+                    format!("unknown option '{k}' in device section"),
+                ))
+            }
+        }
+    }
+    let mac = mac.ok_or_else(|| err(s.line, "device section without 'option mac'".into()))?;
+    Ok(DeviceConfig {
+        mac,
+        name: dev_name.or_else(|| s.name.clone()),
+        groups,
+        default,
+    })
+}
+
+/// A `group` section.
+fn group_section(s: &Section, err: &ErrAt<'_>) -> Result<GroupConfig, ConfigError> {
+    let name = s.name.clone().ok_or_else(|| {
+        err(
+            s.line,
+            "group section without a name (config group 'NAME')".into(),
+        )
+    })?;
+    let mut default = None;
+    for (k, v, line) in &s.options {
+        match k.as_str() {
+            "default" => default = Some(default_action(v, *line, err)?),
+            _ => return Err(err(*line, format!("unknown option '{k}' in group section"))),
+        }
+    }
+    Ok(GroupConfig { name, default })
+}
+
+/// A `rule` section, the `rule_no`-th.
+fn rule_section(s: &Section, rule_no: usize, err: &ErrAt<'_>) -> Result<RuleConfig, ConfigError> {
+    let mut rule = RuleConfig {
+        name: s.name.clone().unwrap_or_else(|| format!("rule#{rule_no}")),
+        line: s.line,
+        devices: Vec::new(),
+        owners: Vec::new(),
+        parents: Vec::new(),
+        categories: Vec::new(),
+        domains: Vec::new(),
+        asns: Vec::new(),
+        countries: Vec::new(),
+        proto: None,
+        ports: Vec::new(),
+        schedule: None,
+        action: Action::Allow,
+    };
+    let mut action = None;
+    let mut schedule = Schedule {
+        start: None,
+        stop: None,
+        weekdays: 0,
+    };
+    let mut scheduled = false;
+    for (k, v, line) in &s.options {
+        // A criterion given nothing (`list country ''`)
+        // would add no condition: the rule would match
+        // every connection, not none.
+        if v.trim().is_empty()
+            && matches!(
+                k.as_str(),
+                "device"
+                    | "group"
+                    | "owner"
+                    | "parent"
+                    | "asn"
+                    | "country"
+                    | "port"
+                    | "dest_port"
+                    | "weekdays"
+            )
+        {
+            return Err(err(*line, format!("{k}: empty (a rule criterion needs a value; leave the option out to match any)")));
+        }
+        match k.as_str() {
                             "name" => rule.name = v.clone(),
                             "device" | "group" => rule.devices.push(v.clone()),
                             "owner" => rule.owners.push(v.clone()),
@@ -749,56 +857,18 @@ impl Config {
                             }
                             _ => return Err(err(*line, format!("unknown option '{k}' in rule section"))),
                         }
-                    }
-                    rule.action =
-                        action.ok_or_else(|| err(s.line, "rule without 'option action'".into()))?;
-                    if scheduled {
-                        rule.schedule = Some(schedule);
-                    }
-                    if !rule.ports.is_empty() && !matches!(rule.proto, None | Some(6) | Some(17)) {
-                        return Err(err(s.line, format!("rule '{}': ports need proto tcp, udp or any", rule.name)));
-                    }
-                    cfg.rules.push(rule);
-                }
-                other => {
-                    return Err(err(
-                        s.line,
-                        format!(
-                            "unknown section type '{other}' (expected phonehome, device, group or rule)"
-                        ),
-                    ))
-                }
-            }
-        }
-        // Rules are named by `flows`, `watch` and `policy check`: one name,
-        // one rule.
-        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for rule in &cfg.rules {
-            if let Some(first) = seen.insert(&rule.name, rule.line) {
-                return Err(err(
-                    rule.line,
-                    format!("rule '{}' is defined twice (first at line {first}); rule names must be unique", rule.name),
-                ));
-            }
-        }
-        // Every device named by a rule must exist as a device, group or MAC.
-        for rule in &cfg.rules {
-            for d in &rule.devices {
-                let known = parse_mac(d).is_some()
-                    || cfg.groups.iter().any(|g| &g.name == d)
-                    || cfg.devices.iter().any(|dev| {
-                        dev.name.as_deref() == Some(d.as_str()) || dev.groups.iter().any(|g| g == d)
-                    });
-                if !known {
-                    return Err(err(
-                        rule.line,
-                        format!("rule '{}': no device or group named '{d}'", rule.name),
-                    ));
-                }
-            }
-        }
-        Ok(cfg)
     }
+    rule.action = action.ok_or_else(|| err(s.line, "rule without 'option action'".into()))?;
+    if scheduled {
+        rule.schedule = Some(schedule);
+    }
+    if !rule.ports.is_empty() && !matches!(rule.proto, None | Some(6) | Some(17)) {
+        return Err(err(
+            s.line,
+            format!("rule '{}': ports need proto tcp, udp or any", rule.name),
+        ));
+    }
+    Ok(rule)
 }
 
 #[cfg(test)]
@@ -842,6 +912,16 @@ config rule
 \toption category advertising
 \toption action log
 ";
+
+    #[test]
+    fn groups_are_checked_by_the_router_not_the_parser() {
+        let text = "config phonehome 'main'\n\toption socket_group 'phonehome'\n\toption admin_group 'wheel'\n";
+        let cfg = Config::parse(text, Path::new("t.conf")).unwrap();
+        assert_eq!(cfg.socket_group.as_deref(), Some("phonehome"));
+        assert!(cfg.check_groups(|_| true).is_ok());
+        let e = cfg.check_groups(|g| g == "phonehome").unwrap_err();
+        assert_eq!(e.to_string(), "t.conf:3: admin_group: no group 'wheel'");
+    }
 
     #[test]
     fn parses_the_design_example() {
