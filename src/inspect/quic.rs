@@ -146,6 +146,13 @@ fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
     Some(v)
 }
 
+/// A varint that is a length or count: None where it does not fit this
+/// platform's `usize` (on a 32-bit router `as usize` would cut 2^32 + 5
+/// to 5 and read on from the wrong place).
+fn varint_len(b: &[u8], at: &mut usize) -> Option<usize> {
+    usize::try_from(varint(b, at)?).ok()
+}
+
 /// HKDF-Expand-Label (TLS 1.3) with an empty context.
 fn expand_label(secret: &[u8], label: &str, out: &mut [u8]) -> Option<()> {
     let hk = hkdf::Hkdf::<sha2::Sha256>::from_prk(secret).ok()?;
@@ -302,9 +309,9 @@ pub fn read_initial(payload: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
     at += 1 + dcid_len;
     let scid_len = *payload.get(at)? as usize;
     at += 1 + scid_len;
-    let token_len = varint(payload, &mut at)? as usize;
+    let token_len = varint_len(payload, &mut at)?;
     at = at.checked_add(token_len)?;
-    let length = varint(payload, &mut at)? as usize;
+    let length = varint_len(payload, &mut at)?;
     let pn_offset = at;
     let end = pn_offset.checked_add(length)?;
     if end > payload.len() || length < 20 {
@@ -383,7 +390,7 @@ pub fn parse_frames(plain: &[u8], pieces: &mut CryptoPieces) -> Option<()> {
             }
             0x06 => {
                 let offset = varint(plain, &mut at)?;
-                let len = varint(plain, &mut at)? as usize;
+                let len = varint_len(plain, &mut at)?;
                 let data = plain.get(at..at.checked_add(len)?)?;
                 at += len;
                 if offset.saturating_add(len as u64) <= MAX_CRYPTO as u64 {

@@ -51,8 +51,10 @@ pub fn decode(bytes: &[u8]) -> Result<(Snapshot, u64), String> {
         return Err("checksum mismatch (torn or corrupt)".into());
     }
     let saved_at = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-    let len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes")) as usize;
-    if 24 + len != body_end {
+    // Compared as u64: `as usize` would cut a length past 4 GiB on a
+    // 32-bit router to one that may match.
+    let len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    if u64::try_from(body_end - 24).ok() != Some(len) {
         return Err("length mismatch".into());
     }
     Ok((decode_snapshot(&bytes[24..body_end])?, saved_at))
