@@ -178,310 +178,417 @@ fn rows_reply(query: Query, engine: &Engine, clock: &Clock) -> Reply {
 
 /// Queries waiting for byte counts: the ones a dump under way will answer
 /// (they came before it started) and the ones the next dump will.
-type Waiting = Vec<(Query, tokio::sync::oneshot::Sender<Reply>)>;
+type Waiting = Vec<Asked>;
+
+/// A query waiting for its answer, and where the answer goes.
+type Asked = (Query, tokio::sync::oneshot::Sender<Reply>);
+
+/// The daemon between events: the engine and the I/O around it. Each
+/// event the loop waits on has its handler here.
+struct Daemon {
+    cfg: Config,
+    engine: Engine,
+    clock: Clock,
+    queue: Queue,
+    verdicts: Verdicts,
+    ct: Conntrack,
+    /// Decisions to `watch` clients.
+    decisions: tokio::sync::broadcast::Sender<crate::report::stats::FlowRow>,
+    /// IPFIX: finished flows go out after every burst of events and tick.
+    exporter: Option<(std::net::UdpSocket, std::net::SocketAddr)>,
+    ipfix_sequence: u32,
+    tmp_flushed: Instant,
+    state_flushed: Instant,
+    /// `PHONEHOME_CAPTURE`: a directory the first 2,000 queue datagrams
+    /// are written to (for fixtures).
+    capture: Option<PathBuf>,
+    captured: u32,
+    rejudged: u64,
+    /// Queries a dump under way will answer (they came before it started).
+    answered_by_dump: Waiting,
+    /// Queries the next dump will answer.
+    waiting_for_dump: Waiting,
+    /// Answers to build, one per loop turn.
+    answers_due: std::collections::VecDeque<Asked>,
+    dumps: DumpSchedule,
+    events_buf: Vec<u8>,
+}
 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
-    let mut cfg = Config::load(config_path).map_err(|e| e.to_string())?;
-    cfg.check_groups(|g| api::group_id(g).is_some())
-        .map_err(|e| e.to_string())?;
-    if let Some(path) = &cfg.db {
-        let db = crate::owners::db::OwnerDb::load(path)
-            .map_err(|e| format!("owner database refused: {e}"))?;
-        eprintln!(
-            "phonehome: owner database {}: {} domains, {} + {} address ranges, {} bytes",
-            path.display(),
-            db.domain_count(),
-            db.range_count().0,
-            db.range_count().1,
-            db.file_size()
-        );
-        crate::owners::install_database(db);
-    }
-    for w in cfg.warnings() {
-        eprintln!("phonehome: warning: {w}");
-    }
-    if let Err(e) = conntrack::enable_accounting() {
-        eprintln!(
-            "phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0"
-        );
-    }
-    let mut queue = Queue::bind(QueueConfig {
-        queue: cfg.queue,
-        copy_range: cfg.copy_range,
-        max_len: 4096,
-        want_conntrack: true,
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut verdicts = Verdicts::new(cfg.queue, queue.mode, MARK_MASK);
-    let mut ct = Conntrack::open().map_err(|e| format!("cannot open ctnetlink: {e}"))?;
-    let socket_gid = cfg.socket_group.as_deref().and_then(api::group_id);
-    let listener = api::bind(&cfg.socket, socket_gid)
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.socket.display()))?;
-    let (tx, mut rx) = mpsc::channel::<api::Pending>(64);
-    let access = api::Access {
-        admin_gid: cfg.admin_group.as_deref().and_then(api::group_id),
-    };
-    let (decisions, _) = tokio::sync::broadcast::channel::<crate::report::stats::FlowRow>(1024);
-    tokio::spawn(api::serve(listener, tx, access, decisions.clone()));
-
-    let clock = Clock {
-        start: Instant::now(),
-    };
-    let mut engine = Engine::new(&cfg);
-    engine.devices.refresh_leases();
-    // Statistics from the last run: the newest valid of the tmpfs and the
-    // persistent copy; a damaged file is reported and skipped.
-    let state_paths: Vec<&Path> = [cfg.state_tmp.as_deref(), cfg.state.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut restored_live = false;
-    let (restored, problems) = state::load_newest(&state_paths);
-    for p in problems {
-        eprintln!("phonehome: state file skipped: {p}");
-    }
-    if let Some((snapshot, saved_at)) = restored {
-        eprintln!(
-            "phonehome: statistics restored ({} device × owner pairs, saved at {saved_at})",
-            snapshot.pairs()
-        );
-        let live = snapshot.live.len();
-        engine.restore(snapshot, clock.now());
-        if live > 0 {
-            eprintln!("phonehome: {live} live connections taken back");
-        }
-        restored_live = live > 0;
-    }
-    // IPFIX: finished flows go out after every burst of events and tick.
-    let exporter = match cfg.ipfix_collector {
-        Some(addr) => {
-            let bind: std::net::SocketAddr = if addr.is_ipv6() {
-                "[::]:0".parse().expect("address")
-            } else {
-                "0.0.0.0:0".parse().expect("address")
-            };
-            let socket =
-                std::net::UdpSocket::bind(bind).map_err(|e| format!("IPFIX socket: {e}"))?;
-            socket
-                .set_nonblocking(true)
-                .map_err(|e| format!("IPFIX socket: {e}"))?;
-            eprintln!("phonehome: exporting finished flows over IPFIX to {addr}");
-            Some((socket, addr))
-        }
-        None => None,
-    };
-    let mut ipfix_sequence = 0u32;
-    let mut tmp_flushed = Instant::now();
-    let mut state_flushed = Instant::now();
-    let capture: Option<PathBuf> = std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from);
-    let mut captured = 0u32;
-
+    let (mut d, mut queries) = Daemon::start(config_path).await?;
     let sig = |kind| signal(kind).map_err(|e| format!("cannot install signal handler: {e}"));
     let mut hup = sig(SignalKind::hangup())?;
     let mut term = sig(SignalKind::terminate())?;
     let mut int = sig(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
-    let mut events_buf = vec![0u8; 64 * 1024];
-    let mut rejudged = 0u64;
-    let mut answered_by_dump: Waiting = Vec::new();
-    let mut answers_due: std::collections::VecDeque<(Query, tokio::sync::oneshot::Sender<Reply>)> =
-        std::collections::VecDeque::new();
-    let mut dumps = DumpSchedule {
-        last_start: None,
-        due: None,
-        at: clock.now(),
-    };
-    let mut waiting_for_dump: Waiting = Vec::new();
-
-    if restored_live {
-        // Taken back as they were decided: judged again under this config.
-        rejudged += rejudge(&mut engine, &mut ct, &clock).await;
-    }
-    eprintln!(
-        "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
-        cfg.queue,
-        mark_mode_name(queue.mode),
-        engine.policy.rule_count(),
-        mode_name(cfg.mode),
-        cfg.socket.display()
-    );
-
     loop {
-        engine.watching = decisions.receiver_count() > 0;
+        d.engine.watching = d.decisions.receiver_count() > 0;
+        let dump_due = d.dumps.due;
         tokio::select! {
-            r = queue.process_burst(&mut verdicts, |datagram, parsed, v| {
-                if let Some(dir) = &capture {
-                    if captured < 2000 {
-                        captured += 1;
-                        let _ = std::fs::write(dir.join(format!("nfq-{captured:04}.bin")), datagram);
+            r = d.queue.process_burst(&mut d.verdicts, |datagram, parsed, v| {
+                if let Some(dir) = &d.capture {
+                    if d.captured < 2000 {
+                        d.captured += 1;
+                        let name = format!("nfq-{:04}.bin", d.captured);
+                        let _ = std::fs::write(dir.join(name), datagram);
                     }
                 }
                 match parsed {
                     Ok(pkt) => {
-                        let verdict = engine.on_packet(&pkt, clock.now());
+                        let verdict = d.engine.on_packet(&pkt, d.clock.now());
                         v.push_packet(&pkt, verdict);
                     }
                     // Without a packet id there is nothing to answer; the
                     // kernel's queue timeout is not a thing, so log loudly.
                     Err(e) => {
-                        engine.counters.malformed += 1;
+                        d.engine.counters.malformed += 1;
                         eprintln!("phonehome: unreadable queue message: {e}");
                     }
                 }
             }) => {
                 r.map_err(|e| format!("queue socket failed: {e}"))?;
-                // Decisions to `watch` clients (none listening: none kept).
-                for row in engine.decided.drain(..) {
-                    let _ = decisions.send(row);
-                }
+                d.after_burst();
             }
-            r = ct.events.recv(&mut events_buf) => {
-                match r {
-                    Ok(n) => {
-                        let now = clock.now();
-                        for msg in netlink::messages(&events_buf[..n]) {
-                            if let Some((IPCTNL_MSG_CT_DELETE, body)) = conntrack::entry_of(&msg) {
-                                engine.on_ct_destroy(&conntrack::parse_entry(body), now);
-                            }
-                        }
-                        export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
-                    }
-                    Err(e) => eprintln!("phonehome: conntrack events: {e}"),
-                }
+            r = d.ct.events.recv(&mut d.events_buf) => d.on_conntrack_events(r),
+            _ = std::future::ready(()), if !d.answers_due.is_empty() => d.answer_one(),
+            r = d.ct.dumper.step(), if d.ct.dumper.dumping() => d.on_dump_step(r),
+            Some(asked) = queries.recv() => d.on_query(asked).await,
+            _ = tokio::time::sleep_until(dump_due.unwrap_or_else(Instant::now).into()), if dump_due.is_some() => {
+                d.dumps.start(&mut d.ct, &mut d.engine, d.clock.now());
             }
-            _ = std::future::ready(()), if !answers_due.is_empty() => {
-                if let Some((query, reply_to)) = answers_due.pop_front() {
-                    let _ = reply_to.send(rows_reply(query, &engine, &clock));
-                }
-            }
-            r = ct.dumper.step(), if ct.dumper.dumping() => {
-                // A failed dump listed only part of the table: its end
-                // must not finish the flows it did not reach.
-                let (done, complete) = match r {
-                    Ok((entries, done)) => {
-                        for entry in &entries {
-                            engine.on_ct_entry(entry, dumps.at);
-                        }
-                        (done, done)
-                    }
-                    Err(e) => {
-                        eprintln!("phonehome: conntrack dump failed: {e}");
-                        (true, false)
-                    }
-                };
-                if done {
-                    if complete {
-                        engine.end_dump(clock.now());
-                    }
-                    // Answered one per loop turn (below), so building many
-                    // replies never holds queued packets.
-                    answers_due.extend(answered_by_dump.drain(..));
-                    if !waiting_for_dump.is_empty() {
-                        std::mem::swap(&mut answered_by_dump, &mut waiting_for_dump);
-                        dumps.want(&mut ct, &mut engine, clock.now());
-                    }
-                }
-            }
-            Some((query, reply_to)) = rx.recv() => {
-                // Byte counts are read fresh from conntrack for these: the
-                // answer waits for a dump that starts after the query came,
-                // while the loop goes on.
-                if matches!(query, Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. }) {
-                    if ct.dumper.dumping() {
-                        waiting_for_dump.push((query, reply_to));
-                    } else {
-                        // Answered by the next dump, now or when its turn comes.
-                        answered_by_dump.push((query, reply_to));
-                        dumps.want(&mut ct, &mut engine, clock.now());
-                    }
-                    continue;
-                }
-                let reply = match query {
-                    Query::Status => {
-                        let kernel_queue = proc_queue_row(cfg.queue).unwrap_or_default();
-                        Reply::Status(StatusRow {
-                            version: env!("CARGO_PKG_VERSION").to_string(),
-                            uptime_s: clock.start.elapsed().as_secs(),
-                            mode: mode_name(engine.policy.mode).to_string(),
-                            mark_mode: mark_mode_name(verdicts.mode()).to_string(),
-                            queue: cfg.queue,
-                            packets: engine.counters.packets,
-                            malformed: engine.counters.malformed,
-                            verdicts_accept: verdicts.accepted,
-                            verdicts_drop: verdicts.dropped,
-                            flows_active: engine.flows.len() as u64,
-                            flows_evicted: engine.flows.evicted,
-                            dns_names: engine.names.len() as u64,
-                            dns_sinkholed: engine.counters.sinkholed,
-                            gave_up: engine.counters.gave_up,
-                            nameless: engine.counters.nameless,
-                            dns_refused: engine.counters.dns_refused,
-                            pending_bytes: engine.flows.pending_bytes() as u64,
-                            pending_overflow: engine.counters.pending_overflow,
-                            queue_dropped: kernel_queue.queue_dropped,
-                            queue_user_dropped: kernel_queue.user_dropped,
-                            rejudged,
-                            rules: engine.policy.rule_count() as u64,
-                            rss_bytes: rss_bytes(),
-                        })
-                    }
-                    Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
-                        rows_reply(query, &engine, &clock)
-                    }
-                    Query::Watch { .. } => Reply::Error {
-                        message: "watch is answered as a stream by the socket server".into(),
-                    },
-                    Query::Reload => {
-                        let reply = reload(&mut cfg, &mut engine);
-                        if matches!(reply, Reply::Reloaded { .. }) {
-                            rejudged += rejudge(&mut engine, &mut ct, &clock).await;
-                        }
-                        reply
-                    }
-                };
-                let _ = reply_to.send(reply);
-            }
-            _ = tokio::time::sleep_until(dumps.due.unwrap_or_else(Instant::now).into()), if dumps.due.is_some() => {
-                dumps.start(&mut ct, &mut engine, clock.now());
-            }
-            _ = tick.tick() => {
-                dumps.want(&mut ct, &mut engine, clock.now());
-                let now = clock.now();
-                engine.stats.expire(now.unix);
-                export_flows(&exporter, &mut engine, &mut ipfix_sequence, &cfg, now.unix);
-                if tmp_flushed.elapsed() >= Duration::from_secs(60) {
-                    tmp_flushed = Instant::now();
-                    save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
-                }
-                if state_flushed.elapsed() >= Duration::from_secs(cfg.state_interval * 60) {
-                    state_flushed = Instant::now();
-                    save_state(cfg.state.as_deref(), &engine, now.unix);
-                }
-                engine.devices.refresh_leases();
-                if engine.want_neighbours {
-                    match devices::dump_neighbours().await {
-                        Ok(entries) => engine.learn_neighbours(entries),
-                        Err(e) => eprintln!("phonehome: neighbour table: {e}"),
-                    }
-                }
-            }
-            _ = hup.recv() => {
-                match reload(&mut cfg, &mut engine) {
-                    Reply::Error { message } => eprintln!("phonehome: {message}"),
-                    _ => rejudged += rejudge(&mut engine, &mut ct, &clock).await,
-                }
-            }
+            _ = tick.tick() => d.on_tick().await,
+            _ = hup.recv() => d.on_hangup().await,
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
-    let _ = std::fs::remove_file(&cfg.socket);
-    let now = clock.now();
-    save_state(cfg.state_tmp.as_deref(), &engine, now.unix);
-    save_state(cfg.state.as_deref(), &engine, now.unix);
-    eprintln!("phonehome: stopped");
+    d.stop();
     Ok(())
+}
+
+impl Daemon {
+    /// Loads the config and owner database, binds the queue, conntrack
+    /// and the socket (its server runs as a task, sending queries to the
+    /// receiver returned), and takes back the last run's statistics.
+    async fn start(config_path: &Path) -> Result<(Daemon, mpsc::Receiver<Asked>), String> {
+        let cfg = Config::load(config_path).map_err(|e| e.to_string())?;
+        cfg.check_groups(|g| api::group_id(g).is_some())
+            .map_err(|e| e.to_string())?;
+        if let Some(path) = &cfg.db {
+            let db = crate::owners::db::OwnerDb::load(path)
+                .map_err(|e| format!("owner database refused: {e}"))?;
+            eprintln!(
+                "phonehome: owner database {}: {} domains, {} + {} address ranges, {} bytes",
+                path.display(),
+                db.domain_count(),
+                db.range_count().0,
+                db.range_count().1,
+                db.file_size()
+            );
+            crate::owners::install_database(db);
+        }
+        for w in cfg.warnings() {
+            eprintln!("phonehome: warning: {w}");
+        }
+        if let Err(e) = conntrack::enable_accounting() {
+            eprintln!(
+                "phonehome: warning: cannot enable conntrack accounting ({e}); byte counts stay 0"
+            );
+        }
+        let queue = Queue::bind(QueueConfig {
+            queue: cfg.queue,
+            copy_range: cfg.copy_range,
+            max_len: 4096,
+            want_conntrack: true,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let verdicts = Verdicts::new(cfg.queue, queue.mode, MARK_MASK);
+        let ct = Conntrack::open().map_err(|e| format!("cannot open ctnetlink: {e}"))?;
+        let socket_gid = cfg.socket_group.as_deref().and_then(api::group_id);
+        let listener = api::bind(&cfg.socket, socket_gid)
+            .map_err(|e| format!("cannot listen on {}: {e}", cfg.socket.display()))?;
+        let (tx, rx) = mpsc::channel::<api::Pending>(64);
+        let access = api::Access {
+            admin_gid: cfg.admin_group.as_deref().and_then(api::group_id),
+        };
+        let (decisions, _) = tokio::sync::broadcast::channel::<crate::report::stats::FlowRow>(1024);
+        tokio::spawn(api::serve(listener, tx, access, decisions.clone()));
+        let exporter = match cfg.ipfix_collector {
+            Some(addr) => Some(ipfix_socket(addr)?),
+            None => None,
+        };
+        let clock = Clock {
+            start: Instant::now(),
+        };
+        let mut engine = Engine::new(&cfg);
+        engine.devices.refresh_leases();
+        let dumps = DumpSchedule {
+            last_start: None,
+            due: None,
+            at: clock.now(),
+        };
+        let mut d = Daemon {
+            cfg,
+            engine,
+            clock,
+            queue,
+            verdicts,
+            ct,
+            decisions,
+            exporter,
+            ipfix_sequence: 0,
+            tmp_flushed: Instant::now(),
+            state_flushed: Instant::now(),
+            capture: std::env::var_os("PHONEHOME_CAPTURE").map(PathBuf::from),
+            captured: 0,
+            rejudged: 0,
+            answered_by_dump: Vec::new(),
+            waiting_for_dump: Vec::new(),
+            answers_due: std::collections::VecDeque::new(),
+            dumps,
+            events_buf: vec![0u8; 64 * 1024],
+        };
+        if d.restore_state() {
+            // Taken back as they were decided: judged again under this config.
+            d.rejudged += rejudge(&mut d.engine, &mut d.ct, &d.clock).await;
+        }
+        eprintln!(
+            "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
+            d.cfg.queue,
+            mark_mode_name(d.queue.mode),
+            d.engine.policy.rule_count(),
+            mode_name(d.cfg.mode),
+            d.cfg.socket.display()
+        );
+        Ok((d, rx))
+    }
+
+    /// Statistics from the last run: the newest valid of the tmpfs and the
+    /// persistent copy; a damaged file is reported and skipped. True when
+    /// live connections were taken back.
+    fn restore_state(&mut self) -> bool {
+        let paths: Vec<&Path> = [self.cfg.state_tmp.as_deref(), self.cfg.state.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let (restored, problems) = state::load_newest(&paths);
+        for p in problems {
+            eprintln!("phonehome: state file skipped: {p}");
+        }
+        let Some((snapshot, saved_at)) = restored else {
+            return false;
+        };
+        eprintln!(
+            "phonehome: statistics restored ({} device × owner pairs, saved at {saved_at})",
+            snapshot.pairs()
+        );
+        let live = snapshot.live.len();
+        self.engine.restore(snapshot, self.clock.now());
+        if live > 0 {
+            eprintln!("phonehome: {live} live connections taken back");
+        }
+        live > 0
+    }
+
+    /// After a burst of queued packets: their decisions to `watch` clients
+    /// (none listening: none kept).
+    fn after_burst(&mut self) {
+        for row in self.engine.decided.drain(..) {
+            let _ = self.decisions.send(row);
+        }
+    }
+
+    /// Conntrack destroy events: the flows they end are finished (and
+    /// exported).
+    fn on_conntrack_events(&mut self, r: std::io::Result<usize>) {
+        match r {
+            Ok(n) => {
+                let now = self.clock.now();
+                for msg in netlink::messages(&self.events_buf[..n]) {
+                    if let Some((IPCTNL_MSG_CT_DELETE, body)) = conntrack::entry_of(&msg) {
+                        self.engine
+                            .on_ct_destroy(&conntrack::parse_entry(body), now);
+                    }
+                }
+                self.export(now.unix);
+            }
+            Err(e) => eprintln!("phonehome: conntrack events: {e}"),
+        }
+    }
+
+    /// Builds one answer a finished dump is due (one per loop turn, so
+    /// building many replies never holds queued packets).
+    fn answer_one(&mut self) {
+        if let Some((query, reply_to)) = self.answers_due.pop_front() {
+            let _ = reply_to.send(rows_reply(query, &self.engine, &self.clock));
+        }
+    }
+
+    /// One datagram of a conntrack dump. A failed dump listed only part of
+    /// the table: its end must not finish the flows it did not reach.
+    fn on_dump_step(&mut self, r: std::io::Result<(Vec<conntrack::CtEntry>, bool)>) {
+        let (done, complete) = match r {
+            Ok((entries, done)) => {
+                for entry in &entries {
+                    self.engine.on_ct_entry(entry, self.dumps.at);
+                }
+                (done, done)
+            }
+            Err(e) => {
+                eprintln!("phonehome: conntrack dump failed: {e}");
+                (true, false)
+            }
+        };
+        if done {
+            if complete {
+                self.engine.end_dump(self.clock.now());
+            }
+            self.answers_due.extend(self.answered_by_dump.drain(..));
+            if !self.waiting_for_dump.is_empty() {
+                std::mem::swap(&mut self.answered_by_dump, &mut self.waiting_for_dump);
+                self.dumps
+                    .want(&mut self.ct, &mut self.engine, self.clock.now());
+            }
+        }
+    }
+
+    /// A socket query. Byte counts are read fresh from conntrack for the
+    /// row queries: the answer waits for a dump that starts after the query
+    /// came, while the loop goes on.
+    async fn on_query(&mut self, (query, reply_to): Asked) {
+        if matches!(
+            query,
+            Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. }
+        ) {
+            if self.ct.dumper.dumping() {
+                self.waiting_for_dump.push((query, reply_to));
+            } else {
+                // Answered by the next dump, now or when its turn comes.
+                self.answered_by_dump.push((query, reply_to));
+                self.dumps
+                    .want(&mut self.ct, &mut self.engine, self.clock.now());
+            }
+            return;
+        }
+        let reply = match query {
+            Query::Status => Reply::Status(self.status()),
+            Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
+                rows_reply(query, &self.engine, &self.clock)
+            }
+            Query::Watch { .. } => Reply::Error {
+                message: "watch is answered as a stream by the socket server".into(),
+            },
+            Query::Reload => {
+                let reply = reload(&mut self.cfg, &mut self.engine);
+                if matches!(reply, Reply::Reloaded { .. }) {
+                    self.rejudged += rejudge(&mut self.engine, &mut self.ct, &self.clock).await;
+                }
+                reply
+            }
+        };
+        let _ = reply_to.send(reply);
+    }
+
+    fn status(&self) -> StatusRow {
+        let engine = &self.engine;
+        let kernel_queue = proc_queue_row(self.cfg.queue).unwrap_or_default();
+        StatusRow {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_s: self.clock.start.elapsed().as_secs(),
+            mode: mode_name(engine.policy.mode).to_string(),
+            mark_mode: mark_mode_name(self.verdicts.mode()).to_string(),
+            queue: self.cfg.queue,
+            packets: engine.counters.packets,
+            malformed: engine.counters.malformed,
+            verdicts_accept: self.verdicts.accepted,
+            verdicts_drop: self.verdicts.dropped,
+            flows_active: engine.flows.len() as u64,
+            flows_evicted: engine.flows.evicted,
+            dns_names: engine.names.len() as u64,
+            dns_sinkholed: engine.counters.sinkholed,
+            gave_up: engine.counters.gave_up,
+            nameless: engine.counters.nameless,
+            dns_refused: engine.counters.dns_refused,
+            pending_bytes: engine.flows.pending_bytes() as u64,
+            pending_overflow: engine.counters.pending_overflow,
+            queue_dropped: kernel_queue.queue_dropped,
+            queue_user_dropped: kernel_queue.user_dropped,
+            rejudged: self.rejudged,
+            rules: engine.policy.rule_count() as u64,
+            rss_bytes: rss_bytes(),
+        }
+    }
+
+    /// Every 5 s: a dump (byte counts), history expiry, export, the state
+    /// files when due, the leases file and, when a device is unknown, the
+    /// neighbour table.
+    async fn on_tick(&mut self) {
+        self.dumps
+            .want(&mut self.ct, &mut self.engine, self.clock.now());
+        let now = self.clock.now();
+        self.engine.stats.expire(now.unix);
+        self.export(now.unix);
+        if self.tmp_flushed.elapsed() >= Duration::from_secs(60) {
+            self.tmp_flushed = Instant::now();
+            save_state(self.cfg.state_tmp.as_deref(), &self.engine, now.unix);
+        }
+        if self.state_flushed.elapsed() >= Duration::from_secs(self.cfg.state_interval * 60) {
+            self.state_flushed = Instant::now();
+            save_state(self.cfg.state.as_deref(), &self.engine, now.unix);
+        }
+        self.engine.devices.refresh_leases();
+        if self.engine.want_neighbours {
+            match devices::dump_neighbours().await {
+                Ok(entries) => self.engine.learn_neighbours(entries),
+                Err(e) => eprintln!("phonehome: neighbour table: {e}"),
+            }
+        }
+    }
+
+    /// SIGHUP: reload; a refused config is logged and the policy stays.
+    async fn on_hangup(&mut self) {
+        match reload(&mut self.cfg, &mut self.engine) {
+            Reply::Error { message } => eprintln!("phonehome: {message}"),
+            _ => self.rejudged += rejudge(&mut self.engine, &mut self.ct, &self.clock).await,
+        }
+    }
+
+    fn export(&mut self, now: u64) {
+        export_flows(
+            &self.exporter,
+            &mut self.engine,
+            &mut self.ipfix_sequence,
+            &self.cfg,
+            now,
+        );
+    }
+
+    /// SIGTERM/SIGINT: the socket goes, the statistics are saved.
+    fn stop(&mut self) {
+        let _ = std::fs::remove_file(&self.cfg.socket);
+        let now = self.clock.now();
+        save_state(self.cfg.state_tmp.as_deref(), &self.engine, now.unix);
+        save_state(self.cfg.state.as_deref(), &self.engine, now.unix);
+        eprintln!("phonehome: stopped");
+    }
+}
+
+/// A UDP socket for IPFIX export to `addr`, of its address family.
+fn ipfix_socket(
+    addr: std::net::SocketAddr,
+) -> Result<(std::net::UdpSocket, std::net::SocketAddr), String> {
+    let bind: std::net::SocketAddr = if addr.is_ipv6() {
+        "[::]:0".parse().expect("address")
+    } else {
+        "0.0.0.0:0".parse().expect("address")
+    };
+    let socket = std::net::UdpSocket::bind(bind).map_err(|e| format!("IPFIX socket: {e}"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("IPFIX socket: {e}"))?;
+    eprintln!("phonehome: exporting finished flows over IPFIX to {addr}");
+    Ok((socket, addr))
 }
 
 /// Sends the finished flows waiting in the engine to the IPFIX collector.
