@@ -19,6 +19,7 @@
 //! public name is reported); a ClientHello split over several segments is
 //! reassembled by the caller (see `flows`), up to `MAX_HELLO` bytes.
 
+use crate::wire::reader::{wire_len, Reader};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -89,47 +90,45 @@ fn normalize(name: &str) -> String {
 }
 
 fn be16(b: &[u8], at: usize) -> Option<usize> {
-    Some(usize::from(u16::from_be_bytes([
-        *b.get(at)?,
-        *b.get(at + 1)?,
-    ])))
+    Reader::at(b, at)?.be16().map(usize::from)
 }
 
 /// The (possibly compressed) name at `at` in `msg`, normalized, and the
 /// offset just past it where it is written. None when it is malformed:
 /// past the end, a reserved label type, over 255 bytes, or more than 64
 /// compression jumps than the message has pointers' room for (a loop).
-pub fn read_name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
+pub fn read_name(msg: &[u8], at: usize) -> Option<(String, usize)> {
     let mut labels: Vec<String> = Vec::new();
     let (mut end, mut jumps, mut wire_len) = (None, 0, 1);
     // Stub resolvers bound pointer loops by the message's size, not a
     // count: so does this (each pointer takes two bytes of it).
     let max_jumps = msg.len() / 2 + 1;
+    let mut r = Reader::at(msg, at)?;
     loop {
-        let len = usize::from(*msg.get(at)?);
+        let len = r.u8()?;
         match len & 0xc0 {
             0 if len == 0 => break,
             0 => {
-                let label = msg.get(at + 1..at + 1 + len)?;
-                wire_len += 1 + len;
+                let label = r.take(usize::from(len))?;
+                wire_len += 1 + usize::from(len);
                 if wire_len > 255 {
                     return None;
                 }
                 labels.push(normalize(&String::from_utf8_lossy(label)));
-                at += 1 + len;
             }
             0xc0 => {
                 jumps += 1;
                 if jumps > max_jumps {
                     return None;
                 }
-                end.get_or_insert(at + 2);
-                at = ((len & 0x3f) << 8) | usize::from(*msg.get(at + 1)?);
+                let low = r.u8()?;
+                end.get_or_insert(r.position());
+                r = Reader::at(msg, (usize::from(len & 0x3f) << 8) | usize::from(low))?;
             }
             _ => return None,
         }
     }
-    Some((labels.join("."), end.unwrap_or(at + 1)))
+    Some((labels.join("."), end.unwrap_or(r.position())))
 }
 
 /// The `ipv4hint` and `ipv6hint` addresses of an HTTPS/SVCB record's data
@@ -137,20 +136,20 @@ pub fn read_name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
 /// that runs past the record ends the walk, keeping what came before.
 fn svcb_hints(msg: &[u8], rdata: std::ops::Range<usize>) -> Vec<IpAddr> {
     let mut out = Vec::new();
-    let Some((_, mut at)) = read_name(msg, rdata.start + 2) else {
+    let Some((_, at)) = read_name(msg, rdata.start + 2) else {
         return out;
     };
     if at > rdata.end {
         return out;
     }
-    while at + 4 <= rdata.end {
-        let (Some(key), Some(len)) = (be16(msg, at), be16(msg, at + 2)) else {
+    let Some(mut params) = msg.get(at..rdata.end).map(Reader::new) else {
+        return out;
+    };
+    while params.left() >= 4 {
+        let (Some(key), Some(value)) = (params.be16(), params.be16_prefixed()) else {
             break;
         };
-        if at + 4 + len > rdata.end {
-            break;
-        }
-        let value = &msg[at + 4..at + 4 + len];
+        let value = value.rest();
         match key {
             4 => out.extend(
                 value
@@ -164,7 +163,6 @@ fn svcb_hints(msg: &[u8], rdata: std::ops::Range<usize>) -> Vec<IpAddr> {
             ),
             _ => {}
         }
-        at += 4 + len;
     }
     out
 }
@@ -202,18 +200,17 @@ pub fn parse_dns_response(msg: &[u8]) -> Option<DnsAnswer> {
         let Some((name, next)) = read_name(msg, at) else {
             break;
         };
-        let (Some(rtype), Some(rdlen), Some(ttl)) = (
-            be16(msg, next),
-            be16(msg, next + 8),
-            msg.get(next + 4..next + 8),
-        ) else {
+        // TYPE, CLASS, TTL, RDLENGTH, RDATA.
+        let Some(mut r) = Reader::at(msg, next) else {
             break;
         };
-        let ttl = u32::from_be_bytes([ttl[0], ttl[1], ttl[2], ttl[3]]);
-        let data = next + 10;
-        let Some(rdata) = msg.get(data..data + rdlen) else {
+        let (Some(rtype), Some(_class), Some(ttl)) = (r.be16(), r.be16(), r.be32()) else {
             break;
         };
+        let Some(rdata) = r.be16_prefixed().map(|d| d.rest()) else {
+            break;
+        };
+        let (rtype, rdlen, data) = (usize::from(rtype), rdata.len(), next + 10);
         note(&mut names, &name);
         match (rtype, rdlen) {
             (1, 4) => held.push((
@@ -345,18 +342,25 @@ pub fn tls_sni(data: &[u8]) -> Sniffed {
     // Record layer: type 22, version, length; the handshake may span
     // several records, so gather their bodies first.
     let mut hs = Vec::new();
-    let mut rest = data;
-    while rest.len() >= 5 && rest[0] == 0x16 {
-        let len = u16::from_be_bytes([rest[3], rest[4]]) as usize;
-        let have = (rest.len() - 5).min(len);
-        hs.extend_from_slice(&rest[5..5 + have]);
+    let mut records = Reader::new(data);
+    loop {
+        let mut r = records;
+        let (Some(0x16), Some(_version), Some(len)) = (r.u8(), r.be16(), r.be16()) else {
+            break;
+        };
+        let len = usize::from(len);
+        let have = r.left().min(len);
+        let Some(body) = r.take(have) else {
+            break;
+        };
+        hs.extend_from_slice(body);
         if have < len {
             break;
         }
-        rest = &rest[5 + len..];
-        if hs.len() >= 4 {
-            let hlen = u32::from_be_bytes([0, hs[1], hs[2], hs[3]]) as usize;
-            if hs.len() >= 4 + hlen {
+        records = r;
+        let mut h = Reader::new(&hs);
+        if let (Some(_), Some(hlen)) = (h.u8(), h.be24().and_then(wire_len)) {
+            if h.left() >= hlen {
                 break;
             }
         }
@@ -370,87 +374,59 @@ pub fn tls_sni(data: &[u8]) -> Sniffed {
 /// The SNI of a ClientHello handshake message (type, 3-byte length, body),
 /// as TLS records carry it and QUIC CRYPTO frames do.
 pub fn sni_from_handshake(hs: &[u8]) -> Sniffed {
-    if hs.len() < 4 {
+    let mut r = Reader::new(hs);
+    let (Some(kind), Some(hlen)) = (r.u8(), r.be24()) else {
         return Sniffed::NeedMore;
-    }
-    if hs[0] != 1 {
+    };
+    if kind != 1 {
         return Sniffed::Unknown; // not a ClientHello
     }
-    let hlen = u32::from_be_bytes([0, hs[1], hs[2], hs[3]]) as usize;
-    let complete = hs.len() >= 4 + hlen;
-    let body = &hs[4..(4 + hlen).min(hs.len())];
-    match sni_from_client_hello(body) {
-        Ok(Some(name)) => Sniffed::Name(name),
-        Ok(None) if complete => Sniffed::NoName,
-        Ok(None) => Sniffed::NeedMore,
-        Err(Truncated) if complete => Sniffed::Unknown,
-        Err(Truncated) => Sniffed::NeedMore,
-    }
-}
-
-struct Truncated;
-
-struct Reader<'a> {
-    d: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Truncated> {
-        if self.d.len() < n {
-            return Err(Truncated);
-        }
-        let (a, b) = self.d.split_at(n);
-        self.d = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> Result<usize, Truncated> {
-        Ok(self.take(1)?[0] as usize)
-    }
-    fn u16(&mut self) -> Result<usize, Truncated> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]) as usize)
-    }
-}
-
-/// The SNI inside a ClientHello body; `Ok(None)` when it has none.
-fn sni_from_client_hello(body: &[u8]) -> Result<Option<String>, Truncated> {
-    let mut r = Reader { d: body };
-    r.take(2 + 32)?; // legacy_version, random
-    let sid = r.u8()?;
-    r.take(sid)?;
-    let suites = r.u16()?;
-    r.take(suites)?;
-    let comp = r.u8()?;
-    r.take(comp)?;
-    if r.d.is_empty() {
-        return Ok(None); // no extensions at all
-    }
-    let ext_len = r.u16()?;
-    let mut exts = Reader {
-        d: &r.d[..ext_len.min(r.d.len())],
+    let Some(hlen) = wire_len(hlen) else {
+        return Sniffed::Unknown;
     };
-    let truncated = r.d.len() < ext_len;
-    while !exts.d.is_empty() {
-        let kind = exts.u16()?;
-        let len = exts.u16()?;
-        let data = exts.take(len)?;
+    let complete = r.left() >= hlen;
+    let body = &r.rest()[..hlen.min(r.left())];
+    match sni_from_client_hello(body) {
+        Some(Some(name)) => Sniffed::Name(name),
+        Some(None) if complete => Sniffed::NoName,
+        Some(None) => Sniffed::NeedMore,
+        None if complete => Sniffed::Unknown,
+        None => Sniffed::NeedMore,
+    }
+}
+
+/// The SNI inside a ClientHello body: `Some(None)` when it has none, None
+/// when the body is cut short before the name (or its extensions end).
+fn sni_from_client_hello(body: &[u8]) -> Option<Option<String>> {
+    let mut r = Reader::new(body);
+    r.skip(2 + 32)?; // legacy_version, random
+    r.u8_prefixed()?; // session id
+    r.be16_prefixed()?; // cipher suites
+    r.u8_prefixed()?; // compression methods
+    if r.is_empty() {
+        return Some(None); // no extensions at all
+    }
+    let ext_len = usize::from(r.be16()?);
+    let truncated = r.left() < ext_len;
+    let mut exts = r.sub(ext_len.min(r.left()))?;
+    while !exts.is_empty() {
+        let kind = exts.be16()?;
+        let mut data = exts.be16_prefixed()?;
         if kind == 0 {
-            let mut s = Reader { d: data };
-            let _list_len = s.u16()?;
-            while !s.d.is_empty() {
-                let name_type = s.u8()?;
-                let n = s.u16()?;
-                let host = s.take(n)?;
+            data.be16()?; // server_name_list length
+            while !data.is_empty() {
+                let name_type = data.u8()?;
+                let host = data.be16_prefixed()?;
                 if name_type == 0 {
-                    return Ok(valid_hostname(host));
+                    return Some(valid_hostname(host.rest()));
                 }
             }
         }
     }
     if truncated {
-        return Err(Truncated);
+        return None;
     }
-    Ok(None)
+    Some(None)
 }
 
 /// Accepts a DNS host name (letters, digits, '-', '_', '.'), lowercased.

@@ -33,6 +33,7 @@
 //! read (clients put the Initial first); ECH hides the real name as in TCP;
 //! greased versions (0x?a?a?a?a) and drafts before 22 name nothing.
 
+use crate::wire::reader::Reader;
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::aes::cipher::{BlockEncrypt, KeyInit};
 use aes_gcm::aes::Aes128;
@@ -135,22 +136,19 @@ pub const MAX_CRYPTO: usize = 16 * 1024;
 pub type CryptoPieces = Vec<(u64, Vec<u8>)>;
 
 fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
-    let first = *b.get(*at)?;
-    let len = 1usize << (first >> 6);
-    let bytes = b.get(*at..*at + len)?;
-    let mut v = (first & 0x3f) as u64;
-    for x in &bytes[1..] {
-        v = (v << 8) | *x as u64;
-    }
-    *at += len;
+    let mut r = Reader::at(b, *at)?;
+    let v = r.varint()?;
+    *at = r.position();
     Some(v)
 }
 
-/// A varint that is a length or count: None where it does not fit this
-/// platform's `usize` (on a 32-bit router `as usize` would cut 2^32 + 5
-/// to 5 and read on from the wrong place).
+/// A varint that is a length or count, as `usize` where it fits (see
+/// `Reader::varint_len`).
 fn varint_len(b: &[u8], at: &mut usize) -> Option<usize> {
-    usize::try_from(varint(b, at)?).ok()
+    let mut r = Reader::at(b, *at)?;
+    let v = r.varint_len()?;
+    *at = r.position();
+    Some(v)
 }
 
 /// HKDF-Expand-Label (TLS 1.3) with an empty context.

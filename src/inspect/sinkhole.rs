@@ -27,6 +27,7 @@
 //! or a malformed message cannot be rewritten (None): the engine drops
 //! such an answer when its name is blocked.
 
+use crate::wire::reader::Reader;
 use etherparse::{IpNumber, Ipv4Header, Ipv6Header, UdpHeader};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,17 +56,16 @@ const TYPE_AAAA: u16 = 28;
 const TYPE_OPT: u16 = 41;
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+    Reader::at(b, at)?.be16()
 }
 
-/// Offset just past the (possibly compressed) name starting at `at`.
-fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+/// Reads past the (possibly compressed) name at the reader.
+fn skip_name(r: &mut Reader<'_>) -> Option<()> {
     for _ in 0..128 {
-        let len = *msg.get(at)? as usize;
-        match len {
-            0 => return Some(at + 1),
-            l if l & 0xc0 == 0xc0 => return (at + 2 <= msg.len()).then_some(at + 2),
-            l if l & 0xc0 == 0 => at += 1 + l,
+        match r.u8()? {
+            0 => return Some(()),
+            l if l & 0xc0 == 0xc0 => return r.skip(1), // a pointer ends it
+            l if l & 0xc0 == 0 => r.skip(usize::from(l))?,
             _ => return None,
         }
     }
@@ -75,14 +75,17 @@ fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
 /// The end of a response's question section, or None when `msg` is not a
 /// response or cannot be walked.
 fn questions_end(msg: &[u8]) -> Option<usize> {
-    if msg.len() < 12 || msg[2] & 0x80 == 0 {
+    let mut r = Reader::new(msg);
+    let (_id, flags, questions) = (r.be16()?, r.be16()?, r.be16()?);
+    if flags & 0x8000 == 0 {
         return None;
     }
-    let mut at = 12;
-    for _ in 0..be16(msg, 4)? {
-        at = skip_name(msg, at)? + 4;
+    r.skip(6)?; // the three record counts
+    for _ in 0..questions {
+        skip_name(&mut r)?;
+        r.skip(4)?; // QTYPE, QCLASS
     }
-    (at <= msg.len()).then_some(at)
+    Some(r.position())
 }
 
 /// Zeroes the address of every A and AAAA record, in all three sections.
@@ -91,22 +94,23 @@ fn questions_end(msg: &[u8]) -> Option<usize> {
 /// holds records of other types; None when it cannot be walked.
 fn zero_addresses(msg: &mut [u8]) -> Option<bool> {
     let mut at = questions_end(msg)?;
-    let records = be16(msg, 6)? as usize + be16(msg, 8)? as usize + be16(msg, 10)? as usize;
+    let records =
+        usize::from(be16(msg, 6)?) + usize::from(be16(msg, 8)?) + usize::from(be16(msg, 10)?);
     let mut only_addresses = true;
     for _ in 0..records {
-        at = skip_name(msg, at)?;
-        let rtype = be16(msg, at)?;
-        let rdlen = be16(msg, at + 8)? as usize;
-        let data = at + 10;
-        if data + rdlen > msg.len() {
-            return None;
-        }
+        // NAME, TYPE, CLASS, TTL, RDLENGTH, RDATA.
+        let mut r = Reader::at(msg, at)?;
+        skip_name(&mut r)?;
+        let rtype = r.be16()?;
+        r.skip(6)?;
+        let rdata = r.be16_prefixed()?;
+        let (data, end) = (r.position() - rdata.left(), r.position());
         match rtype {
-            TYPE_A | TYPE_AAAA => msg[data..data + rdlen].fill(0),
+            TYPE_A | TYPE_AAAA => msg[data..end].fill(0),
             TYPE_CNAME | TYPE_NS | TYPE_SOA | TYPE_OPT => {}
             _ => only_addresses = false,
         }
-        at = data + rdlen;
+        at = end;
     }
     Some(only_addresses)
 }

@@ -9,3 +9,4 @@ pub mod conntrack;
 pub mod netlink;
 pub mod nfqueue;
 pub mod packet;
+pub mod reader;

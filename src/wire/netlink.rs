@@ -9,6 +9,7 @@
 //!
 //! Limits: only what nfnetlink needs; no generic-netlink family resolution.
 
+use super::reader::{wire_len, Reader};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -53,20 +54,20 @@ impl<'a> Message<'a> {
     /// For nfnetlink messages: the nfgenmsg header (family, version,
     /// res_id) and the attribute area after it.
     pub fn nfgen(&self) -> Option<(u8, u16, &'a [u8])> {
-        if self.body.len() < NFGENMSG_LEN {
-            return None;
-        }
-        let family = self.body[0];
-        let res_id = u16::from_be_bytes([self.body[2], self.body[3]]);
-        Some((family, res_id, &self.body[NFGENMSG_LEN..]))
+        let mut r = Reader::new(self.body);
+        let (family, _version, res_id) = (r.u8()?, r.u8()?, r.be16()?);
+        Some((family, res_id, r.rest()))
     }
 
     /// For `NLMSG_ERROR`: the errno (0 = ack) and the sequence it answers.
     pub fn error_code(&self) -> Option<i32> {
-        if self.kind != NLMSG_ERROR || self.body.len() < 4 {
+        if self.kind != NLMSG_ERROR {
             return None;
         }
-        Some(i32::from_ne_bytes(self.body[..4].try_into().ok()?))
+        // The errno is a C int in native order: the same four bytes.
+        Some(i32::from_ne_bytes(
+            Reader::new(self.body).ne32()?.to_ne_bytes(),
+        ))
     }
 }
 
@@ -83,21 +84,29 @@ pub fn messages(buf: &[u8]) -> Messages<'_> {
 impl<'a> Iterator for Messages<'a> {
     type Item = Message<'a>;
     fn next(&mut self) -> Option<Message<'a>> {
-        if self.rest.len() < NLMSG_HDRLEN {
-            return None;
-        }
-        let len = u32::from_ne_bytes(self.rest[0..4].try_into().ok()?) as usize;
-        if len < NLMSG_HDRLEN || len > self.rest.len() {
+        let mut r = Reader::new(self.rest);
+        let (Some(len), Some(kind), Some(flags), Some(seq), Some(_pid)) =
+            (r.ne32(), r.ne16(), r.ne16(), r.ne32(), r.ne32())
+        else {
             self.rest = &[];
             return None;
-        }
-        let msg = Message {
-            kind: u16::from_ne_bytes([self.rest[4], self.rest[5]]),
-            flags: u16::from_ne_bytes([self.rest[6], self.rest[7]]),
-            seq: u32::from_ne_bytes(self.rest[8..12].try_into().ok()?),
-            body: &self.rest[NLMSG_HDRLEN..len],
         };
-        self.rest = &self.rest[align4(len).min(self.rest.len())..];
+        let body = wire_len(len)
+            .and_then(|len| len.checked_sub(NLMSG_HDRLEN))
+            .and_then(|n| r.take(n));
+        let Some(body) = body else {
+            self.rest = &[];
+            return None;
+        };
+        let msg = Message {
+            kind,
+            flags,
+            seq,
+            body,
+        };
+        // Messages are 4-byte aligned; the last one's padding may be cut.
+        let _ = r.skip(align4(r.position()) - r.position());
+        self.rest = r.rest();
         Some(msg)
     }
 }
@@ -111,10 +120,10 @@ pub struct Attr<'a> {
 
 impl<'a> Attr<'a> {
     pub fn be_u16(&self) -> Option<u16> {
-        Some(u16::from_be_bytes(self.data.get(..2)?.try_into().ok()?))
+        Reader::new(self.data).be16()
     }
     pub fn be_u32(&self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.data.get(..4)?.try_into().ok()?))
+        Reader::new(self.data).be32()
     }
     pub fn be_u64(&self) -> Option<u64> {
         Some(u64::from_be_bytes(self.data.get(..8)?.try_into().ok()?))
@@ -136,21 +145,24 @@ pub fn attrs(buf: &[u8]) -> Attrs<'_> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = Attr<'a>;
     fn next(&mut self) -> Option<Attr<'a>> {
-        if self.rest.len() < NLA_HDRLEN {
-            return None;
-        }
-        let len = u16::from_ne_bytes([self.rest[0], self.rest[1]]) as usize;
-        let kind = u16::from_ne_bytes([self.rest[2], self.rest[3]]) & NLA_TYPE_MASK;
-        if len < NLA_HDRLEN || len > self.rest.len() {
+        let mut r = Reader::new(self.rest);
+        let (Some(len), Some(kind)) = (r.ne16(), r.ne16()) else {
             self.rest = &[];
             return None;
-        }
-        let attr = Attr {
-            kind,
-            data: &self.rest[NLA_HDRLEN..len],
         };
-        self.rest = &self.rest[align4(len).min(self.rest.len())..];
-        Some(attr)
+        let Some(data) = usize::from(len)
+            .checked_sub(NLA_HDRLEN)
+            .and_then(|n| r.take(n))
+        else {
+            self.rest = &[];
+            return None;
+        };
+        let _ = r.skip(align4(r.position()) - r.position());
+        self.rest = r.rest();
+        Some(Attr {
+            kind: kind & NLA_TYPE_MASK,
+            data,
+        })
     }
 }
 
