@@ -140,7 +140,7 @@ fn dns_answer(name: &str, addr: IpAddr, n: u8) -> Vec<u8> {
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let cfgs = configs();
     let mut engine = Engine::new(&cfgs[0]);
-    engine.quiet = true;
+    engine.set_quiet(true);
     let mut p = Program { data };
     let mut clock = 1u64;
     let mut id = 0u32;
@@ -264,6 +264,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 let _ = engine.owner_rows(None, TimeRange::default(), now);
             }
         }
+        // The I/O around the engine takes its events after every step;
+        // the queue stays bounded whatever the session.
+        let mut polled = 0;
+        while engine.poll_event().is_some() {
+            polled += 1;
+        }
+        assert!(polled <= phonehome::engine::MAX_EVENTS);
         // The invariants, after every step.
         assert!(engine.flows.len() <= 64, "{} flows", engine.flows.len());
         assert!(engine.flows.pending_bytes() <= 64 * 1024, "{} pending", engine.flows.pending_bytes());

@@ -116,7 +116,7 @@ impl Analyzer {
         cfg.max_flows = cfg.max_flows.max(MIN_FLOWS);
         cfg.ipfix_collector = None;
         let mut engine = Engine::new(&cfg);
-        engine.quiet = true;
+        engine.set_quiet(true);
         Analyzer {
             engine,
             summary: CaptureSummary::default(),
@@ -234,6 +234,9 @@ impl Analyzer {
                 ..Default::default()
             };
             self.engine.on_packet(&queued, now);
+            // Nothing to do with them offline (no neighbour table, no
+            // watchers, no exporter): taken so none are held.
+            while self.engine.poll_event().is_some() {}
         }
 
         if let Some((_, last)) = before.filter(|(_, last)| last / 60 != now.unix / 60) {
@@ -291,6 +294,7 @@ impl Analyzer {
     fn end(&mut self, t: &FiveTuple, now: Now) {
         self.closing.remove(t);
         let row = self.engine.end_flow(t, now);
+        while self.engine.poll_event().is_some() {}
         self.summary.flows += 1;
         if let Some(row) = row {
             if row.verdict == "block" || row.verdict == "reject" {

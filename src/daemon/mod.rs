@@ -26,13 +26,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::engine::devices;
-use crate::engine::{Engine, Now};
+use crate::engine::{Engine, Event, Now};
 use crate::policy::config::{Config, LocalTime, Mode};
 use crate::policy::firewall::MARK_MASK;
 use crate::report::state;
 use crate::report::stats::StatusRow;
 use crate::wire::conntrack::{self, Conntrack, IPCTNL_MSG_CT_DELETE};
+use crate::wire::neighbours::dump_neighbours;
 use crate::wire::netlink;
 use crate::wire::nfqueue::{proc_queue_row, MarkMode, Queue, QueueConfig, Verdicts};
 use api::{Query, Reply};
@@ -212,6 +212,48 @@ struct Daemon {
     answers_due: std::collections::VecDeque<Asked>,
     dumps: DumpSchedule,
     events_buf: Vec<u8>,
+    /// The dnsmasq lease file, read when it changes.
+    leases: LeasesFile,
+    /// The engine asked for the neighbour table (dumped on the next tick).
+    neighbours_wanted: bool,
+    /// Finished-flow records for the IPFIX collector, sent after every
+    /// burst of conntrack events and every tick.
+    exports: Vec<crate::report::ipfix::FlowRecord>,
+}
+
+/// A file read again only when its modification time changes. Missing
+/// file = nothing (the router may not run dnsmasq's DHCP).
+struct LeasesFile {
+    path: PathBuf,
+    mtime: Option<SystemTime>,
+}
+
+impl LeasesFile {
+    fn new(path: &Path) -> LeasesFile {
+        LeasesFile {
+            path: path.to_path_buf(),
+            mtime: None,
+        }
+    }
+
+    /// After a reload: another path is read afresh.
+    fn set_path(&mut self, path: &Path) {
+        if self.path != path {
+            *self = LeasesFile::new(path);
+        }
+    }
+
+    /// The file's text when it changed since the last call.
+    fn changed(&mut self) -> Option<String> {
+        let mtime = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        if mtime.is_none() || mtime == self.mtime {
+            return None;
+        }
+        self.mtime = mtime;
+        std::fs::read_to_string(&self.path).ok()
+    }
 }
 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
@@ -222,7 +264,8 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
     let mut int = sig(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
-        d.engine.watching = d.decisions.receiver_count() > 0;
+        d.drain_events();
+        d.engine.set_watching(d.decisions.receiver_count() > 0);
         let dump_due = d.dumps.due;
         tokio::select! {
             r = d.queue.process_burst(&mut d.verdicts, |datagram, parsed, v| {
@@ -322,7 +365,10 @@ impl Daemon {
             start: Instant::now(),
         };
         let mut engine = Engine::new(&cfg);
-        engine.devices.refresh_leases();
+        let mut leases = LeasesFile::new(&cfg.leases);
+        if let Some(text) = leases.changed() {
+            engine.learn_leases(&text);
+        }
         let dumps = DumpSchedule {
             last_start: None,
             due: None,
@@ -348,6 +394,9 @@ impl Daemon {
             answers_due: std::collections::VecDeque::new(),
             dumps,
             events_buf: vec![0u8; 64 * 1024],
+            leases,
+            neighbours_wanted: false,
+            exports: Vec::new(),
         };
         if d.restore_state() {
             // Taken back as they were decided: judged again under this config.
@@ -391,11 +440,31 @@ impl Daemon {
         live > 0
     }
 
-    /// After a burst of queued packets: their decisions to `watch` clients
-    /// (none listening: none kept).
+    /// After a burst of queued packets: what the engine has to say.
     fn after_burst(&mut self) {
-        for row in self.engine.decided.drain(..) {
-            let _ = self.decisions.send(row);
+        self.drain_events();
+    }
+
+    /// Takes the engine's events: decisions to `watch` clients (none
+    /// listening: none kept), finished flows for the exporter, the wish
+    /// for the neighbour table, and owners a device reached for the first
+    /// time (a log line each).
+    fn drain_events(&mut self) {
+        while let Some(event) = self.engine.poll_event() {
+            match event {
+                Event::Decided(row) => {
+                    let _ = self.decisions.send(row);
+                }
+                Event::FlowFinished(record) => {
+                    if self.exports.len() < crate::engine::MAX_EVENTS {
+                        self.exports.push(record);
+                    }
+                }
+                Event::NeedNeighbours => self.neighbours_wanted = true,
+                Event::NewOwner { device, owner } => {
+                    eprintln!("phonehome: {device} reached {owner} for the first time");
+                }
+            }
         }
     }
 
@@ -481,6 +550,7 @@ impl Daemon {
             },
             Query::Reload => {
                 let reply = reload(&mut self.cfg, &mut self.engine);
+                self.leases.set_path(&self.cfg.leases);
                 if matches!(reply, Reply::Reloaded { .. }) {
                     self.rejudged += rejudge(&mut self.engine, &mut self.ct, &self.clock).await;
                 }
@@ -537,9 +607,11 @@ impl Daemon {
             self.state_flushed = Instant::now();
             save_state(self.cfg.state.as_deref(), &self.engine, now.unix);
         }
-        self.engine.devices.refresh_leases();
-        if self.engine.want_neighbours {
-            match devices::dump_neighbours().await {
+        if let Some(text) = self.leases.changed() {
+            self.engine.learn_leases(&text);
+        }
+        if std::mem::take(&mut self.neighbours_wanted) {
+            match dump_neighbours().await {
                 Ok(entries) => self.engine.learn_neighbours(entries),
                 Err(e) => eprintln!("phonehome: neighbour table: {e}"),
             }
@@ -548,16 +620,19 @@ impl Daemon {
 
     /// SIGHUP: reload; a refused config is logged and the policy stays.
     async fn on_hangup(&mut self) {
-        match reload(&mut self.cfg, &mut self.engine) {
+        let reloaded = reload(&mut self.cfg, &mut self.engine);
+        self.leases.set_path(&self.cfg.leases);
+        match reloaded {
             Reply::Error { message } => eprintln!("phonehome: {message}"),
             _ => self.rejudged += rejudge(&mut self.engine, &mut self.ct, &self.clock).await,
         }
     }
 
     fn export(&mut self, now: u64) {
+        self.drain_events();
         export_flows(
             &self.exporter,
-            &mut self.engine,
+            &mut self.exports,
             &mut self.ipfix_sequence,
             &self.cfg,
             now,
@@ -596,19 +671,18 @@ fn ipfix_socket(
 /// export does; the sequence number tells the collector.
 fn export_flows(
     exporter: &Option<(std::net::UdpSocket, std::net::SocketAddr)>,
-    engine: &mut Engine,
+    records: &mut Vec<crate::report::ipfix::FlowRecord>,
     sequence: &mut u32,
     cfg: &Config,
     now: u64,
 ) {
+    let records = std::mem::take(records);
     let Some((socket, addr)) = exporter else {
-        engine.exports.clear();
         return;
     };
-    if engine.exports.is_empty() {
+    if records.is_empty() {
         return;
     }
-    let records = std::mem::take(&mut engine.exports);
     for datagram in crate::report::ipfix::encode(&records, sequence, now as u32, cfg.ipfix_domain) {
         if let Err(e) = socket.send_to(&datagram, addr) {
             eprintln!("phonehome: IPFIX to {addr}: {e}");

@@ -85,49 +85,65 @@ pub struct Engine {
     pub flows: FlowTable,
     pub stats: Stats,
     pub counters: PacketCounters,
-    /// Set when a packet's device could not be named from its own headers:
-    /// the caller should refresh the neighbour table.
-    pub want_neighbours: bool,
+    /// What the I/O around it is to do or hear (`poll_event`), bounded by
+    /// `MAX_EVENTS`; `events_dropped` counts overflow.
+    events: std::collections::VecDeque<Event>,
+    pub events_dropped: u64,
+    /// `Event::NeedNeighbours` is out and not yet answered.
+    neighbours_wanted: bool,
     dump_gen: u64,
     decide_by: u32,
     max_pending: usize,
     sinkhole: crate::inspect::sinkhole::SinkholeMode,
-    /// Finished flows waiting for the IPFIX exporter (when one is set),
-    /// bounded by `MAX_EXPORTS`; `exports_dropped` counts overflow.
-    pub exports: Vec<crate::report::ipfix::FlowRecord>,
-    pub exports_dropped: u64,
+    /// Finished flows become `Event::FlowFinished` (an IPFIX collector is
+    /// configured).
     export: bool,
-    /// Decisions as they happen, for `phonehome watch` (filled while
-    /// `watching`; the daemon drains it after every burst).
-    pub decided: Vec<FlowRow>,
-    pub watching: bool,
+    /// Decisions become `Event::Decided` (someone runs `phonehome watch`).
+    watching: bool,
     /// No log lines on stderr for sinkholed answers and `log` rules
     /// (`phonehome analyze`: its summary counts the sinkholed answers, its
     /// flows carry their rules).
-    pub quiet: bool,
+    quiet: bool,
 }
 
-/// Finished-flow records held for the exporter between sends.
-pub const MAX_EXPORTS: usize = 4096;
+/// What the engine asks of the I/O around it, or tells it: polled with
+/// `Engine::poll_event` after each call, in the shape of quinn-proto's
+/// `Connection::poll`, instead of flags and buffers the daemon reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A packet's device could not be named from its own headers: dump
+    /// the kernel neighbour table and hand it to `learn_neighbours`. Not
+    /// asked again until then.
+    NeedNeighbours,
+    /// A connection was decided (while `set_watching(true)`).
+    Decided(FlowRow),
+    /// A finished connection's record, one per direction (when the config
+    /// names an IPFIX collector).
+    FlowFinished(crate::report::ipfix::FlowRecord),
+    /// A device reached an owner its statistics did not hold yet.
+    NewOwner { device: String, owner: String },
+}
+
+/// Events held between polls; past it they are dropped and counted.
+pub const MAX_EVENTS: usize = 8192;
 
 impl Engine {
     pub fn new(cfg: &Config) -> Engine {
         Engine {
             policy: Policy::from_config(cfg),
             names: NameCache::new(cfg.dns_cache_size),
-            devices: DeviceBook::new(&cfg.leases),
+            devices: DeviceBook::new(),
             flows: FlowTable::new(cfg.max_flows),
             stats: Stats::default(),
             counters: PacketCounters::default(),
-            want_neighbours: false,
+            events: std::collections::VecDeque::new(),
+            events_dropped: 0,
+            neighbours_wanted: false,
             dump_gen: 0,
             decide_by: cfg.decide_by,
             max_pending: cfg.max_pending,
             sinkhole: cfg.sinkhole,
-            exports: Vec::new(),
-            exports_dropped: 0,
             export: cfg.ipfix_collector.is_some(),
-            decided: Vec::new(),
             watching: false,
             quiet: false,
         }
@@ -137,7 +153,6 @@ impl Engine {
     /// line with it.
     pub fn reload(&mut self, cfg: &Config) {
         self.policy = Policy::from_config(cfg);
-        self.devices.set_leases_path(&cfg.leases);
         self.flows.set_capacity(cfg.max_flows);
         self.decide_by = cfg.decide_by;
         self.max_pending = cfg.max_pending;
@@ -221,8 +236,9 @@ impl Engine {
             }
         }
         let mac = self.devices.mac_of(&orig.src);
-        if mac.is_none() {
-            self.want_neighbours = true;
+        if mac.is_none() && !self.neighbours_wanted {
+            self.neighbours_wanted = true;
+            self.emit(Event::NeedNeighbours);
         }
         // What the client's bytes may still add to what all connections
         // waiting for a name hold.
@@ -719,12 +735,10 @@ impl Engine {
                 flow.domain().unwrap_or("no name")
             );
         }
-        if self.watching && self.decided.len() < 1024 {
-            self.decided.push(flow_row(flow, true));
-        }
+        let watched = self.watching.then(|| flow_row(flow, true));
         let owner = flow.owner;
         let mac_str = flow.mac.map(|m| format_mac(&m));
-        self.stats.on_decided(
+        let new_pair = self.stats.on_decided(
             &FlowEvent {
                 device: &flow.device,
                 mac: mac_str.as_deref(),
@@ -740,6 +754,16 @@ impl Engine {
             },
             unix,
         );
+        let new_owner = new_pair.then(|| Event::NewOwner {
+            device: flow.device.clone(),
+            owner: owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
+        });
+        if let Some(row) = watched {
+            self.emit(Event::Decided(row));
+        }
+        if let Some(event) = new_owner {
+            self.emit(event);
+        }
     }
 
     /// Folds a conntrack entry (from a dump) into the flow's byte counts.
@@ -811,11 +835,8 @@ impl Engine {
         self.fold_bytes(orig, last_seen);
         if self.export {
             if let Some(f) = self.flows.get_mut(orig) {
-                let records = export_records(f);
-                if self.exports.len() + 2 > MAX_EXPORTS {
-                    self.exports_dropped += 2;
-                } else {
-                    self.exports.extend(records);
+                for record in export_records(f) {
+                    self.emit(Event::FlowFinished(record));
                 }
             }
         }
@@ -925,7 +946,36 @@ impl Engine {
     /// Learns the MAC behind an address from outside (neighbour table).
     pub fn learn_neighbours(&mut self, entries: Vec<(IpAddr, Mac)>) {
         self.devices.learn_neighbours(entries);
-        self.want_neighbours = false;
+        self.neighbours_wanted = false;
+    }
+
+    /// Learns hostnames (and addresses) from a dnsmasq lease file's text,
+    /// which the daemon reads when the file changes.
+    pub fn learn_leases(&mut self, text: &str) {
+        self.devices.learn_leases(text);
+    }
+
+    /// The next thing the I/O around the engine is to do or hear.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether decisions become `Event::Decided` (someone is watching).
+    pub fn set_watching(&mut self, watching: bool) {
+        self.watching = watching;
+    }
+
+    /// No log lines for sinkholed answers and `log` rules.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events_dropped += 1;
+        } else {
+            self.events.push_back(event);
+        }
     }
 }
 
@@ -1312,6 +1362,74 @@ mod tests {
         assert_eq!(count(&e), Some((1, 1, 0, 0)));
         e.on_ct_destroy(&entry(60, 70), NOW);
         assert_eq!(count(&e), Some((1, 1, 60, 70)));
+    }
+
+    fn events(e: &mut Engine) -> Vec<Event> {
+        std::iter::from_fn(|| e.poll_event()).collect()
+    }
+
+    /// What the engine has for the I/O around it comes as events: the
+    /// first owner a device reaches, decisions only while someone watches,
+    /// finished flows only for a configured exporter (both directions),
+    /// and the neighbour table asked for once until it is given.
+    #[test]
+    fn outputs_are_polled_as_events() {
+        let request = b"GET / HTTP/1.1\r\nHost: tracking.miui.com\r\n\r\n";
+        let mut e = engine("config rule\n\toption owner 'Xiaomi'\n\toption action block\n");
+        queue(&mut e, &tcp(0, true, &[]));
+        queue(&mut e, &tcp(1, false, request));
+        let new_owner = Event::NewOwner {
+            device: "02:00:00:00:77:02".into(),
+            owner: "Xiaomi".into(),
+        };
+        assert_eq!(events(&mut e), vec![new_owner.clone()]);
+        e.on_ct_destroy(&entry(60, 70), NOW);
+        assert_eq!(events(&mut e), vec![], "no exporter configured");
+
+        let mut e = engine(
+            "config phonehome\n\toption ipfix_collector '127.0.0.1:4739'\n\
+             config rule\n\toption owner 'Xiaomi'\n\toption action block\n",
+        );
+        e.set_watching(true);
+        queue(&mut e, &tcp(0, true, &[]));
+        queue(&mut e, &tcp(1, false, request));
+        let got = events(&mut e);
+        assert!(
+            matches!(&got[..], [Event::Decided(row), n] if row.owner == "Xiaomi" && *n == new_owner),
+            "{got:?}"
+        );
+        e.on_ct_destroy(&entry(60, 70), NOW);
+        let got = events(&mut e);
+        assert!(
+            matches!(&got[..], [Event::FlowFinished(_), Event::FlowFinished(_)]),
+            "{got:?}"
+        );
+
+        // A packet without its link-layer source: the neighbour table is
+        // wanted, once, until it comes.
+        let mut e = engine("");
+        let bare = |e: &mut Engine, seq| {
+            e.on_packet(
+                &QueuedPacket {
+                    hw_protocol: 0x0800,
+                    hook: HOOK_FORWARD,
+                    payload: &tcp(seq, true, &[]),
+                    ..Default::default()
+                },
+                NOW,
+            )
+        };
+        bare(&mut e, 0);
+        bare(&mut e, 7);
+        let got = events(&mut e);
+        assert_eq!(
+            got.iter().filter(|x| **x == Event::NeedNeighbours).count(),
+            1,
+            "{got:?}"
+        );
+        e.learn_neighbours(vec![]);
+        bare(&mut e, 9);
+        assert!(events(&mut e).contains(&Event::NeedNeighbours));
     }
 
     /// A rule no name could change (port, protocol, device) stops a

@@ -328,7 +328,9 @@ impl Stats {
         self.devices.len()
     }
 
-    pub fn on_decided(&mut self, ev: &FlowEvent<'_>, now: u64) {
+    /// Counts a decided flow. True when its (device, owner) pair is new
+    /// to the statistics.
+    pub fn on_decided(&mut self, ev: &FlowEvent<'_>, now: u64) -> bool {
         if !self.devices.contains_key(ev.device) {
             self.make_room_for_device();
         }
@@ -343,7 +345,8 @@ impl Stats {
         dev.counts.blocked += u64::from(ev.blocked);
         dev.counts.touch(now);
         let key = (ev.device.to_string(), ev.owner.to_string());
-        if !self.owners.contains_key(&key) {
+        let new_pair = !self.owners.contains_key(&key);
+        if new_pair {
             self.make_room();
         }
         let o = self.owners.entry(key).or_default();
@@ -358,6 +361,7 @@ impl Stats {
         if let Some(c) = ev.country {
             count_bounded(&mut o.countries, c, MAX_COUNTRIES);
         }
+        new_pair
     }
 
     /// Adds conntrack byte deltas for a flow.
