@@ -70,7 +70,7 @@ fn fill(engine: &mut Engine) {
             payload: &bytes,
             ..Default::default()
         };
-        black_box(engine.on_packet(
+        black_box(engine.on_queued(
             &pkt,
             Now {
                 mono: 1,
@@ -101,7 +101,7 @@ fn child(db: Option<&str>) {
     let mut engine = Engine::new(&cfg);
     let empty = rss_bytes();
     fill(&mut engine);
-    assert_eq!(engine.flows.len(), FLOWS as usize);
+    assert_eq!(engine.flow_count(), FLOWS as usize);
     println!("{empty} {}", rss_bytes());
 }
 
@@ -160,9 +160,9 @@ fn hostile_child() {
                 payload: &seq_fixed,
                 ..Default::default()
             };
-            black_box(engine.on_packet(&pkt, now));
+            black_box(engine.on_queued(&pkt, now));
         }
-        peak_pending = peak_pending.max(engine.flows.pending_bytes());
+        peak_pending = peak_pending.max(engine.pending_bytes());
     }
     // 50,000 MACs, one UDP flow each (decided at once: a device each).
     for i in 0..50_000u32 {
@@ -182,25 +182,25 @@ fn hostile_child() {
             payload: &bytes,
             ..Default::default()
         };
-        black_box(engine.on_packet(&pkt, now));
+        black_box(engine.on_queued(&pkt, now));
     }
     assert!(
-        engine.flows.len() <= cfg.max_flows,
+        engine.flow_count() <= cfg.max_flows,
         "{} flows",
-        engine.flows.len()
+        engine.flow_count()
     );
     assert!(
-        engine.flows.pending_bytes() <= cfg.max_pending,
+        engine.pending_bytes() <= cfg.max_pending,
         "{} pending",
-        engine.flows.pending_bytes()
+        engine.pending_bytes()
     );
-    assert!(engine.stats.device_count() <= phonehome::report::stats::MAX_DEVICES);
+    assert!(engine.device_count() <= phonehome::report::stats::MAX_DEVICES);
     assert!(peak_pending <= cfg.max_pending);
     println!(
         "{empty} {} {peak_pending} {} {}",
         peak_rss_bytes(),
-        engine.counters.pending_overflow,
-        engine.stats.device_count()
+        engine.counters().pending_overflow,
+        engine.device_count()
     );
 }
 

@@ -375,8 +375,8 @@ proptest! {
             let names = chain(c.names);
             let owners = phonehome::owners::attribute(&names, "0.0.0.0".parse().unwrap()).owners;
             let f = facts(c, &names, &owners);
-            prop_assert_eq!(engine.policy.decide(&f), fresh.decide(&f));
-            prop_assert_eq!(engine.policy.decide_name(&f), fresh.decide_name(&f));
+            prop_assert_eq!(engine.policy().decide(&f), fresh.decide(&f));
+            prop_assert_eq!(engine.policy().decide_name(&f), fresh.decide_name(&f));
         }
     }
 }

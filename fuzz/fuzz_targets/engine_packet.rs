@@ -29,7 +29,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             payload,
             ..Default::default()
         };
-        let _ = engine.on_packet(
+        let _ = engine.on_queued(
             &pkt,
             Now {
                 mono: 1 + i as u64,

@@ -165,7 +165,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 payload,
                 ..Default::default()
             };
-            engine.on_packet(&pkt, now)
+            engine.on_queued(&pkt, now)
         };
         match op % 10 {
             // A client segment: SYN, data (of the program's bytes), FIN.
@@ -272,9 +272,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
         assert!(polled <= phonehome::engine::MAX_EVENTS);
         // The invariants, after every step.
-        assert!(engine.flows.len() <= 64, "{} flows", engine.flows.len());
-        assert!(engine.flows.pending_bytes() <= 64 * 1024, "{} pending", engine.flows.pending_bytes());
-        assert!(engine.stats.device_count() <= phonehome::report::stats::MAX_DEVICES);
+        assert!(engine.flow_count() <= 64, "{} flows", engine.flow_count());
+        assert!(engine.pending_bytes() <= 64 * 1024, "{} pending", engine.pending_bytes());
+        assert!(engine.device_count() <= phonehome::report::stats::MAX_DEVICES);
         for row in engine.flow_rows(None) {
             let blocked_name = row.domain.as_deref().is_some_and(|d| NAMES[..BLOCKED].contains(&d));
             if blocked_name && row.active {

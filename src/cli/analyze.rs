@@ -31,11 +31,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::capture::{self, CapturedPacket, NotIp};
-use crate::engine::{Engine, Now};
+use crate::engine::{Engine, Hook, Now, Packet};
 use crate::policy::config::Config;
 use crate::report::stats::{DeviceRow, FlowRow, OwnerRow, TimeRange};
-use crate::wire::conntrack::CtEntry;
-use crate::wire::nfqueue::{QueuedPacket, HOOK_FORWARD};
 use crate::wire::packet::{self, FiveTuple, PacketError, PROTO_TCP, PROTO_UDP};
 
 /// Idle time after which a capture's flow is over, in seconds.
@@ -192,7 +190,7 @@ impl Analyzer {
         self.summary.bytes += len;
 
         let t = view.tuple;
-        let known = |t: &FiveTuple| self.engine.flows.contains(t);
+        let known = |t: &FiveTuple| self.engine.has_flow(t);
         let (orig, is_reply) = if known(&t) {
             (t, false)
         } else if known(&t.reversed()) || started_by_other_side(&t, view.tcp) {
@@ -201,11 +199,7 @@ impl Analyzer {
             (t, false)
         };
         // The flow as this packet finds it: decided or not, last seen when.
-        let before = self
-            .engine
-            .flows
-            .get_mut(&orig)
-            .map(|f| (f.decision.is_some(), f.last_seen));
+        let before = self.engine.flow_activity(&orig);
         let decided = before.is_some_and(|(decided, _)| decided);
         let dns_answer = t.proto == PROTO_UDP && t.sport == 53;
         if !decided || dns_answer {
@@ -218,22 +212,16 @@ impl Analyzer {
                 frame.src_mac
             };
             if let Some(mac) = client_mac.filter(|m| m[0] & 1 == 0) {
-                if self.engine.devices.mac_of(&orig.src) != Some(mac) {
-                    self.engine.devices.observe(orig.src, mac);
-                }
+                self.engine.observe_device(orig.src, mac);
             }
-            let queued = QueuedPacket {
-                hw_protocol: if t.src.is_ipv4() { 0x0800 } else { 0x86dd },
-                hook: HOOK_FORWARD,
-                hwaddr: frame.src_mac,
-                payload: frame.ip,
-                ct: Some(CtEntry {
-                    orig: Some(orig),
-                    ..Default::default()
-                }),
-                ..Default::default()
+            let packet = Packet {
+                ip: frame.ip,
+                view: view.clone(),
+                hook: Hook::Forward,
+                mac: frame.src_mac,
+                conn: Some(orig),
             };
-            self.engine.on_packet(&queued, now);
+            self.engine.on_packet(&packet, now);
             // Nothing to do with them offline (no neighbour table, no
             // watchers, no exporter): taken so none are held.
             while self.engine.poll_event().is_some() {}
@@ -243,17 +231,9 @@ impl Analyzer {
             // A new minute: the bytes so far belong to the last one.
             self.engine.fold_bytes(&orig, last);
         }
-        let Some(flow) = self.engine.flows.get_mut(&orig) else {
+        if !self.engine.count_captured(&orig, is_reply, len, now.unix) {
             return; // a DNS answer without its question in the capture
-        };
-        let counters = if is_reply {
-            &mut flow.down
-        } else {
-            &mut flow.up
-        };
-        counters.packets += 1;
-        counters.bytes += len;
-        flow.last_seen = flow.last_seen.max(now.unix);
+        }
         if let Some(tcp) = view.tcp.filter(|tcp| tcp.fin || tcp.rst) {
             let bit = match (tcp.rst, is_reply) {
                 (true, _) => 4,
@@ -269,12 +249,12 @@ impl Analyzer {
         let closing = &self.closing;
         let mut over: Vec<FiveTuple> = self
             .engine
-            .flows
-            .active()
-            .filter(|f| {
-                let idle = now.unix.saturating_sub(f.last_seen);
-                let limit = match f.tuple.proto {
-                    PROTO_TCP => match closing.get(&f.tuple) {
+            .active_flows()
+            .into_iter()
+            .filter(|(tuple, last_seen)| {
+                let idle = now.unix.saturating_sub(*last_seen);
+                let limit = match tuple.proto {
+                    PROTO_TCP => match closing.get(tuple) {
                         Some(bits) if bits & 4 != 0 || bits & 3 == 3 => TCP_CLOSED,
                         _ => TCP_IDLE,
                     },
@@ -283,7 +263,7 @@ impl Analyzer {
                 };
                 idle >= limit
             })
-            .map(|f| f.tuple)
+            .map(|(tuple, _)| tuple)
             .collect();
         over.sort();
         for t in over {
@@ -310,16 +290,21 @@ impl Analyzer {
     /// (`device`: only that one) and owners, and the flows.
     pub fn finish(mut self, device: Option<&str>) -> Report {
         let now = self.now;
-        let mut open: Vec<FiveTuple> = self.engine.flows.active().map(|f| f.tuple).collect();
+        let mut open: Vec<FiveTuple> = self
+            .engine
+            .active_flows()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         open.sort();
         for t in open {
             self.end(&t, now);
         }
-        let c = self.engine.counters;
+        let c = *self.engine.counters();
         self.summary.sinkholed = c.sinkholed;
         self.summary.gave_up = c.gave_up;
         self.summary.nameless = c.nameless;
-        self.summary.evicted = self.engine.flows.evicted;
+        self.summary.evicted = self.engine.flows_evicted();
         let all = TimeRange::default();
         let mut owners = self.engine.owner_rows(device, all, now);
         owners.sort_by(|a, b| {

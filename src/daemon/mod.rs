@@ -277,14 +277,14 @@ async fn run_loop(config_path: &Path) -> Result<(), String> {
                     }
                 }
                 match parsed {
-                    Ok(pkt) => {
-                        let verdict = d.engine.on_packet(&pkt, d.clock.now());
-                        v.push_packet(&pkt, verdict);
+                    Ok(queued) => {
+                        let verdict = d.engine.on_queued(&queued, d.clock.now());
+                        v.push_packet(&queued, verdict);
                     }
                     // Without a packet id there is nothing to answer; the
                     // kernel's queue timeout is not a thing, so log loudly.
                     Err(e) => {
-                        d.engine.counters.malformed += 1;
+                        let _ = d.engine.on_unreadable();
                         eprintln!("phonehome: unreadable queue message: {e}");
                     }
                 }
@@ -406,7 +406,7 @@ impl Daemon {
             "phonehome: queue {} bound ({} verdicts), {} rules, {} mode, socket {}",
             d.cfg.queue,
             mark_mode_name(d.queue.mode),
-            d.engine.policy.rule_count(),
+            d.engine.policy().rule_count(),
             mode_name(d.cfg.mode),
             d.cfg.socket.display()
         );
@@ -566,26 +566,26 @@ impl Daemon {
         StatusRow {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_s: self.clock.start.elapsed().as_secs(),
-            mode: mode_name(engine.policy.mode).to_string(),
+            mode: mode_name(engine.policy().mode).to_string(),
             mark_mode: mark_mode_name(self.verdicts.mode()).to_string(),
             queue: self.cfg.queue,
-            packets: engine.counters.packets,
-            malformed: engine.counters.malformed,
+            packets: engine.counters().packets,
+            malformed: engine.counters().malformed,
             verdicts_accept: self.verdicts.accepted,
             verdicts_drop: self.verdicts.dropped,
-            flows_active: engine.flows.len() as u64,
-            flows_evicted: engine.flows.evicted,
-            dns_names: engine.names.len() as u64,
-            dns_sinkholed: engine.counters.sinkholed,
-            gave_up: engine.counters.gave_up,
-            nameless: engine.counters.nameless,
-            dns_refused: engine.counters.dns_refused,
-            pending_bytes: engine.flows.pending_bytes() as u64,
-            pending_overflow: engine.counters.pending_overflow,
+            flows_active: engine.flow_count() as u64,
+            flows_evicted: engine.flows_evicted(),
+            dns_names: engine.dns_name_count() as u64,
+            dns_sinkholed: engine.counters().sinkholed,
+            gave_up: engine.counters().gave_up,
+            nameless: engine.counters().nameless,
+            dns_refused: engine.counters().dns_refused,
+            pending_bytes: engine.pending_bytes() as u64,
+            pending_overflow: engine.counters().pending_overflow,
             queue_dropped: kernel_queue.queue_dropped,
             queue_user_dropped: kernel_queue.user_dropped,
             rejudged: self.rejudged,
-            rules: engine.policy.rule_count() as u64,
+            rules: engine.policy().rule_count() as u64,
             rss_bytes: rss_bytes(),
         }
     }
@@ -597,7 +597,7 @@ impl Daemon {
         self.dumps
             .want(&mut self.ct, &mut self.engine, self.clock.now());
         let now = self.clock.now();
-        self.engine.stats.expire(now.unix);
+        self.engine.expire_history(now.unix);
         self.export(now.unix);
         if self.tmp_flushed.elapsed() >= Duration::from_secs(60) {
             self.tmp_flushed = Instant::now();
@@ -741,7 +741,7 @@ fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
                 eprintln!("phonehome: warning: {w}");
             }
             engine.reload(&new);
-            let rules = engine.policy.rule_count() as u64;
+            let rules = engine.policy().rule_count() as u64;
             eprintln!("phonehome: reloaded {}: {rules} rules", new.path.display());
             *cfg = Config {
                 queue: cfg.queue,

@@ -249,6 +249,10 @@ impl FlowTable {
         self.active.contains_key(t)
     }
 
+    pub fn get(&self, t: &FiveTuple) -> Option<&Flow> {
+        self.active.get(t)
+    }
+
     pub fn get_mut(&mut self, t: &FiveTuple) -> Option<&mut Flow> {
         self.active.get_mut(t)
     }

@@ -1,7 +1,13 @@
-//! Engine: the sans-IO heart of the daemon. It takes queued packets,
-//! conntrack entries and queries, and returns verdicts and rows; it never
-//! touches a socket or a clock (the caller passes `now`), so every path is
-//! unit-testable with captured bytes.
+//! Engine: the sans-IO heart of the daemon, with a boundary in the shape
+//! of quinn-proto's `Connection`. In: packets as its own `Packet` (parsed
+//! once; the daemon makes them from queued netlink messages, `analyze`
+//! from captured frames), conntrack entries, DNS lease text, neighbour
+//! entries and queries. Out: verdicts and rows as return values, and
+//! everything else as `Event`s polled with `poll_event` (the neighbour
+//! table wanted, decisions for watchers, finished flows for the exporter,
+//! owners a device reaches for the first time). Its state is private. It
+//! never touches a socket, a file or a clock (the caller passes `now`), so
+//! every path is unit-testable with captured bytes.
 //!
 //! When a connection is decided: at its first packet when every name DNS
 //! answers gave its address is blocked, or when it is neither TCP nor QUIC;
@@ -36,7 +42,7 @@ use crate::report::stats::{
 };
 use crate::wire::conntrack::CtEntry;
 use crate::wire::nfqueue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN, HOOK_LOCAL_OUT};
-use crate::wire::packet::{self, FiveTuple, PROTO_TCP, PROTO_UDP};
+use crate::wire::packet::{self, FiveTuple, PacketView, PROTO_TCP, PROTO_UDP};
 
 /// A connection with no name yet is decided at its client's n-th segment
 /// with data (`option decide_by`): enough for a ClientHello padded to 4 KB
@@ -78,13 +84,68 @@ pub struct PacketCounters {
     pub nameless: u64,
 }
 
+/// Where a packet was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// Forwarded between LAN and WAN (a phone's connection).
+    Forward,
+    /// To the router itself.
+    LocalIn,
+    /// From the router itself (its own resolver's answers to the LAN).
+    LocalOut,
+    Other,
+}
+
+/// One packet as the engine takes it: parsed once, with what the kernel
+/// (or a capture's reader) knows about it. The daemon makes it from a
+/// queued netlink message (`from_queued`), `analyze` from a captured frame.
+pub struct Packet<'a> {
+    /// The IP packet, header first (a DNS answer is rewritten from it).
+    pub ip: &'a [u8],
+    /// Its headers, read once.
+    pub view: PacketView<'a>,
+    pub hook: Hook,
+    /// The link-layer source when it came from the LAN (Ethernet).
+    pub mac: Option<Mac>,
+    /// Its connection's original direction, when conntrack knows it.
+    pub conn: Option<FiveTuple>,
+}
+
+impl<'a> Packet<'a> {
+    /// A forwarded packet with nothing known but its bytes.
+    pub fn parse(ip: &'a [u8]) -> Result<Packet<'a>, packet::PacketError> {
+        Ok(Packet {
+            ip,
+            view: packet::parse(ip)?,
+            hook: Hook::Forward,
+            mac: None,
+            conn: None,
+        })
+    }
+
+    /// The packet of a queued netlink message.
+    pub fn from_queued(q: &QueuedPacket<'a>) -> Result<Packet<'a>, packet::PacketError> {
+        Ok(Packet {
+            hook: match q.hook {
+                HOOK_FORWARD => Hook::Forward,
+                HOOK_LOCAL_IN => Hook::LocalIn,
+                HOOK_LOCAL_OUT => Hook::LocalOut,
+                _ => Hook::Other,
+            },
+            mac: q.hwaddr,
+            conn: q.ct.as_ref().and_then(|c| c.orig),
+            ..Packet::parse(q.payload)?
+        })
+    }
+}
+
 pub struct Engine {
-    pub policy: Policy,
-    pub names: NameCache,
-    pub devices: DeviceBook,
-    pub flows: FlowTable,
-    pub stats: Stats,
-    pub counters: PacketCounters,
+    policy: Policy,
+    names: NameCache,
+    devices: DeviceBook,
+    flows: FlowTable,
+    stats: Stats,
+    counters: PacketCounters,
     /// What the I/O around it is to do or hear (`poll_event`), bounded by
     /// `MAX_EVENTS`; `events_dropped` counts overflow.
     events: std::collections::VecDeque<Event>,
@@ -188,14 +249,10 @@ impl Engine {
         changed
     }
 
-    /// Decides one queued packet. Never fails: anything unreadable is
-    /// accepted unmarked (the kernel path keeps working).
-    pub fn on_packet(&mut self, pkt: &QueuedPacket<'_>, now: Now) -> Verdict {
+    /// Decides one packet.
+    pub fn on_packet(&mut self, pkt: &Packet<'_>, now: Now) -> Verdict {
         self.counters.packets += 1;
-        let Ok(view) = packet::parse(pkt.payload) else {
-            self.counters.malformed += 1;
-            return Verdict::Accept;
-        };
+        let view = &pkt.view;
         let t = view.tuple;
 
         // DNS answers teach names to the client they are addressed to, and
@@ -206,22 +263,22 @@ impl Engine {
         // LAN host sending from port 53, or a forged "answer" nobody asked
         // for, takes the normal path and is judged as a connection.
         let dns_reply = t.sport == 53
-            && match pkt.ct.as_ref().and_then(|c| c.orig) {
+            && match pkt.conn {
                 Some(o) => o != t,
-                None => pkt.hook == HOOK_LOCAL_OUT || self.flows.contains(&t.reversed()),
+                None => pkt.hook == Hook::LocalOut || self.flows.contains(&t.reversed()),
             };
         if dns_reply && t.proto == PROTO_UDP {
             // A capture (or daemon) that missed the query still learns
             // what the flow asked from the answer's question.
             self.learn_query(&t.reversed(), view.payload);
-            return self.on_dns_datagram(pkt.payload, view.payload, t.dst, now);
+            return self.on_dns_datagram(pkt.ip, view.payload, t.dst, now);
         }
         if let (true, PROTO_TCP, Some(tcp)) = (dns_reply, t.proto, view.tcp) {
-            return self.on_dns_segment(pkt.payload, &view, tcp, now);
+            return self.on_dns_segment(pkt.ip, view, tcp, now);
         }
 
         // The original-direction tuple and which way this packet goes.
-        let (orig, is_reply) = match pkt.ct.as_ref().and_then(|c| c.orig) {
+        let (orig, is_reply) = match pkt.conn {
             Some(o) => (o, o != t),
             None if self.flows.contains(&t) => (t, false),
             None if self.flows.contains(&t.reversed()) => (t.reversed(), true),
@@ -230,8 +287,8 @@ impl Engine {
         // A packet from the LAN (forwarded, or a DNS query to the router's
         // own resolver) names its sender's MAC: learned before any answer
         // to that address is judged.
-        if !is_reply && matches!(pkt.hook, HOOK_FORWARD | HOOK_LOCAL_IN) {
-            if let Some(mac) = pkt.hwaddr {
+        if !is_reply && matches!(pkt.hook, Hook::Forward | Hook::LocalIn) {
+            if let Some(mac) = pkt.mac {
                 self.devices.observe(orig.src, mac);
             }
         }
@@ -955,6 +1012,114 @@ impl Engine {
         self.devices.learn_leases(text);
     }
 
+    /// The daemon's path: a queued netlink message as a `Packet`, or an
+    /// unreadable one (`on_unreadable`).
+    pub fn on_queued(&mut self, queued: &QueuedPacket<'_>, now: Now) -> Verdict {
+        match Packet::from_queued(queued) {
+            Ok(pkt) => self.on_packet(&pkt, now),
+            Err(_) => self.on_unreadable(),
+        }
+    }
+
+    /// A queued packet that does not parse as IP/TCP/UDP/ICMP: counted,
+    /// and accepted unmarked (the kernel path keeps working).
+    pub fn on_unreadable(&mut self) -> Verdict {
+        self.counters.packets += 1;
+        self.counters.malformed += 1;
+        Verdict::Accept
+    }
+
+    /// What the engine counted of the packets it was given.
+    pub fn counters(&self) -> &PacketCounters {
+        &self.counters
+    }
+
+    /// The rules it judges by.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Connections in the flow table.
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Connections pushed out of a full flow table.
+    pub fn flows_evicted(&self) -> u64 {
+        self.flows.evicted
+    }
+
+    /// Bytes held by connections waiting for a name.
+    pub fn pending_bytes(&self) -> usize {
+        self.flows.pending_bytes()
+    }
+
+    /// Names learned from DNS answers and held.
+    pub fn dns_name_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Devices in the statistics.
+    pub fn device_count(&self) -> usize {
+        self.stats.device_count()
+    }
+
+    /// Drops history older than the statistics keep.
+    pub fn expire_history(&mut self, unix: u64) {
+        self.stats.expire(unix);
+    }
+
+    /// The link layer says `ip` is `mac` (a capture's frame, where the
+    /// phone is the receiver of its server's packets).
+    pub fn observe_device(&mut self, ip: IpAddr, mac: Mac) {
+        if self.devices.mac_of(&ip) != Some(mac) {
+            self.devices.observe(ip, mac);
+        }
+    }
+
+    pub fn has_flow(&self, orig: &FiveTuple) -> bool {
+        self.flows.contains(orig)
+    }
+
+    /// Whether the connection is decided, and when it was last seen.
+    pub fn flow_activity(&self, orig: &FiveTuple) -> Option<(bool, u64)> {
+        self.flows
+            .get(orig)
+            .map(|f| (f.decision.is_some(), f.last_seen))
+    }
+
+    /// The connections still open, with when each was last seen.
+    pub fn active_flows(&self) -> Vec<(FiveTuple, u64)> {
+        self.flows
+            .active()
+            .map(|f| (f.tuple, f.last_seen))
+            .collect()
+    }
+
+    /// Counts a captured packet of `len` bytes on its connection (offline,
+    /// where conntrack's accounting is not there). False when the engine
+    /// holds no such connection.
+    pub fn count_captured(
+        &mut self,
+        orig: &FiveTuple,
+        is_reply: bool,
+        len: u64,
+        unix: u64,
+    ) -> bool {
+        let Some(flow) = self.flows.get_mut(orig) else {
+            return false;
+        };
+        let counters = if is_reply {
+            &mut flow.down
+        } else {
+            &mut flow.up
+        };
+        counters.packets += 1;
+        counters.bytes += len;
+        flow.last_seen = flow.last_seen.max(unix);
+        true
+    }
+
     /// The next thing the I/O around the engine is to do or hear.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -1259,13 +1424,14 @@ mod tests {
 
     fn queue(engine: &mut Engine, bytes: &[u8]) -> Verdict {
         engine.on_packet(
-            &QueuedPacket {
+            &Packet::from_queued(&QueuedPacket {
                 hw_protocol: 0x0800,
                 hook: HOOK_FORWARD,
                 hwaddr: Some([2, 0, 0, 0, 0x77, 2]),
                 payload: bytes,
                 ..Default::default()
-            },
+            })
+            .expect("an IP packet"),
             NOW,
         )
     }
@@ -1410,12 +1576,13 @@ mod tests {
         let mut e = engine("");
         let bare = |e: &mut Engine, seq| {
             e.on_packet(
-                &QueuedPacket {
+                &Packet::from_queued(&QueuedPacket {
                     hw_protocol: 0x0800,
                     hook: HOOK_FORWARD,
                     payload: &tcp(seq, true, &[]),
                     ..Default::default()
-                },
+                })
+                .expect("an IP packet"),
                 NOW,
             )
         };
@@ -1676,7 +1843,7 @@ mod tests {
             t.reversed()
         };
         engine.on_packet(
-            &QueuedPacket {
+            &Packet::from_queued(&QueuedPacket {
                 hw_protocol: 0x0800,
                 hook: HOOK_FORWARD,
                 hwaddr: Some([2, 0, 0, 0, 0x77, 2]),
@@ -1686,7 +1853,8 @@ mod tests {
                     ..Default::default()
                 }),
                 ..Default::default()
-            },
+            })
+            .expect("an IP packet"),
             NOW,
         )
     }
