@@ -22,7 +22,11 @@
 //! Unlike the daemon, which sees forwarded traffic only, a capture's
 //! lookups to the router's own DNS server count as flows.
 //!
-//! Limits: no IP fragment reassembly, no TCP stream reassembly beyond the
+//! IP fragments are put back together first (`defrag`: overlapping ones
+//! drop their datagram, as the kernel does), so a fragmented DNS answer
+//! teaches its names.
+//!
+//! Limits: no TCP stream reassembly beyond the
 //! engine's in-order ClientHello buffer, one device per source address.
 
 use std::collections::HashMap;
@@ -31,6 +35,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::capture::{self, CapturedPacket, NotIp};
+use crate::cli::defrag::{Reassembler, Reassembly};
 use crate::engine::{Engine, Hook, Now, Packet};
 use crate::policy::config::Config;
 use crate::report::stats::{DeviceRow, FlowRow, OwnerRow, TimeRange};
@@ -80,6 +85,11 @@ pub struct CaptureSummary {
     pub nameless: u64,
     /// Flows pushed out of a full table (their later bytes uncounted).
     pub evicted: u64,
+    /// IP fragments, and the datagrams put back together from them and
+    /// dropped (overlapping, cut short, never completed in 30 s).
+    pub fragments: u64,
+    pub reassembled: u64,
+    pub fragments_dropped: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +103,7 @@ pub struct Report {
 
 pub struct Analyzer {
     engine: Engine,
+    defrag: Reassembler,
     summary: CaptureSummary,
     /// TCP flows that saw an RST or FINs: bit 0 FIN from the client, bit 1
     /// FIN from the server, bit 2 RST.
@@ -118,6 +129,7 @@ impl Analyzer {
         Analyzer {
             engine,
             summary: CaptureSummary::default(),
+            defrag: Reassembler::default(),
             closing: HashMap::new(),
             first_time: None,
             now: Now::default(),
@@ -167,7 +179,23 @@ impl Analyzer {
                 return;
             }
         };
-        let view = match packet::parse(frame.ip) {
+        // A fragment waits for the rest of its datagram.
+        let rebuilt;
+        let (ip, from_fragments): (&[u8], bool) = match self.defrag.push(frame.ip, now.unix) {
+            Reassembly::Whole => (frame.ip, false),
+            Reassembly::Held | Reassembly::Dropped => {
+                self.summary.fragments += 1;
+                self.summary.bytes += u64::from(packet::ip_len(frame.ip).unwrap_or(0));
+                return;
+            }
+            Reassembly::Done(datagram) => {
+                self.summary.fragments += 1;
+                self.summary.reassembled += 1;
+                rebuilt = datagram;
+                (&rebuilt, true)
+            }
+        };
+        let view = match packet::parse(ip) {
             Ok(v) => v,
             Err(PacketError::NoTransport) => {
                 self.summary.not_ip += 1;
@@ -184,10 +212,14 @@ impl Analyzer {
             return;
         }
         let len = u64::from(
-            packet::ip_len(frame.ip)
-                .unwrap_or_else(|| p.orig_len.saturating_sub(frame.link_len as u32)),
+            packet::ip_len(ip).unwrap_or_else(|| p.orig_len.saturating_sub(frame.link_len as u32)),
         );
-        self.summary.bytes += len;
+        // A datagram's other fragments were counted as they came.
+        self.summary.bytes += if from_fragments {
+            u64::from(packet::ip_len(frame.ip).unwrap_or(0))
+        } else {
+            len
+        };
 
         let t = view.tuple;
         let known = |t: &FiveTuple| self.engine.has_flow(t);
@@ -215,7 +247,7 @@ impl Analyzer {
                 self.engine.observe_device(orig.src, mac);
             }
             let packet = Packet {
-                ip: frame.ip,
+                ip,
                 view: view.clone(),
                 hook: Hook::Forward,
                 mac: frame.src_mac,
@@ -305,6 +337,7 @@ impl Analyzer {
         self.summary.gave_up = c.gave_up;
         self.summary.nameless = c.nameless;
         self.summary.evicted = self.engine.flows_evicted();
+        self.summary.fragments_dropped = self.defrag.dropped + self.defrag.pending() as u64;
         let all = TimeRange::default();
         let mut owners = self.engine.owner_rows(device, all, now);
         owners.sort_by(|a, b| {
@@ -460,6 +493,124 @@ mod tests {
         );
         let google = r.owners.iter().find(|o| o.owner == "Google").unwrap();
         assert_eq!((google.flows, google.bytes_down), (1, 6979));
+    }
+
+    /// A DNS answer for `name` too large for one packet (149 other
+    /// addresses first, `addr` last, so only the last fragment holds it).
+    fn large_answer(name: &str, addr: std::net::IpAddr) -> Vec<u8> {
+        let (rtype, rdata): (u16, Vec<u8>) = match addr {
+            std::net::IpAddr::V4(a) => (1, a.octets().to_vec()),
+            std::net::IpAddr::V6(a) => (28, a.octets().to_vec()),
+        };
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 150, 0, 0, 0, 0];
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.push(0);
+        m.extend_from_slice(&rtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1]);
+        for i in 0..150u8 {
+            m.extend_from_slice(&[0xc0, 12]);
+            m.extend_from_slice(&rtype.to_be_bytes());
+            m.extend_from_slice(&[0, 1, 0, 0, 1, 0]);
+            m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            if i == 149 {
+                m.extend_from_slice(&rdata);
+            } else {
+                let mut other = rdata.clone();
+                other[0] = 198;
+                *other.last_mut().unwrap() = i;
+                m.extend_from_slice(&other);
+            }
+        }
+        m
+    }
+
+    /// A large DNS answer arrives fragmented; its name reaches the
+    /// connection that follows only when the fragments are put back
+    /// together (before: the connection went unnamed and allowed). IPv4
+    /// and IPv6, fragments out of order.
+    #[test]
+    fn a_fragmented_dns_answer_names_the_connection_after_it() {
+        use etherparse::PacketBuilder;
+        let cfg =
+            config("config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n");
+        for v6 in [false, true] {
+            let (phone, resolver, server): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) =
+                if v6 {
+                    (
+                        "fd00:77::2".parse().unwrap(),
+                        "2001:db8::53".parse().unwrap(),
+                        "2001:db8::20".parse().unwrap(),
+                    )
+                } else {
+                    (
+                        "192.168.77.2".parse().unwrap(),
+                        "203.0.113.53".parse().unwrap(),
+                        "203.0.113.20".parse().unwrap(),
+                    )
+                };
+            let builder = |src: std::net::IpAddr, dst: std::net::IpAddr| match (src, dst) {
+                (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => {
+                    PacketBuilder::ipv4(s.octets(), d.octets(), 64)
+                }
+                (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) => {
+                    PacketBuilder::ipv6(s.octets(), d.octets(), 64)
+                }
+                _ => unreachable!(),
+            };
+            let mut answer = Vec::new();
+            builder(resolver, phone)
+                .udp(53, 40000)
+                .write(&mut answer, &large_answer("tracking.miui.com", server))
+                .unwrap();
+            assert!(answer.len() > 1500);
+            let mut parts = crate::cli::defrag::tests::fragments(&answer, 1232, 77);
+            let pieces = parts.len() as u64;
+            parts.reverse();
+            let mut syn = Vec::new();
+            builder(phone, server)
+                .tcp(40001, 443, 1, 64240)
+                .syn()
+                .write(&mut syn, &[])
+                .unwrap();
+            let mut capture: Vec<(Duration, u32, Vec<u8>, u32)> = parts
+                .into_iter()
+                .map(|p| {
+                    (
+                        Duration::from_secs(1_795_651_200),
+                        crate::cli::capture::LINKTYPE_RAW,
+                        p.clone(),
+                        p.len() as u32,
+                    )
+                })
+                .collect();
+            capture.push((
+                Duration::from_secs(1_795_651_201),
+                crate::cli::capture::LINKTYPE_RAW,
+                syn.clone(),
+                syn.len() as u32,
+            ));
+            let report = analyze(&cfg, &capture);
+            let f = flow(&report, &server.to_string());
+            assert_eq!(
+                f.domain.as_deref(),
+                Some("tracking.miui.com"),
+                "v6: {v6}: {f:?}"
+            );
+            assert_eq!(
+                (f.owner.as_str(), f.verdict.as_str()),
+                ("Xiaomi", "reject"),
+                "v6: {v6}"
+            );
+            assert_eq!(
+                (report.capture.fragments, report.capture.reassembled),
+                (pieces, 1),
+                "v6: {v6}"
+            );
+            assert_eq!(report.capture.fragments_dropped, 0);
+        }
     }
 
     #[test]

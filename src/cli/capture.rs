@@ -18,7 +18,7 @@
 //! `link_layer` is pure; `for_each_packet` is the I/O edge.
 //!
 //! Limits: GRE, Teredo and GTP tunnels are not peeled (the outer
-//! flow is reported); IP fragments are not put back together here.
+//! flow is reported); IP fragments are put back together by `defrag`.
 
 use std::io::Read;
 use std::time::Duration;

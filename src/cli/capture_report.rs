@@ -118,6 +118,12 @@ fn print_capture(
             c.other_link, c.other_link_types
         ));
     }
+    if c.fragments > 0 {
+        notes.push(format!(
+            "{} IP fragments ({} datagrams put back together, {} dropped)",
+            c.fragments, c.reassembled, c.fragments_dropped
+        ));
+    }
     if c.evicted > 0 {
         notes.push(format!("{} flows evicted from a full table", c.evicted));
     }

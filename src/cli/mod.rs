@@ -15,6 +15,8 @@ pub mod capture;
 #[cfg(feature = "pcap")]
 mod capture_report;
 mod db;
+#[cfg(feature = "pcap")]
+pub mod defrag;
 pub mod flags;
 mod policy_check;
 mod print;
