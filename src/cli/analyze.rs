@@ -192,7 +192,8 @@ impl Analyzer {
                 self.summary.fragments += 1;
                 self.summary.reassembled += 1;
                 rebuilt = datagram;
-                (&rebuilt, true)
+                // A tunnel's outer packet, fragmented: its inner packet.
+                (capture::tunnelled(&rebuilt).unwrap_or(&rebuilt), true)
             }
         };
         let view = match packet::parse(ip) {
@@ -611,6 +612,70 @@ mod tests {
             );
             assert_eq!(report.capture.fragments_dropped, 0);
         }
+    }
+
+    /// The same through a 6in4 tunnel whose outer packets are fragmented
+    /// (tunnels are where the MTU runs out): the rebuilt outer packet is
+    /// peeled like a whole one.
+    #[test]
+    fn a_fragmented_tunnel_packet_is_peeled_once_whole() {
+        use etherparse::{IpNumber, Ipv4Header, PacketBuilder};
+        let cfg =
+            config("config rule 'xiaomi'\n\toption owner 'Xiaomi'\n\toption action 'reject'\n");
+        let (phone, resolver, server) = (
+            [0xfd, 0, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20],
+        );
+        let mut inner = Vec::new();
+        PacketBuilder::ipv6(resolver, phone, 64)
+            .udp(53, 40000)
+            .write(
+                &mut inner,
+                &large_answer("tracking.miui.com", server.into()),
+            )
+            .unwrap();
+        let mut outer = Vec::new();
+        Ipv4Header::new(
+            inner.len() as u16,
+            64,
+            IpNumber::IPV6,
+            [198, 51, 100, 1],
+            [198, 51, 100, 2],
+        )
+        .unwrap()
+        .write(&mut outer)
+        .unwrap();
+        outer.extend_from_slice(&inner);
+        let t = Duration::from_secs(1_795_651_200);
+        let mut capture: Vec<(Duration, u32, Vec<u8>, u32)> =
+            crate::cli::defrag::tests::fragments(&outer, 1480, 5)
+                .into_iter()
+                .map(|p| {
+                    (
+                        t,
+                        crate::cli::capture::LINKTYPE_RAW,
+                        p.clone(),
+                        p.len() as u32,
+                    )
+                })
+                .collect();
+        let mut syn = Vec::new();
+        PacketBuilder::ipv6(phone, server, 64)
+            .tcp(40001, 443, 1, 64240)
+            .syn()
+            .write(&mut syn, &[])
+            .unwrap();
+        capture.push((
+            t,
+            crate::cli::capture::LINKTYPE_RAW,
+            syn.clone(),
+            syn.len() as u32,
+        ));
+        let report = analyze(&cfg, &capture);
+        let f = flow(&report, "2001:db8::20");
+        assert_eq!(f.domain.as_deref(), Some("tracking.miui.com"), "{f:?}");
+        assert_eq!(f.verdict, "reject");
     }
 
     #[test]

@@ -130,7 +130,7 @@ const MAX_TUNNELS: usize = 4;
 
 /// The packet inside an IP-in-IP packet (protocol 4 or 41, unfragmented,
 /// no IPv6 extension headers), when it holds one.
-fn tunnelled(ip: &[u8]) -> Option<&[u8]> {
+pub(crate) fn tunnelled(ip: &[u8]) -> Option<&[u8]> {
     let (proto, header) = match ip.first()? >> 4 {
         4 => {
             let ihl = usize::from(ip[0] & 0x0f) * 4;
