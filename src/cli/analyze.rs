@@ -28,6 +28,9 @@
 //!
 //! Limits: no TCP stream reassembly beyond the
 //! engine's in-order ClientHello buffer, one device per source address.
+//!
+//! Over 600 lines: half of it is unit tests (real captures, built
+//! fragments and tunnels).
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -19,6 +19,8 @@
 //!
 //! Limits: GRE, Teredo and GTP tunnels are not peeled (the outer
 //! flow is reported); IP fragments are put back together by `defrag`.
+//!
+//! Over 600 lines: a third of it is unit tests, one per link type.
 
 use std::io::Read;
 use std::time::Duration;

@@ -19,77 +19,35 @@
 //! table).
 
 pub mod api;
+mod clock;
+mod dumps;
+mod edges;
+
+#[cfg(feature = "pcap")]
+pub(crate) use clock::local_time;
+pub use clock::local_time_now;
+use clock::Clock;
+use dumps::{rows_reply, DumpSchedule, Waiting};
+use edges::{
+    export_flows, ipfix_socket, mark_mode_name, mode_name, rejudge, reload, save_state, LeasesFile,
+};
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::engine::{Engine, Event, Now};
-use crate::policy::config::{Config, LocalTime, Mode};
+use crate::engine::{Engine, Event};
+use crate::policy::config::Config;
 use crate::policy::firewall::MARK_MASK;
 use crate::report::state;
 use crate::report::stats::StatusRow;
 use crate::wire::conntrack::{self, Conntrack, IPCTNL_MSG_CT_DELETE};
 use crate::wire::neighbours::dump_neighbours;
 use crate::wire::netlink;
-use crate::wire::nfqueue::{proc_queue_row, MarkMode, Queue, QueueConfig, Verdicts};
+use crate::wire::nfqueue::{proc_queue_row, Queue, QueueConfig, Verdicts};
 use api::{Query, Reply};
-
-struct Clock {
-    start: Instant,
-}
-
-impl Clock {
-    fn now(&self) -> Now {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Now {
-            // +1 so that 0 can mean "never" in tables.
-            mono: self.start.elapsed().as_secs() + 1,
-            unix,
-            local: local_time(unix),
-        }
-    }
-}
-
-/// The router's local time now.
-pub fn local_time_now() -> LocalTime {
-    local_time(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
-/// The router's local time (TZ / /etc/localtime, as the C library reads
-/// them; OpenWrt's musl reads /etc/TZ) for rule schedules.
-///
-/// On 32-bit musl targets the libc crate still declares the old 32-bit
-/// `time_t` (deprecated there) and links musl's 32-bit compatibility
-/// `localtime_r`, which is correct until 2038; the allow is for that.
-#[allow(deprecated)]
-pub(crate) fn local_time(unix: u64) -> LocalTime {
-    let t = unix as libc::time_t;
-    // SAFETY: localtime_r writes only into `tm`, which outlives the call.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        let day = unix / 86_400;
-        return LocalTime {
-            minute_of_day: ((unix % 86_400) / 60) as u16,
-            // 1970-01-01 was a Thursday (3 with Monday = 0).
-            weekday: ((day + 3) % 7) as u8,
-        };
-    }
-    LocalTime {
-        minute_of_day: (tm.tm_hour * 60 + tm.tm_min) as u16,
-        // tm_wday: 0 = Sunday.
-        weekday: ((tm.tm_wday + 6) % 7) as u8,
-    }
-}
 
 /// Runs the daemon in the foreground until SIGTERM/SIGINT.
 pub fn run(config_path: &Path) -> Result<(), String> {
@@ -115,70 +73,6 @@ fn rss_bytes() -> u64 {
         })
         .map_or(0, |kb| kb * 1024)
 }
-
-/// The least time between the starts of two conntrack dumps.
-const MIN_DUMP_GAP: Duration = Duration::from_secs(1);
-
-/// When conntrack dumps run: at most one every `MIN_DUMP_GAP`, and one
-/// wanted sooner waits for its turn (`due`).
-struct DumpSchedule {
-    last_start: Option<Instant>,
-    due: Option<Instant>,
-    /// When the dump under way started: the time its entries count at.
-    at: Now,
-}
-
-impl DumpSchedule {
-    /// Asks for a dump: started now when its turn has come, else due then.
-    fn want(&mut self, ct: &mut Conntrack, engine: &mut Engine, now: Now) {
-        if ct.dumper.dumping() {
-            return;
-        }
-        let turn = self
-            .last_start
-            .map_or_else(Instant::now, |t| t + MIN_DUMP_GAP);
-        if turn <= Instant::now() {
-            self.start(ct, engine, now);
-        } else {
-            self.due = Some(self.due.map_or(turn, |d| d.min(turn)));
-        }
-    }
-
-    /// Starts a conntrack dump (its entries arrive in the loop's dump
-    /// branch).
-    fn start(&mut self, ct: &mut Conntrack, engine: &mut Engine, now: Now) {
-        self.due = None;
-        if ct.dumper.dumping() {
-            return;
-        }
-        self.last_start = Some(Instant::now());
-        self.at = now;
-        match ct.dumper.start() {
-            Ok(()) => engine.begin_dump(),
-            Err(e) => eprintln!("phonehome: conntrack dump failed: {e}"),
-        }
-    }
-}
-
-/// The rows a query that shows byte counts asks for (after a dump).
-fn rows_reply(query: Query, engine: &Engine, clock: &Clock) -> Reply {
-    match query {
-        Query::Devices { device, range } => {
-            Reply::Devices(engine.device_rows(device.as_deref(), range, clock.now()))
-        }
-        Query::Owners { device, range } => {
-            Reply::Owners(engine.owner_rows(device.as_deref(), range, clock.now()))
-        }
-        Query::Flows { device } => Reply::Flows(engine.flow_rows(device.as_deref())),
-        _ => Reply::Error {
-            message: "not a query for rows".into(),
-        },
-    }
-}
-
-/// Queries waiting for byte counts: the ones a dump under way will answer
-/// (they came before it started) and the ones the next dump will.
-type Waiting = Vec<Asked>;
 
 /// A query waiting for its answer, and where the answer goes.
 type Asked = (Query, tokio::sync::oneshot::Sender<Reply>);
@@ -219,41 +113,6 @@ struct Daemon {
     /// Finished-flow records for the IPFIX collector, sent after every
     /// burst of conntrack events and every tick.
     exports: Vec<crate::report::ipfix::FlowRecord>,
-}
-
-/// A file read again only when its modification time changes. Missing
-/// file = nothing (the router may not run dnsmasq's DHCP).
-struct LeasesFile {
-    path: PathBuf,
-    mtime: Option<SystemTime>,
-}
-
-impl LeasesFile {
-    fn new(path: &Path) -> LeasesFile {
-        LeasesFile {
-            path: path.to_path_buf(),
-            mtime: None,
-        }
-    }
-
-    /// After a reload: another path is read afresh.
-    fn set_path(&mut self, path: &Path) {
-        if self.path != path {
-            *self = LeasesFile::new(path);
-        }
-    }
-
-    /// The file's text when it changed since the last call.
-    fn changed(&mut self) -> Option<String> {
-        let mtime = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if mtime.is_none() || mtime == self.mtime {
-            return None;
-        }
-        self.mtime = mtime;
-        std::fs::read_to_string(&self.path).ok()
-    }
 }
 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
@@ -646,164 +505,5 @@ impl Daemon {
         save_state(self.cfg.state_tmp.as_deref(), &self.engine, now.unix);
         save_state(self.cfg.state.as_deref(), &self.engine, now.unix);
         eprintln!("phonehome: stopped");
-    }
-}
-
-/// A UDP socket for IPFIX export to `addr`, of its address family.
-fn ipfix_socket(
-    addr: std::net::SocketAddr,
-) -> Result<(std::net::UdpSocket, std::net::SocketAddr), String> {
-    let bind: std::net::SocketAddr = if addr.is_ipv6() {
-        "[::]:0".parse().expect("address")
-    } else {
-        "0.0.0.0:0".parse().expect("address")
-    };
-    let socket = std::net::UdpSocket::bind(bind).map_err(|e| format!("IPFIX socket: {e}"))?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| format!("IPFIX socket: {e}"))?;
-    eprintln!("phonehome: exporting finished flows over IPFIX to {addr}");
-    Ok((socket, addr))
-}
-
-/// Sends the finished flows waiting in the engine to the IPFIX collector.
-/// A send that fails (no route, buffer full) loses those records, as UDP
-/// export does; the sequence number tells the collector.
-fn export_flows(
-    exporter: &Option<(std::net::UdpSocket, std::net::SocketAddr)>,
-    records: &mut Vec<crate::report::ipfix::FlowRecord>,
-    sequence: &mut u32,
-    cfg: &Config,
-    now: u64,
-) {
-    let records = std::mem::take(records);
-    let Some((socket, addr)) = exporter else {
-        return;
-    };
-    if records.is_empty() {
-        return;
-    }
-    for datagram in crate::report::ipfix::encode(&records, sequence, now as u32, cfg.ipfix_domain) {
-        if let Err(e) = socket.send_to(&datagram, addr) {
-            eprintln!("phonehome: IPFIX to {addr}: {e}");
-        }
-    }
-}
-
-/// Writes the statistics to `path` (when configured); a failure is logged,
-/// the daemon goes on.
-fn save_state(path: Option<&Path>, engine: &Engine, now: u64) {
-    if let Some(path) = path {
-        if let Err(e) = state::save(path, &engine.snapshot(), now) {
-            eprintln!("phonehome: cannot save statistics: {e}");
-        }
-    }
-}
-
-/// After a reload: live connections whose verdict changed get their new
-/// ct mark, so the kernel enforces it from their next packet. Returns how
-/// many changed.
-async fn rejudge(engine: &mut Engine, ct: &mut Conntrack, clock: &Clock) -> u64 {
-    let changed = engine.rejudge(clock.now());
-    let mut n = 0;
-    for (tuple, bits) in &changed {
-        match ct.control.set_mark(tuple, *bits, MARK_MASK).await {
-            Ok(()) => n += 1,
-            // Gone meanwhile (ENOENT) is fine; anything else is worth a line.
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => eprintln!("phonehome: cannot re-mark {tuple}: {e}"),
-        }
-    }
-    if n > 0 {
-        eprintln!("phonehome: {n} live connections re-judged under the new policy");
-    }
-    n
-}
-
-/// Re-reads the config; a bad one is refused and the running policy stays.
-fn reload(cfg: &mut Config, engine: &mut Engine) -> Reply {
-    let loaded = Config::load(&cfg.path).and_then(|new| {
-        new.check_groups(|g| api::group_id(g).is_some())?;
-        Ok(new)
-    });
-    match loaded {
-        Ok(new) => {
-            if new.queue != cfg.queue
-                || new.socket != cfg.socket
-                || new.copy_range != cfg.copy_range
-                || new.db != cfg.db
-            {
-                eprintln!(
-                    "phonehome: queue, socket, copy_range and db changes take effect on restart"
-                );
-            }
-            for w in new.warnings() {
-                eprintln!("phonehome: warning: {w}");
-            }
-            engine.reload(&new);
-            let rules = engine.policy().rule_count() as u64;
-            eprintln!("phonehome: reloaded {}: {rules} rules", new.path.display());
-            *cfg = Config {
-                queue: cfg.queue,
-                socket: cfg.socket.clone(),
-                copy_range: cfg.copy_range,
-                db: cfg.db.clone(),
-                ..new
-            };
-            Reply::Reloaded { rules }
-        }
-        Err(e) => Reply::Error {
-            message: format!("config refused, keeping the running policy: {e}"),
-        },
-    }
-}
-
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Enforce => "enforce",
-        Mode::Observe => "observe",
-    }
-}
-
-fn mark_mode_name(mode: MarkMode) -> &'static str {
-    match mode {
-        MarkMode::Conntrack => "conntrack",
-        MarkMode::Repeat => "repeat",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    extern "C" {
-        // POSIX; glibc's localtime_r does not re-read TZ by itself.
-        fn tzset();
-    }
-
-    fn set_tz(tz: &str) {
-        std::env::set_var("TZ", tz);
-        // SAFETY: no other test touches TZ or the C library's zone state.
-        unsafe { tzset() };
-    }
-
-    /// Also run under qemu for the 32-bit targets, where the C library's
-    /// 32-bit compatibility `localtime_r` is the one called.
-    #[test]
-    fn local_time_reads_the_c_librarys_zone() {
-        set_tz("UTC0");
-        // 1970-01-05 was a Monday.
-        let t = local_time(4 * 86_400 + 13 * 3600 + 7 * 60);
-        assert_eq!((t.weekday, t.minute_of_day), (0, 13 * 60 + 7));
-        set_tz("CET-1");
-        let t = local_time(4 * 86_400 + 23 * 3600 + 30 * 60);
-        assert_eq!(
-            (t.weekday, t.minute_of_day),
-            (1, 30),
-            "Tuesday 00:30 in CET"
-        );
-        // 2026-11-26, a Thursday (32-bit time_t holds it until 2038).
-        set_tz("UTC0");
-        assert_eq!(local_time(1_795_651_200).weekday, 3);
     }
 }

@@ -18,6 +18,10 @@
 //! Limits: ECH hides the real SNI (the outer
 //! public name is reported); a ClientHello split over several segments is
 //! reassembled by the caller (see `flows`), up to `MAX_HELLO` bytes.
+//!
+//! Over 600 lines: DNS answers, ClientHello and HTTP requests, the three
+//! places a name comes from, with the name cache; a third of the file is
+//! unit tests over captured bytes.
 
 use crate::wire::reader::{wire_len, Reader};
 use std::collections::HashMap;

@@ -32,6 +32,9 @@
 //! Limits: coalesced packets after the first Initial of a datagram are not
 //! read (clients put the Initial first); ECH hides the real name as in TCP;
 //! greased versions (0x?a?a?a?a) and drafts before 22 name nothing.
+//!
+//! Over 600 lines: the Initial protection of every QUIC version read (v1,
+//! v2, drafts, Google, mvfst) with its unit tests (40 % of the file).
 
 use crate::wire::reader::Reader;
 use aes_gcm::aead::AeadInPlace;

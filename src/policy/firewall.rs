@@ -35,6 +35,9 @@
 //! without nft `queue` (the test machine's); it is checked with `nft -c`
 //! with the queue statement swapped out. With fw4 flow offloading, packets
 //! of offloaded connections skip these hooks (see openwrt-package/README.md).
+//!
+//! Over 600 lines: the three backends' rules (iptables, nft, fw4) from one
+//! rule model, with unit tests (a quarter of the file).
 
 use std::io::Write;
 use std::process::{Command, Stdio};

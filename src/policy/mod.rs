@@ -5,6 +5,7 @@
 //! docs/ARCHITECTURE.md.
 
 pub mod config;
+mod config_sections;
 pub mod firewall;
 pub mod rules;
 pub mod uci;
