@@ -219,5 +219,19 @@ fn a_router_group_the_pc_lacks_is_the_daemons_to_refuse() {
         )),
         "{err}"
     );
+    // The init script renders the kernel rules with the config before it
+    // restarts the daemon: that fails the same way, so a reload stops
+    // with the old daemon running instead of a restart into nothing.
+    let out = Command::new(bin)
+        .args(["firewall", "print", "--backend", "fw4", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("socket_group: no group 'no-such-group-on-this-pc'"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -11,9 +11,11 @@
 //! headers before the fragment header left out). As the Linux kernel does
 //! since 2018 (and RFC 5722 asks for IPv6), a datagram whose fragments
 //! overlap is dropped whole, an exact duplicate is ignored: no byte can be
-//! read two ways. Bounded: at most `MAX_DATAGRAMS` in flight and
+//! read two ways; an IPv6 atomic fragment is whole on its own (RFC 6946).
+//! Bounded: at most `MAX_DATAGRAMS` in flight, `MAX_FRAGMENTS` each, and
 //! `MAX_BYTES` held (the oldest goes first), each forgotten `TIMEOUT_S`
-//! capture seconds after its first fragment (the kernel's ipfrag_time).
+//! capture seconds after its first fragment (the kernel's ipfrag_time);
+//! a datagram over 65,535 bytes is dropped, as the kernel drops it.
 //!
 //! Written by hand: etherparse's `IpDefragPool` (already a dependency) is
 //! documented as unbounded ("not safe against out of memory attacks") and
@@ -29,6 +31,9 @@ pub const MAX_DATAGRAMS: usize = 1024;
 pub const MAX_BYTES: usize = 16 << 20;
 /// Capture seconds a datagram may take to complete.
 pub const TIMEOUT_S: u64 = 30;
+/// Fragments one datagram may come in (a 65,535-byte datagram in 256
+/// pieces is 256 bytes each: no real path cuts finer).
+pub const MAX_FRAGMENTS: usize = 256;
 
 const PROTO_FRAGMENT: u8 = 44;
 
@@ -113,7 +118,14 @@ impl Reassembler {
     fn add(&mut self, f: Fragment<'_>, now: u64) -> Reassembly {
         let start = f.offset;
         let end = start + f.payload.len();
-        if end > 65_535 || (f.more && f.payload.len() % 8 != 0) {
+        // IPv4's total length counts the header; IPv6's payload length does not.
+        let packet_len = if f.key.v6 { end } else { f.header.len() + end };
+        if f.key.v6 && start == 0 && !f.more {
+            // An atomic fragment (RFC 6946): whole on its own, whatever
+            // else shares its identification.
+            return Reassembly::Done(rebuild(&f.key, f.header, f.payload));
+        }
+        if packet_len > 65_535 || (f.more && f.payload.len() % 8 != 0) {
             self.drop_datagram(&f.key);
             self.dropped += 1;
             return Reassembly::Dropped;
@@ -134,7 +146,35 @@ impl Reassembler {
                 },
             );
         }
+        // The bytes this fragment adds must fit too: others make room, or
+        // it goes.
+        let have = self.pending.get(&f.key).map_or(0, |d| d.data.len());
+        let grow = end.saturating_sub(have);
+        while self.bytes + grow > MAX_BYTES {
+            let oldest = self
+                .pending
+                .iter()
+                .filter(|(k, _)| **k != f.key)
+                .min_by_key(|(_, d)| d.order)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => {
+                    self.drop_datagram(&k);
+                    self.dropped += 1;
+                }
+                None => {
+                    self.drop_datagram(&f.key);
+                    self.dropped += 1;
+                    return Reassembly::Dropped;
+                }
+            }
+        }
         let d = self.pending.get_mut(&f.key).expect("inserted above");
+        if d.have.len() >= MAX_FRAGMENTS {
+            self.drop_datagram(&f.key);
+            self.dropped += 1;
+            return Reassembly::Dropped;
+        }
         // An exact duplicate changes nothing; any other overlap (or a
         // second, different end) makes the datagram ambiguous: dropped.
         if d.have.contains(&(start, end)) && d.data.get(start..end) == Some(f.payload) {
@@ -158,7 +198,6 @@ impl Reassembler {
         if start == 0 {
             d.header = Some(f.header);
         }
-        let grow = end.saturating_sub(d.data.len());
         if d.data.len() < end {
             d.data.resize(end, 0);
         }
@@ -506,6 +545,37 @@ pub(crate) mod tests {
         }
         assert_eq!(r.pending(), MAX_DATAGRAMS);
         assert!(r.bytes <= MAX_BYTES);
+        // Sparse fragments far apart (8 bytes at 0 and at 65,520) cannot
+        // hold more than MAX_BYTES however many datagrams they open.
+        let mut r = Reassembler::default();
+        for id in 0..MAX_DATAGRAMS as u32 {
+            let mut first = fragments(&whole, 8, id).remove(0);
+            first.truncate(28);
+            first[2..4].copy_from_slice(&28u16.to_be_bytes());
+            r.push(&first, 0);
+            let mut far = first.clone();
+            far[6..8].copy_from_slice(&(0x2000u16 | (65_504 / 8)).to_be_bytes());
+            r.push(&far, 0);
+            assert!(r.bytes <= MAX_BYTES, "{} held after {id}", r.bytes);
+        }
+        // An IPv6 atomic fragment (offset 0, no more) is whole at once,
+        // even while a datagram of its identification is being gathered.
+        let v6 = datagram(true, 3000);
+        let mut r = Reassembler::default();
+        assert_eq!(r.push(&fragments(&v6, 1232, 4)[0], 0), Reassembly::Held);
+        let atomic = fragments(&v6, 4096, 4).remove(0);
+        let Reassembly::Done(rebuilt) = r.push(&atomic, 0) else {
+            panic!("atomic fragment held")
+        };
+        assert_eq!(udp_payload(&rebuilt), udp_payload(&v6));
+        assert_eq!(r.pending(), 1, "the other datagram stays");
+        // Past 65,535 bytes with its IPv4 header: dropped, as the kernel does.
+        let mut r = Reassembler::default();
+        let mut last = fragments(&whole, 8, 3).remove(0);
+        last.truncate(20 + 16);
+        last[2..4].copy_from_slice(&36u16.to_be_bytes());
+        last[6..8].copy_from_slice(&(65_520u16 / 8).to_be_bytes());
+        assert_eq!(r.push(&last, 0), Reassembly::Dropped);
         // Garbage never panics.
         for cut in 0..parts[1].len() {
             let _ = r.push(&parts[1][..cut], 0);

@@ -159,8 +159,9 @@ phonehome — shows and stops what phones send home
 
 USAGE:
     phonehome run -c FILE
-    phonehome [--socket PATH] status|devices|owners|flows [--json] [--device MAC]
-                              [--since WHEN] [--until WHEN]
+    phonehome [--socket PATH] status [--json]
+    phonehome [--socket PATH] devices|owners [--json] [--device MAC] [--since WHEN] [--until WHEN]
+    phonehome [--socket PATH] flows [--json] [--device MAC]
     phonehome [--socket PATH] top [--by bytes|flows|blocked|country] [-n N] [--device MAC]
                               [--since WHEN] [--until WHEN] [--json]
     phonehome [--socket PATH] diff --device MAC --before RANGE --after RANGE [--json]
@@ -217,7 +218,8 @@ OPTIONS:
 
 /// What the command line asks for.
 pub enum Parsed {
-    Help(Option<&'static Command>),
+    /// The help of these commands (none: the general usage).
+    Help(Vec<&'static Command>),
     Version,
     Run(&'static Command, Args),
 }
@@ -271,14 +273,23 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
     let mut words = words.into_iter();
     let Some(first) = words.next() else {
         if help {
-            return Ok(Parsed::Help(None));
+            return Ok(Parsed::Help(Vec::new()));
         }
         return Err(CliError::Usage("no command given (try --help)".into()));
     };
     let name = if WITH_VERB.contains(&first.as_str()) {
         match words.next() {
             Some(verb) => format!("{first} {verb}"),
-            None if help => first.clone(),
+            // `db --help`: the help of every `db` command.
+            None if help => {
+                let prefix = format!("{first} ");
+                return Ok(Parsed::Help(
+                    COMMANDS
+                        .iter()
+                        .filter(|c| c.name.starts_with(&prefix))
+                        .collect(),
+                ));
+            }
             None => return Err(CliError::Usage(verbs_of(&first))),
         }
     } else {
@@ -289,14 +300,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
             return Err(CliError::Usage(verbs_of(&first)));
         }
         if help {
-            return Ok(Parsed::Help(None));
+            return Ok(Parsed::Help(Vec::new()));
         }
         return Err(CliError::Usage(format!(
             "unknown command '{first}' (try --help)"
         )));
     };
     if help {
-        return Ok(Parsed::Help(Some(command)));
+        return Ok(Parsed::Help(vec![command]));
     }
     let mut args = Args {
         values: Vec::new(),
@@ -553,14 +564,19 @@ mod tests {
 
     #[test]
     fn help_for_a_command_lists_its_flags_from_their_definitions() {
-        let Ok(Parsed::Help(Some(c))) = parse_str(&["top", "--help"]) else {
+        let Ok(Parsed::Help(c)) = parse_str(&["top", "--help"]) else {
             panic!("no help")
         };
-        let text = command_help(c);
+        let text = command_help(c[0]);
         assert!(text.contains("--by KEY"), "{text}");
         assert!(text.contains("    -n N "), "{text}");
         assert!(!text.contains("--fail-closed"), "{text}");
-        assert!(matches!(parse_str(&["--help"]), Ok(Parsed::Help(None))));
+        assert!(matches!(parse_str(&["--help"]), Ok(Parsed::Help(c)) if c.is_empty()));
+        let Ok(Parsed::Help(db)) = parse_str(&["db", "--help"]) else {
+            panic!("no help for db")
+        };
+        let names: Vec<&str> = db.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["db compile", "db lookup"]);
         assert!(matches!(parse_str(&["status", "-V"]), Ok(Parsed::Version)));
         // Every command's flags are defined, and every flag is used.
         for c in COMMANDS {

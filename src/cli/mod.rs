@@ -49,12 +49,13 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), CliError> {
             println!("phonehome {}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
-        flags::Parsed::Help(None) => {
+        flags::Parsed::Help(commands) if commands.is_empty() => {
             print!("{}", flags::USAGE);
             return Ok(());
         }
-        flags::Parsed::Help(Some(command)) => {
-            print!("{}", flags::command_help(command));
+        flags::Parsed::Help(commands) => {
+            let pages: Vec<String> = commands.into_iter().map(flags::command_help).collect();
+            print!("{}", pages.join("\n"));
             return Ok(());
         }
         flags::Parsed::Run(command, args) => (command, args),

@@ -17,7 +17,11 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         None => None,
     };
     let query = PolicyQuery {
-        device: args.value("device").map(str::to_ascii_lowercase),
+        // The first, as the query commands take it.
+        device: args
+            .values("device")
+            .first()
+            .map(|d| d.to_ascii_lowercase()),
         name: args.value("name").map(str::to_string),
         ip,
         port: args.number("port", 0)?,

@@ -33,6 +33,11 @@ pub fn firewall(args: &Args) -> Result<(), CliError> {
     };
     if let Some(path) = args.path("config") {
         let cfg = crate::policy::config::Config::load(&path).map_err(|e| failed(e.to_string()))?;
+        // On the router, as the daemon does: the init script renders the
+        // rules with this before it restarts anything, so a config the
+        // daemon would refuse stops the reload with the old daemon running.
+        cfg.check_groups(|g| crate::daemon::api::group_id(g).is_some())
+            .map_err(|e| failed(e.to_string()))?;
         opts.queue = cfg.queue;
         opts.fail_closed = cfg.fail_closed;
     }

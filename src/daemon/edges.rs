@@ -172,3 +172,77 @@ pub(super) fn mark_mode_name(mode: MarkMode) -> &'static str {
         MarkMode::Repeat => "repeat",
     }
 }
+
+/// Lines logged a minute for owners a device reaches for the first time:
+/// past it they are counted and summed up in one line, so a device that is
+/// new on every connection (a phone rotating IPv6 addresses with no MAC
+/// known) cannot push everything else out of the router's small log.
+pub(super) const NEW_OWNER_LINES_PER_MINUTE: u32 = 20;
+
+#[derive(Default)]
+pub(super) struct NewOwnerLog {
+    minute: u64,
+    logged: u32,
+    held_back: u64,
+}
+
+impl NewOwnerLog {
+    pub(super) fn log(&mut self, device: &str, owner: &str) {
+        if let Some(line) = self.line(device, owner, now_minute()) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The lines to log at `minute` for this pair (the summary of the last
+    /// minute's held-back ones first, when there were any).
+    fn line(&mut self, device: &str, owner: &str, minute: u64) -> Option<String> {
+        let mut out = Vec::new();
+        if minute != self.minute {
+            if self.held_back > 0 {
+                out.push(format!(
+                    "phonehome: {} more devices reached owners for the first time (not logged one by one)",
+                    self.held_back
+                ));
+            }
+            *self = NewOwnerLog {
+                minute,
+                ..Default::default()
+            };
+        }
+        if self.logged < NEW_OWNER_LINES_PER_MINUTE {
+            self.logged += 1;
+            out.push(format!(
+                "phonehome: {device} reached {owner} for the first time"
+            ));
+        } else {
+            self.held_back += 1;
+        }
+        (!out.is_empty()).then(|| out.join("\n"))
+    }
+}
+
+fn now_minute() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_owner_lines_are_bounded_a_minute() {
+        let mut log = NewOwnerLog::default();
+        let lines: Vec<Option<String>> = (0..25)
+            .map(|i| log.line(&format!("fd00::{i}"), "Google", 7))
+            .collect();
+        assert_eq!(lines.iter().filter(|l| l.is_some()).count(), 20);
+        let next = log.line("02:00:00:00:77:02", "Xiaomi", 8).unwrap();
+        assert!(next.starts_with("phonehome: 5 more devices"), "{next}");
+        assert!(
+            next.ends_with("02:00:00:00:77:02 reached Xiaomi for the first time"),
+            "{next}"
+        );
+    }
+}

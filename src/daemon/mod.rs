@@ -28,6 +28,7 @@ pub(crate) use clock::local_time;
 pub use clock::local_time_now;
 use clock::Clock;
 use dumps::{rows_reply, DumpSchedule, Waiting};
+use edges::NewOwnerLog;
 use edges::{
     export_flows, ipfix_socket, mark_mode_name, mode_name, rejudge, reload, save_state, LeasesFile,
 };
@@ -113,6 +114,8 @@ struct Daemon {
     /// Finished-flow records for the IPFIX collector, sent after every
     /// burst of conntrack events and every tick.
     exports: Vec<crate::report::ipfix::FlowRecord>,
+    /// The log lines for owners a device reaches for the first time.
+    new_owners: NewOwnerLog,
 }
 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
@@ -256,6 +259,7 @@ impl Daemon {
             leases,
             neighbours_wanted: false,
             exports: Vec::new(),
+            new_owners: NewOwnerLog::default(),
         };
         if d.restore_state() {
             // Taken back as they were decided: judged again under this config.
@@ -320,9 +324,7 @@ impl Daemon {
                     }
                 }
                 Event::NeedNeighbours => self.neighbours_wanted = true,
-                Event::NewOwner { device, owner } => {
-                    eprintln!("phonehome: {device} reached {owner} for the first time");
-                }
+                Event::NewOwner { device, owner } => self.new_owners.log(&device, &owner),
             }
         }
     }
@@ -469,9 +471,13 @@ impl Daemon {
         if let Some(text) = self.leases.changed() {
             self.engine.learn_leases(&text);
         }
-        if std::mem::take(&mut self.neighbours_wanted) {
+        if self.neighbours_wanted {
             match dump_neighbours().await {
-                Ok(entries) => self.engine.learn_neighbours(entries),
+                Ok(entries) => {
+                    self.neighbours_wanted = false;
+                    self.engine.learn_neighbours(entries);
+                }
+                // Tried again on the next tick (the engine asks only once).
                 Err(e) => eprintln!("phonehome: neighbour table: {e}"),
             }
         }

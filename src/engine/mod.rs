@@ -239,9 +239,10 @@ impl Engine {
             }
         }
         let mac = self.devices.mac_of(&orig.src);
+        // Asked once until answered; an ask the full event queue dropped
+        // is asked again by the next such packet.
         if mac.is_none() && !self.neighbours_wanted {
-            self.neighbours_wanted = true;
-            self.emit(Event::NeedNeighbours);
+            self.neighbours_wanted = self.emit(Event::NeedNeighbours);
         }
         // What the client's bytes may still add to what all connections
         // waiting for a name hold.
@@ -547,11 +548,14 @@ impl Engine {
         self.quiet = quiet;
     }
 
-    fn emit(&mut self, event: Event) {
+    /// Queues an event; false when the queue was full and it was dropped.
+    fn emit(&mut self, event: Event) -> bool {
         if self.events.len() >= MAX_EVENTS {
             self.events_dropped += 1;
+            false
         } else {
             self.events.push_back(event);
+            true
         }
     }
 }

@@ -197,6 +197,20 @@ fn outputs_are_polled_as_events() {
     e.learn_neighbours(vec![]);
     bare(&mut e, 9);
     assert!(events(&mut e).contains(&Event::NeedNeighbours));
+
+    // An ask the full queue dropped is asked again, not lost for good.
+    let mut e = engine("");
+    for _ in 0..MAX_EVENTS {
+        assert!(e.emit(Event::NewOwner {
+            device: String::new(),
+            owner: String::new(),
+        }));
+    }
+    bare(&mut e, 0);
+    assert_eq!(e.events_dropped, 1);
+    events(&mut e);
+    bare(&mut e, 7);
+    assert_eq!(events(&mut e), vec![Event::NeedNeighbours]);
 }
 
 /// A rule no name could change (port, protocol, device) stops a
