@@ -6,7 +6,7 @@
 //! - hostile: meanwhile a LAN host sprays UDP from port 53 to random
 //!   addresses (every such packet is queued as a DNS answer; it once also
 //!   triggered a synchronous neighbour-table dump per address), and a
-//!   socket clients ask `flows`, `owners` and `devices` back to back, 16
+//!   socket clients ask `flows`, `owners`, `devices` and `report` back to back, 16
 //!   at a time (each query once ran a full conntrack dump inside the event
 //!   loop).
 //!
@@ -72,11 +72,20 @@ fn hostile(net: &mut Net, n: usize) -> (Setups, u64) {
                 load.clone(),
             );
             std::thread::spawn(move || {
-                let query = match reader % 3 {
+                let query = match reader % 4 {
                     0 => Query::Flows { device: None },
                     1 => Query::Owners {
                         device: None,
                         range: TimeRange::default(),
+                    },
+                    // The whole report document, built in the daemon's loop.
+                    2 => Query::Report {
+                        device: None,
+                        range: TimeRange::default(),
+                        by: phonehome::report::stats::SeriesBy::Owner,
+                        lines: 50,
+                        before: None,
+                        after: None,
                     },
                     _ => Query::Devices {
                         device: None,

@@ -120,6 +120,20 @@ fn main() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The page a person opens instead of reading the tables.
+    let page = std::env::current_dir()
+        .unwrap()
+        .join("target/phonehome-report.html");
+    let out = net.cli(&["report", "--out", page.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "phonehome report: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "\n== phonehome report --out {}\n   open it in a browser: which companies the phone talked to, what was blocked, when",
+        page.display()
+    );
     println!("\n== queued packets in total: {}", net.queued_packets());
     net.stop_lan_capture();
     let config = net.config_path();
@@ -136,6 +150,36 @@ fn main() {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    // The capture's report: the same document, from analyze --json.
+    let document = net.dir.join("lan.json");
+    let capture_page = std::env::current_dir()
+        .unwrap()
+        .join("target/phonehome-capture-report.html");
+    let json = std::process::Command::new(bin())
+        .arg("analyze")
+        .arg(&pcap)
+        .arg("-c")
+        .arg(&config)
+        .arg("--json")
+        .output()
+        .expect("phonehome analyze --json");
+    std::fs::write(&document, &json.stdout).unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["report", "--from"])
+        .arg(&document)
+        .arg("--out")
+        .arg(&capture_page)
+        .output()
+        .expect("phonehome report --from");
+    assert!(
+        out.status.success(),
+        "phonehome report --from: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "\n== phonehome analyze lan.pcap --json > lan.json; phonehome report --from lan.json --out {}",
+        capture_page.display()
     );
     if std::env::var_os("PHONEHOME_KEEP").is_some() {
         println!("state kept in {}", net.dir.display());

@@ -127,19 +127,30 @@ fn the_copied_source_builds_locked() {
         .nth(1)
         .and_then(|s| s.split("endef").next())
         .expect("Build/Prepare");
-    let copied: Vec<&str> = prepare
+    let renderer_dir = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("RENDERER_DIR:="))
+        .expect("RENDERER_DIR");
+    let copied: Vec<String> = prepare
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("$(PHONEHOME_SRC)/"))
+        .map(|w| w.replace("$(RENDERER_DIR)", renderer_dir))
         .collect();
-    assert!(copied.contains(&"Cargo.lock") && copied.contains(&"src"));
+    for needed in ["Cargo.lock", "src", "build.rs"] {
+        assert!(copied.iter().any(|c| c == needed), "{needed} is not copied");
+    }
     let build_dir = std::env::temp_dir().join(format!("phonehome-pkg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&build_dir);
     std::fs::create_dir_all(&build_dir).unwrap();
     for item in &copied {
+        // Copied to the same place under the build directory (the
+        // renderer to its folder, made by the recipe's mkdir -p).
+        let to = build_dir.join(item);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         let status = Command::new("cp")
             .arg("-r")
             .arg(root().join(item))
-            .arg(&build_dir)
+            .arg(to.parent().unwrap())
             .status()
             .unwrap();
         assert!(status.success(), "cp {item}");
@@ -312,7 +323,8 @@ fn make_reads_the_recipe_with_sdk_stand_ins() {
     // The router binary, then a host phonehome (no target) that compiles
     // the database from what is in dl/ (none here: built-in table only).
     let compile = line("COMPILE");
-    let host_build = compile.find("cargo build --release --locked --bin phonehome");
+    let host_build =
+        compile.find("cargo build --release --locked --features compile --bin phonehome");
     let target_build = compile.find("cargo install --target");
     assert!(
         matches!((target_build, host_build), (Some(t), Some(h)) if t < h),
@@ -551,4 +563,39 @@ fn recommended_offload_rule_waits_out_the_queued_window() {
     );
     let init = read("openwrt-package/files/phonehome.init");
     assert!(init.contains("ct mark & 0x30000000 == 0x10000000 flow offload"));
+}
+
+/// A reload that names another first-contact hook (or a first one)
+/// restarts the daemon, as another owner database does: the jail mounts
+/// the hook at start, so a HUP alone would leave it unreachable. Any other
+/// change is a HUP.
+#[test]
+fn init_script_restarts_when_the_hook_or_database_changes() {
+    let dir = std::env::temp_dir().join(format!("phonehome-init-hook-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::write(dir.join("run/db.path"), "/usr/share/phonehome/owners.db\n").unwrap();
+    std::fs::write(dir.join("run/hook.path"), "\n").unwrap();
+    let script = format!(
+        ". {init}\n\
+         RUN_DIR={d}/run\n\
+         config_load() {{ :; }}\n\
+         config_get() {{ eval \"$1=\\\"\\${{CFG_$3:-$4}}\\\"\"; }}\n\
+         update_fw4_include() {{ FW4_CHANGED=0; }}\n\
+         restart() {{ echo restart; }}\n\
+         procd_send_signal() {{ echo hup; }}\n\
+         CFG_db=/usr/share/phonehome/owners.db reload_service\n\
+         CFG_db=/usr/share/phonehome/owners.db CFG_on_new_owner=/etc/phonehome/hook reload_service\n\
+         CFG_db=/tmp/other.db reload_service\n",
+        d = dir.display(),
+        init = root().join("openwrt-package/files/phonehome.init").display(),
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hup\nrestart\nrestart\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

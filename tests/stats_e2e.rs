@@ -4,44 +4,8 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::*;
-use phonehome::report::stats::{FlowEvent, Stats};
 use serde_json::Value;
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A state file as the daemon writes it, holding yesterday's traffic of
-/// the phone: 3 flows to Xiaomi (one blocked) and 5 to Meta at noon.
-fn yesterdays_state(path: &std::path::Path) {
-    let mut s = Stats::default();
-    let yesterday = now() - 86_400;
-    for (owner, n, blocked) in [("Xiaomi", 3, 1), ("Meta", 5, 0)] {
-        for i in 0..n {
-            s.on_decided(
-                &FlowEvent {
-                    device: PHONE_MAC,
-                    mac: Some(PHONE_MAC),
-                    ip: PHONE_IP.into(),
-                    owner,
-                    category: "telemetry",
-                    domain: None,
-                    country: None,
-                    blocked: i < blocked,
-                },
-                yesterday,
-            );
-        }
-        s.add_bytes(PHONE_MAC, owner, 1000, 20_000, yesterday);
-    }
-    phonehome::report::state::save(path, &s.snapshot(), yesterday).unwrap();
-}
 
 fn state_config(net: &Net) -> String {
     format!(
@@ -144,7 +108,7 @@ fn restart_keeps_yesterdays_counts_and_diff_names_what_changed() {
     );
     assert!(
         text.contains(&format!(
-            "phonehome_device_flows_total{{mac=\"{PHONE_MAC}\",hostname=\"phone\"}}"
+            "phonehome_device_flows_total{{device=\"{PHONE_MAC}\",mac=\"{PHONE_MAC}\",hostname=\"phone\"}}"
         )),
         "{text}"
     );
@@ -375,6 +339,26 @@ fn a_thousand_garbage_and_idle_clients_leave_the_daemon_answering() {
     );
     drop(idle);
     assert!(net.cli_json(&["owners"]).is_array());
+    // An older phonehome's query (protocol 2: `{"version": 2, "query":
+    // "status"}`) is told why it gets nothing, not just hung up on.
+    use std::io::Read;
+    let body = b"\xa2\x67version\x02\x65query\x66status";
+    let mut old = std::os::unix::net::UnixStream::connect(&net.socket).unwrap();
+    old.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    old.write_all(body).unwrap();
+    let mut len = [0u8; 4];
+    old.read_exact(&mut len).unwrap();
+    let mut reply = vec![0u8; u32::from_be_bytes(len) as usize];
+    old.read_exact(&mut reply).unwrap();
+    let response: phonehome::daemon::api::Response =
+        phonehome::daemon::api::decode(&reply).unwrap();
+    match response.reply {
+        phonehome::daemon::api::Reply::Error { message } => assert!(
+            message.contains("protocol version 2 not supported"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -32,7 +32,7 @@
 //! Over 600 lines: half of it is unit tests (real captures, built
 //! fragments and tunnels).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -41,7 +41,7 @@ use crate::cli::capture::{self, CapturedPacket, NotIp};
 use crate::cli::defrag::{Reassembler, Reassembly};
 use crate::engine::{Engine, Hook, Now, Packet};
 use crate::policy::config::Config;
-use crate::report::stats::{DeviceRow, FlowRow, OwnerRow, TimeRange};
+use crate::report::stats::{DeviceRow, FlowRow, OwnerRow, SeriesBy, SeriesRows, TimeRange};
 use crate::wire::packet::{self, FiveTuple, PacketError, PROTO_TCP, PROTO_UDP};
 
 /// Idle time after which a capture's flow is over, in seconds.
@@ -102,6 +102,10 @@ pub struct Report {
     pub owners: Vec<OwnerRow>,
     /// Every flow, in the order they ended (when asked for).
     pub flows: Vec<FlowRow>,
+    /// Each device's owners (the first `document::MAX_DEVICES` devices).
+    pub device_owners: BTreeMap<String, Vec<OwnerRow>>,
+    /// Connections per owner over the capture's time.
+    pub series: SeriesRows,
 }
 
 pub struct Analyzer {
@@ -355,11 +359,29 @@ impl Analyzer {
             flows.retain(|r| r.device.eq_ignore_ascii_case(d));
         }
         flows.sort_by_key(|r| (r.first_seen, r.last_seen));
+        let devices = self.engine.device_rows(device, all, now);
+        let device_owners = devices
+            .iter()
+            .take(crate::report::document::MAX_DEVICES)
+            .map(|d| {
+                let key = crate::report::document::device_key(d);
+                (key.to_string(), self.engine.owner_rows(Some(key), all, now))
+            })
+            .collect();
+        let over_the_capture = TimeRange {
+            since: Some(self.summary.first_seen),
+            until: None,
+        };
+        let series = self
+            .engine
+            .series(device, SeriesBy::Owner, over_the_capture, 10, now);
         Report {
             capture: self.summary,
-            devices: self.engine.device_rows(device, all, now),
+            devices,
             owners,
             flows,
+            device_owners,
+            series,
         }
     }
 }

@@ -65,7 +65,7 @@ fn analyze(
     };
     let report = analyzer.finish(device);
     if json {
-        print_json(&report)?;
+        print_json(&document(file, device, report))?;
     } else {
         print_capture(file, &report, with_flows)?;
     }
@@ -139,4 +139,40 @@ fn print_capture(
         print_flows(&report.flows, false)?;
     }
     Ok(())
+}
+
+/// The capture's report document (docs/REPORT-DATA.md): what `report
+/// --from` draws, the same as a router's.
+fn document(
+    file: &str,
+    device: Option<&str>,
+    report: crate::cli::analyze::Report,
+) -> crate::report::document::Document<crate::cli::analyze::CaptureSummary> {
+    use crate::report::document::{device_key, phone_home, Document};
+    let name = std::path::Path::new(file)
+        .file_name()
+        .map_or_else(|| file.to_string(), |n| n.to_string_lossy().into_owned());
+    let mut doc = Document::new("capture", &name, super::time::now_unix());
+    doc.device = device.map(str::to_string);
+    doc.range = crate::report::stats::TimeRange {
+        since: Some(report.capture.first_seen),
+        until: Some(report.capture.last_seen + 1),
+    };
+    for d in &report.devices {
+        let key = device_key(d);
+        if let Some(owners) = report.device_owners.get(key) {
+            doc.phone_home
+                .insert(key.to_string(), phone_home(d, owners));
+        }
+    }
+    doc.device_owners = report.device_owners;
+    doc.device_count = report.devices.len();
+    doc.devices = report.devices;
+    doc.owner_count = report.owners.len();
+    doc.owners_blocked = report.owners.iter().filter(|o| o.blocked > 0).count();
+    doc.owners = report.owners;
+    doc.flows = report.flows;
+    doc.series = Some(report.series);
+    doc.capture = Some(report.capture);
+    doc
 }

@@ -1,13 +1,15 @@
 //! `phonehome db`: `compile` builds an owner database from the built-in
 //! table and the lists named as sources (written next to the target, read
-//! back, then renamed into place); `lookup` answers for a name or an
-//! address from one, with the source of every answer.
+//! back, then renamed into place; only with the `compile` feature, which
+//! router builds leave out); `lookup` answers for a name or an address
+//! from one, with the source of every answer.
 
 use super::flags::Args;
 use super::print::print_json;
 use super::CliError;
 
 /// `db compile --out FILE [--psl FILE] [--no-builtin] SOURCE...`
+#[cfg(feature = "compile")]
 pub fn compile(args: &Args) -> Result<(), CliError> {
     let out = args.required_path("out", "db compile")?;
     let specs = args
@@ -35,6 +37,20 @@ pub fn lookup(args: &Args) -> Result<(), CliError> {
     db_lookup(&db, query, args.json())
 }
 
+/// Without the `compile` feature (router builds): compiling is a PC's or
+/// the package build's job; the importers and the database builder stay
+/// out of the router's flash.
+#[cfg(not(feature = "compile"))]
+pub fn compile(_: &Args) -> Result<(), CliError> {
+    Err(CliError::Failed(
+        "db compile: this phonehome was built without the 'compile' feature (router \
+         builds leave the importers out); compile on a PC with `cargo build --release \
+         --features compile` and copy the file to the router (option db)"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "compile")]
 fn db_compile(
     out: &std::path::Path,
     psl: Option<&std::path::Path>,

@@ -72,13 +72,19 @@ pub const FLAGS: &[Flag] = &[
     flag(
         "by",
         Some("KEY"),
-        "rank by bytes, flows, blocked or country [default: bytes]",
+        "top: rank by bytes, flows, blocked or country [default: bytes]; \
+         series, report: a line per owner, category or device [default: owner]",
     ),
     Flag {
         short: Some('n'),
         ..flag("n", Some("N"), "how many [default: 10]")
     },
     flag("blocked", None, "only blocked connections"),
+    flag(
+        "new-owners",
+        None,
+        "only first contacts: a device reaching an owner it never had",
+    ),
     Flag {
         short: Some('c'),
         ..flag(
@@ -103,6 +109,11 @@ pub const FLAGS: &[Flag] = &[
         "drop undecided connections while the daemon is down",
     ),
     flag("out", Some("FILE"), "write to FILE"),
+    flag(
+        "from",
+        Some("FILE"),
+        "a saved report document (report --json, analyze --json) instead of the daemon",
+    ),
     flag("db", Some("FILE"), "a compiled owner database"),
     flag(
         "psl",
@@ -141,7 +152,9 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "flows", flags: &["socket", "json", "device"], positional: "", about: "recent and active connections with their verdict and rule" },
     Command { name: "top", flags: &["socket", "json", "device", "since", "until", "by", "n"], positional: "", about: "the owners (or countries) with the most bytes, flows or blocked" },
     Command { name: "diff", flags: &["socket", "json", "device", "before", "after", "range"], positional: "", about: "what changed between two ranges or two devices" },
-    Command { name: "watch", flags: &["socket", "json", "device", "blocked"], positional: "", about: "decisions as they happen, until ^C" },
+    Command { name: "series", flags: &["socket", "json", "device", "since", "until", "by", "n"], positional: "", about: "connections over time per owner, category or device, as JSON (default: the last 24 hours)" },
+    Command { name: "report", flags: &["socket", "json", "device", "since", "until", "before", "after", "by", "n", "out", "from"], positional: "", about: "one HTML page to open in a browser or attach: who the devices talk to, what was blocked, how it changed (--json: the document)" },
+    Command { name: "watch", flags: &["socket", "json", "device", "blocked", "new-owners"], positional: "", about: "decisions and first contacts as they happen, until ^C" },
     Command { name: "metrics", flags: &["socket", "out"], positional: "", about: "Prometheus text exposition (--out: written atomically)" },
     Command { name: "reload", flags: &["socket"], positional: "", about: "re-read the config; a bad one is refused, the old policy stays" },
     Command { name: "firewall", flags: &["backend", "config", "queue", "fail-closed"], positional: "up|down|print", about: "install, remove or print the kernel rules the daemon needs" },
@@ -166,7 +179,12 @@ USAGE:
                               [--since WHEN] [--until WHEN] [--json]
     phonehome [--socket PATH] diff --device MAC --before RANGE --after RANGE [--json]
     phonehome [--socket PATH] diff --device MAC --device MAC [--range RANGE] [--json]
-    phonehome [--socket PATH] watch [--device MAC] [--blocked] [--json]
+    phonehome [--socket PATH] series [--by owner|category|device] [-n N] [--device MAC]
+                              [--since WHEN] [--until WHEN] [--json]
+    phonehome [--socket PATH] report [--out FILE.html] [--device MAC] [--since WHEN] [--until WHEN]
+                              [--before RANGE --after RANGE] [--json]
+    phonehome report --from DOCUMENT.json [--out FILE.html]
+    phonehome [--socket PATH] watch [--device MAC] [--blocked | --new-owners] [--json]
     phonehome [--socket PATH] metrics [--out FILE]
     phonehome [--socket PATH] reload
     phonehome firewall up|down|print [--backend iptables|nft|fw4] [-c FILE]
@@ -187,6 +205,13 @@ COMMANDS:
     top        the owners with the most bytes (or flows, blocked) in a time range
     diff       what changed between two time ranges (or two devices): owners that
                appeared, vanished, grew or shrank
+    series     connections over time per owner (or category, device) in minute, hour
+               or day buckets, as JSON for charts [default: the last 24 hours]
+    report     one self-contained HTML page (no network needed to open it): which
+               companies each device talks to, what was blocked, the timeline, and
+               with --before/--after what changed; to --out FILE or stdout. --json
+               prints the document; --from draws a saved one (analyze --json of a
+               capture) [default range: the last 24 hours]
     watch      decisions as they happen (one line each, or JSON lines), until ^C
     metrics    Prometheus text exposition: daemon health, per-device and per-owner
                counters (--out FILE: written atomically, for node-exporter's

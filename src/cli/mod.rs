@@ -21,11 +21,12 @@ pub mod flags;
 mod policy_check;
 mod print;
 mod queries;
+mod report;
 mod router;
 pub mod time;
 
+pub use crate::report::document::{owner_diff, OwnerChange};
 pub use print::human_bytes;
-pub use queries::{owner_diff, OwnerChange};
 pub use time::parse_when;
 
 /// How a command failed: a usage mistake (exit 2, with a hint to --help)
@@ -80,6 +81,8 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<(), CliError> {
         "diff" => queries::diff,
         "watch" => queries::watch,
         "metrics" => queries::metrics,
+        "series" => queries::series,
+        "report" => report::run,
         "reload" => queries::reload,
         "db compile" => db::compile,
         "db lookup" => db::lookup,

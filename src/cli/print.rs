@@ -9,7 +9,10 @@ use crate::report::stats::{CountryCount, DeviceRow, FlowRow, OwnerRow, StatusRow
 pub fn unexpected(reply: Reply) -> Result<(), CliError> {
     Err(CliError::Failed(match reply {
         Reply::Error { message } => message,
-        other => format!("unexpected reply from daemon: {other:?}"),
+        other => format!(
+            "unexpected reply from the daemon ({}; another phonehome version?)",
+            other.kind()
+        ),
     }))
 }
 

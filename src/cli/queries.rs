@@ -1,8 +1,8 @@
 //! The commands that ask the daemon over its socket: `status`, `devices`,
 //! `owners`, `flows`, `top`, `diff`, `watch`, `metrics`, `reload`. Each
 //! builds its query from its own flags, sends it (`daemon::api`) and
-//! prints the reply; `diff` compares two owner summaries here, on the
-//! client (`owner_diff`).
+//! prints the reply; `diff` compares two owner summaries on the client
+//! (`report::document::owner_diff`).
 
 use super::flags::Args;
 use super::print::{
@@ -12,7 +12,8 @@ use super::print::{
 use super::time::parse_range;
 use super::CliError;
 use crate::daemon::api::{self, Query, Reply};
-use crate::report::stats::{OwnerRow, TimeRange};
+use crate::report::document::{owner_diff, OwnerChange};
+use crate::report::stats::{OwnerRow, SeriesBy, TimeRange};
 
 fn failed(e: String) -> CliError {
     CliError::Failed(e)
@@ -61,9 +62,15 @@ pub fn reload(args: &Args) -> Result<(), CliError> {
 
 pub fn watch(args: &Args) -> Result<(), CliError> {
     let json = args.json();
+    if args.switch("blocked") && args.switch("new-owners") {
+        return Err(CliError::Usage(
+            "watch: --blocked (decisions) or --new-owners (first contacts), not both".into(),
+        ));
+    }
     let query = Query::Watch {
         device: args.device()?,
         blocked: args.switch("blocked"),
+        new_owners: args.switch("new-owners"),
     };
     let mut out = std::io::stdout();
     api::stream(&args.socket()?, query, |reply| {
@@ -82,6 +89,21 @@ pub fn watch(args: &Args) -> Result<(), CliError> {
                 r.category,
                 r.verdict,
                 r.rule.map(|x| format!(" [{x}]")).unwrap_or_default()
+            ),
+            Reply::NewOwner(n) if json => {
+                #[derive(serde::Serialize)]
+                struct Line<'a> {
+                    new_owner: &'a crate::report::stats::NewOwnerRow,
+                }
+                serde_json::to_string(&Line { new_owner: &n }).unwrap_or_default()
+            }
+            Reply::NewOwner(n) => format!(
+                "{} {} first contact: {} ({}){}",
+                n.time,
+                n.device,
+                n.owner,
+                n.category,
+                n.domain.map(|d| format!(" via {d}")).unwrap_or_default()
             ),
             Reply::Skipped { decisions } => {
                 format!("({decisions} decisions skipped: too slow)")
@@ -126,6 +148,37 @@ pub fn metrics(args: &Args) -> Result<(), CliError> {
             print!("{text}");
             Ok(())
         }
+    }
+}
+
+/// `series`: connections over time per owner, category or device, as
+/// the daemon writes it (JSON: it is data for a chart, not a table).
+pub fn series(args: &Args) -> Result<(), CliError> {
+    let mut range = args.range()?;
+    if range.is_all() {
+        range.since = Some(super::time::now_unix().saturating_sub(86_400));
+    }
+    let query = Query::Series {
+        device: args.device()?,
+        range,
+        by: series_by(args)?,
+        lines: args.number("n", 10)?,
+    };
+    match api::query(&args.socket()?, query).map_err(failed)? {
+        Reply::Json(text) => {
+            println!("{text}");
+            Ok(())
+        }
+        other => unexpected(other),
+    }
+}
+
+/// `--by` of `series` and `report`.
+pub fn series_by(args: &Args) -> Result<SeriesBy, CliError> {
+    match args.value("by") {
+        None => Ok(SeriesBy::Owner),
+        Some(b) => SeriesBy::parse(b)
+            .ok_or_else(|| CliError::Usage(format!("--by: '{b}' (owner, category or device)"))),
     }
 }
 
@@ -193,85 +246,8 @@ fn owners_in(
     match api::query(socket, Query::Owners { device, range }).map_err(CliError::Failed)? {
         Reply::Owners(rows) => Ok(rows),
         Reply::Error { message } => Err(CliError::Failed(message)),
-        other => Err(CliError::Failed(format!("unexpected reply: {other:?}"))),
+        other => unexpected(other).map(|_| Vec::new()),
     }
-}
-
-/// One owner's change between two summaries.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct OwnerChange {
-    pub owner: String,
-    pub category: String,
-    /// appeared | vanished | grew | shrank | same
-    pub change: String,
-    pub flows_before: u64,
-    pub flows_after: u64,
-    pub bytes_before: u64,
-    pub bytes_after: u64,
-    pub blocked_before: u64,
-    pub blocked_after: u64,
-}
-
-/// Compares owner rows: what appeared, vanished, grew or shrank (by
-/// flows, then bytes), biggest changes first within each kind.
-pub fn owner_diff(before: &[OwnerRow], after: &[OwnerRow]) -> Vec<OwnerChange> {
-    let mut names: Vec<&str> = before
-        .iter()
-        .chain(after)
-        .map(|r| r.owner.as_str())
-        .collect();
-    names.sort();
-    names.dedup();
-    let find = |rows: &[OwnerRow], n: &str| rows.iter().find(|r| r.owner == n).cloned();
-    let mut out: Vec<OwnerChange> = names
-        .into_iter()
-        .map(|n| {
-            let (b, a) = (find(before, n), find(after, n));
-            let flows = |r: &Option<OwnerRow>| r.as_ref().map_or(0, |r| r.flows);
-            let bytes = |r: &Option<OwnerRow>| r.as_ref().map_or(0, |r| r.bytes_up + r.bytes_down);
-            let blocked = |r: &Option<OwnerRow>| r.as_ref().map_or(0, |r| r.blocked);
-            let change = match (&b, &a) {
-                (None, Some(_)) => "appeared",
-                (Some(_), None) => "vanished",
-                _ => match (flows(&a).cmp(&flows(&b)), bytes(&a).cmp(&bytes(&b))) {
-                    (std::cmp::Ordering::Greater, _) => "grew",
-                    (std::cmp::Ordering::Less, _) => "shrank",
-                    (_, std::cmp::Ordering::Greater) => "grew",
-                    (_, std::cmp::Ordering::Less) => "shrank",
-                    _ => "same",
-                },
-            };
-            OwnerChange {
-                owner: n.to_string(),
-                category: a
-                    .as_ref()
-                    .or(b.as_ref())
-                    .map(|r| r.category.clone())
-                    .unwrap_or_default(),
-                change: change.to_string(),
-                flows_before: flows(&b),
-                flows_after: flows(&a),
-                bytes_before: bytes(&b),
-                bytes_after: bytes(&a),
-                blocked_before: blocked(&b),
-                blocked_after: blocked(&a),
-            }
-        })
-        .collect();
-    let rank = |c: &str| match c {
-        "appeared" => 0,
-        "grew" => 1,
-        "shrank" => 2,
-        "vanished" => 3,
-        _ => 4,
-    };
-    out.sort_by(|x, y| {
-        rank(&x.change).cmp(&rank(&y.change)).then_with(|| {
-            let d = |c: &OwnerChange| c.flows_after.abs_diff(c.flows_before);
-            d(y).cmp(&d(x)).then(x.owner.cmp(&y.owner))
-        })
-    });
-    out
 }
 
 fn print_diff(changes: &[OwnerChange], label: (&str, &str), json: bool) -> Result<(), CliError> {
@@ -306,54 +282,4 @@ fn print_diff(changes: &[OwnerChange], label: (&str, &str), json: bool) -> Resul
             .collect(),
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(owner: &str, flows: u64, bytes: u64) -> OwnerRow {
-        OwnerRow {
-            owner: owner.into(),
-            parent: None,
-            category: "c".into(),
-            flows,
-            blocked: 0,
-            bytes_up: 0,
-            bytes_down: bytes,
-            domains: vec![],
-            countries: vec![],
-        }
-    }
-
-    #[test]
-    fn diff_names_what_appeared_vanished_grew_and_shrank() {
-        let before = [
-            row("Google", 10, 100),
-            row("Xiaomi", 5, 50),
-            row("Meta", 3, 30),
-            row("Same", 1, 1),
-        ];
-        let after = [
-            row("Google", 20, 100),
-            row("Meta", 1, 10),
-            row("Umeng", 7, 70),
-            row("Same", 1, 1),
-        ];
-        let d: Vec<(String, String)> = owner_diff(&before, &after)
-            .into_iter()
-            .map(|c| (c.change, c.owner))
-            .collect();
-        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
-        assert_eq!(
-            d,
-            vec![
-                s("appeared", "Umeng"),
-                s("grew", "Google"),
-                s("shrank", "Meta"),
-                s("vanished", "Xiaomi"),
-                s("same", "Same")
-            ]
-        );
-    }
 }

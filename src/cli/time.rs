@@ -6,7 +6,7 @@
 use super::CliError;
 use crate::report::stats::TimeRange;
 
-fn now_unix() -> u64 {
+pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -12,6 +12,10 @@
 //!
 //! The daemon side is async (tokio) and forwards each query to the engine
 //! over a channel; the client side is plain blocking std I/O for the CLI.
+//!
+//! Over 600 lines: the protocol's types and their wire form (`WireQuery`),
+//! the server with its limits and the `watch` streams, and the client are
+//! one protocol's two ends; a fifth is unit tests.
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -24,12 +28,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::report::stats::{DeviceRow, FlowRow, OwnerRow, StatusRow, TimeRange};
+use crate::report::stats::{
+    DeviceRow, FlowRow, NewOwnerRow, OwnerRow, SeriesBy, StatusRow, TimeRange,
+};
 
-/// 2: queries and replies are externally tagged CBOR maps
-/// (`{"devices": {"device": null}}`, `{"devices": [...]}`); version 1's
-/// internally/adjacently tagged enums cost ~90 KiB of decoder code on MIPS.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: a query is one flat CBOR map (`WireQuery`: `{"kind": "owners",
+/// "device": ..., "since": ...}`), replies externally tagged maps
+/// (`{"devices": [...]}`). Version 2's enum of struct variants for the
+/// queries cost ~65 KB of decoder code on MIPS, version 1's internally
+/// tagged enums ~90 KiB.
+pub const PROTOCOL_VERSION: u32 = 3;
 pub const MAX_REQUEST: usize = 64 * 1024;
 pub const MAX_RESPONSE: usize = 256 << 20;
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,7 +46,7 @@ pub const MAX_CLIENTS: usize = 64;
 pub const PRIVILEGED_RESERVE: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "WireQuery", into = "WireQuery")]
 pub enum Query {
     Status,
     Devices {
@@ -54,13 +62,239 @@ pub enum Query {
     Flows {
         device: Option<String>,
     },
-    /// Streams decisions as they happen until the client hangs up.
+    /// Connections over time per owner, category or device: answered
+    /// with the JSON text of `stats::SeriesRows` (`Reply::Json`).
+    Series {
+        device: Option<String>,
+        #[serde(default)]
+        range: TimeRange,
+        #[serde(default)]
+        by: SeriesBy,
+        lines: u32,
+    },
+    /// The report document (docs/REPORT-DATA.md) as JSON text
+    /// (`Reply::Json`), all of it from one moment of the daemon's state;
+    /// with `before` and `after`, their comparison.
+    Report {
+        device: Option<String>,
+        #[serde(default)]
+        range: TimeRange,
+        #[serde(default)]
+        by: SeriesBy,
+        lines: u32,
+        before: Option<Side>,
+        after: Option<Side>,
+    },
+    /// Streams decisions and first contacts as they happen until the
+    /// client hangs up: only blocked decisions (`blocked`), or only first
+    /// contacts (`new_owners`).
     Watch {
         device: Option<String>,
         #[serde(default)]
         blocked: bool,
+        #[serde(default)]
+        new_owners: bool,
     },
     Reload,
+}
+
+/// A query on the wire: its kind and every field any kind takes, all
+/// optional, in one flat map. One struct of plain fields is what the
+/// daemon decodes (small on MIPS); `Query` is what the code uses.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WireQuery {
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<u32>,
+    #[serde(skip_serializing_if = "is_false")]
+    blocked: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    new_owners: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before_device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before_since: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before_until: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_since: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_until: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_label: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl From<Query> for WireQuery {
+    fn from(q: Query) -> WireQuery {
+        let mut w = WireQuery::default();
+        let set_range = |w: &mut WireQuery, r: TimeRange| {
+            w.since = r.since;
+            w.until = r.until;
+        };
+        let by_name = |by: SeriesBy| match by {
+            SeriesBy::Owner => "owner",
+            SeriesBy::Category => "category",
+            SeriesBy::Device => "device",
+        };
+        w.kind = match q {
+            Query::Status => "status",
+            Query::Reload => "reload",
+            Query::Devices { device, range } => {
+                w.device = device;
+                set_range(&mut w, range);
+                "devices"
+            }
+            Query::Owners { device, range } => {
+                w.device = device;
+                set_range(&mut w, range);
+                "owners"
+            }
+            Query::Flows { device } => {
+                w.device = device;
+                "flows"
+            }
+            Query::Watch {
+                device,
+                blocked,
+                new_owners,
+            } => {
+                w.device = device;
+                w.blocked = blocked;
+                w.new_owners = new_owners;
+                "watch"
+            }
+            Query::Series {
+                device,
+                range,
+                by,
+                lines,
+            } => {
+                w.device = device;
+                set_range(&mut w, range);
+                w.by = Some(by_name(by).into());
+                w.lines = Some(lines);
+                "series"
+            }
+            Query::Report {
+                device,
+                range,
+                by,
+                lines,
+                before,
+                after,
+            } => {
+                w.device = device;
+                set_range(&mut w, range);
+                w.by = Some(by_name(by).into());
+                w.lines = Some(lines);
+                if let Some(b) = before {
+                    (w.before_device, w.before_since, w.before_until) =
+                        (b.device, b.range.since, b.range.until);
+                    w.before_label = Some(b.label);
+                }
+                if let Some(a) = after {
+                    (w.after_device, w.after_since, w.after_until) =
+                        (a.device, a.range.since, a.range.until);
+                    w.after_label = Some(a.label);
+                }
+                "report"
+            }
+        }
+        .to_string();
+        w
+    }
+}
+
+impl TryFrom<WireQuery> for Query {
+    type Error = String;
+
+    fn try_from(w: WireQuery) -> Result<Query, String> {
+        let range = TimeRange {
+            since: w.since,
+            until: w.until,
+        };
+        let by = match w.by.as_deref() {
+            None => SeriesBy::Owner,
+            Some(b) => SeriesBy::parse(b).ok_or_else(|| format!("unknown series key '{b}'"))?,
+        };
+        let side = |device, since, until, label: Option<String>| {
+            label.map(|label| Side {
+                device,
+                range: TimeRange { since, until },
+                label,
+            })
+        };
+        Ok(match w.kind.as_str() {
+            "status" => Query::Status,
+            "reload" => Query::Reload,
+            "devices" => Query::Devices {
+                device: w.device,
+                range,
+            },
+            "owners" => Query::Owners {
+                device: w.device,
+                range,
+            },
+            "flows" => Query::Flows { device: w.device },
+            "watch" => Query::Watch {
+                device: w.device,
+                blocked: w.blocked,
+                new_owners: w.new_owners,
+            },
+            "series" => Query::Series {
+                device: w.device,
+                range,
+                by,
+                lines: w.lines.unwrap_or(10),
+            },
+            "report" => Query::Report {
+                device: w.device,
+                range,
+                by,
+                lines: w.lines.unwrap_or(10),
+                before: side(
+                    w.before_device,
+                    w.before_since,
+                    w.before_until,
+                    w.before_label,
+                ),
+                after: side(w.after_device, w.after_since, w.after_until, w.after_label),
+            },
+            other => return Err(format!("unknown query '{other}'")),
+        })
+    }
+}
+
+/// Only the version of a request, to answer another version's query.
+#[derive(Deserialize)]
+struct Versioned {
+    version: u32,
+}
+
+/// One side of a report's comparison: a device (or all), a range, and
+/// what to call it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Side {
+    pub device: Option<String>,
+    pub range: TimeRange,
+    pub label: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,11 +310,16 @@ pub enum Reply {
     Devices(Vec<DeviceRow>),
     Owners(Vec<OwnerRow>),
     Flows(Vec<FlowRow>),
+    /// A document as JSON text (`series`, `report`): the daemon writes it,
+    /// the CLI passes it on.
+    Json(String),
     Reloaded {
         rules: u64,
     },
     /// One decision (a `watch` stream sends one per frame).
     Decision(FlowRow),
+    /// A device reached an owner for the first time (`watch`).
+    NewOwner(NewOwnerRow),
     /// A `watch` client fell behind; this many decisions were skipped.
     Skipped {
         decisions: u64,
@@ -88,6 +327,24 @@ pub enum Reply {
     Error {
         message: String,
     },
+}
+
+impl Reply {
+    /// What kind of reply it is, for messages (without formatting its rows).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Status(_) => "status",
+            Reply::Devices(_) => "devices",
+            Reply::Owners(_) => "owners",
+            Reply::Flows(_) => "flows",
+            Reply::Json(_) => "document",
+            Reply::Reloaded { .. } => "reloaded",
+            Reply::Decision(_) => "decision",
+            Reply::NewOwner(_) => "new owner",
+            Reply::Skipped { .. } => "skipped",
+            Reply::Error { .. } => "error",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,7 +460,7 @@ pub async fn serve(
     listener: UnixListener,
     engine: mpsc::Sender<Pending>,
     access: Access,
-    decisions: broadcast::Sender<FlowRow>,
+    decisions: broadcast::Sender<Reply>,
 ) {
     let clients = Arc::new(std::sync::Mutex::new(Clients::default()));
     loop {
@@ -275,7 +532,7 @@ async fn handle_client(
     mut stream: UnixStream,
     engine: mpsc::Sender<Pending>,
     access: Access,
-    decisions: broadcast::Sender<FlowRow>,
+    decisions: broadcast::Sender<Reply>,
     id: u64,
     registry: &std::sync::Mutex<Clients>,
 ) -> io::Result<()> {
@@ -297,20 +554,42 @@ async fn handle_client(
             _ => return Ok(()),
         }
         let Ok(request) = decode::<Request>(&body) else {
-            return Ok(()); // garbage: drop this client
+            // Another protocol version's query (its shape differs): say
+            // so, then close. Garbage: just close.
+            if let Ok(Versioned { version }) = decode::<Versioned>(&body) {
+                if version != PROTOCOL_VERSION {
+                    let message = format!(
+                        "protocol version {version} not supported (daemon speaks {PROTOCOL_VERSION}): \
+                         use the phonehome that came with this daemon"
+                    );
+                    let _ = write_reply(&mut stream, Reply::Error { message }).await;
+                }
+            }
+            return Ok(());
         };
         // Working on a request: not to be evicted until it is answered.
         let handle = {
             let mut c = registry.lock().unwrap_or_else(|p| p.into_inner());
             c.idle.remove(&id)
         };
-        if let (PROTOCOL_VERSION, Query::Watch { device, blocked }) =
-            (request.version, &request.query)
+        if let (
+            PROTOCOL_VERSION,
+            Query::Watch {
+                device,
+                blocked,
+                new_owners,
+            },
+        ) = (request.version, &request.query)
         {
             // A stream waits on the daemon, not the other way round: it
             // counts as idle, with its place in line from when it came.
             set_idle(registry, id, handle);
-            return stream_decisions(stream, decisions.subscribe(), device.clone(), *blocked).await;
+            let only = WatchFilter {
+                device: device.clone(),
+                blocked: *blocked,
+                new_owners: *new_owners,
+            };
+            return stream_decisions(stream, decisions.subscribe(), only).await;
         }
         let reply = if request.version != PROTOCOL_VERSION {
             Reply::Error {
@@ -341,25 +620,44 @@ async fn handle_client(
     }
 }
 
-/// Sends every decision (matching the filters) until the client hangs up.
-async fn stream_decisions(
-    mut stream: UnixStream,
-    mut rx: broadcast::Receiver<FlowRow>,
+/// What a `watch` client asked to see.
+struct WatchFilter {
     device: Option<String>,
     blocked: bool,
+    new_owners: bool,
+}
+
+impl WatchFilter {
+    fn wants(&self, reply: &Reply) -> bool {
+        let device = match reply {
+            Reply::Decision(row) if !self.new_owners => {
+                if self.blocked && row.verdict == "allow" {
+                    return false;
+                }
+                &row.device
+            }
+            Reply::NewOwner(first) if !self.blocked => &first.device,
+            _ => return false,
+        };
+        self.device
+            .as_deref()
+            .is_none_or(|d| d.eq_ignore_ascii_case(device))
+    }
+}
+
+/// Sends every decision and first contact (matching the filters) until the
+/// client hangs up.
+async fn stream_decisions(
+    mut stream: UnixStream,
+    mut rx: broadcast::Receiver<Reply>,
+    only: WatchFilter,
 ) -> io::Result<()> {
     let mut probe = [0u8; 1];
     loop {
         let reply = tokio::select! {
             r = rx.recv() => match r {
-                Ok(row) => {
-                    if device.as_deref().is_some_and(|d| !d.eq_ignore_ascii_case(&row.device))
-                        || (blocked && row.verdict == "allow")
-                    {
-                        continue;
-                    }
-                    Reply::Decision(row)
-                }
+                Ok(reply) if only.wants(&reply) => reply,
+                Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(n)) => Reply::Skipped { decisions: n },
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
@@ -485,6 +783,17 @@ mod tests {
                 },
             },
             Query::Flows { device: None },
+            Query::Series {
+                device: None,
+                range: TimeRange::default(),
+                by: SeriesBy::Category,
+                lines: 10,
+            },
+            Query::Watch {
+                device: None,
+                blocked: false,
+                new_owners: true,
+            },
             Query::Reload,
         ] {
             let frame = encode(&Request {
@@ -496,6 +805,30 @@ mod tests {
             let back: Request = decode(&frame[4..]).unwrap();
             assert_eq!(back.query, q);
         }
+    }
+
+    #[test]
+    fn watch_filters_decisions_and_first_contacts() {
+        let first = Reply::NewOwner(NewOwnerRow {
+            device: "02:00:00:00:77:02".into(),
+            owner: "Umeng".into(),
+            category: "analytics".into(),
+            domain: None,
+            time: 1,
+        });
+        let only = |device: Option<&str>, blocked, new_owners| WatchFilter {
+            device: device.map(str::to_string),
+            blocked,
+            new_owners,
+        };
+        assert!(only(None, false, false).wants(&first));
+        assert!(only(Some("02:00:00:00:77:02"), false, true).wants(&first));
+        assert!(!only(Some("02:00:00:00:77:03"), false, true).wants(&first));
+        assert!(
+            !only(None, true, false).wants(&first),
+            "--blocked: decisions only"
+        );
+        assert!(!only(None, false, false).wants(&Reply::Reloaded { rules: 1 }));
     }
 
     #[test]

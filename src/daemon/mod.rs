@@ -22,6 +22,7 @@ pub mod api;
 mod clock;
 mod dumps;
 mod edges;
+mod hook;
 
 #[cfg(feature = "pcap")]
 pub(crate) use clock::local_time;
@@ -32,6 +33,7 @@ use edges::NewOwnerLog;
 use edges::{
     export_flows, ipfix_socket, mark_mode_name, mode_name, rejudge, reload, save_state, LeasesFile,
 };
+use hook::NewOwnerHook;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -88,7 +90,7 @@ struct Daemon {
     verdicts: Verdicts,
     ct: Conntrack,
     /// Decisions to `watch` clients.
-    decisions: tokio::sync::broadcast::Sender<crate::report::stats::FlowRow>,
+    decisions: tokio::sync::broadcast::Sender<Reply>,
     /// IPFIX: finished flows go out after every burst of events and tick.
     exporter: Option<(std::net::UdpSocket, std::net::SocketAddr)>,
     ipfix_sequence: u32,
@@ -116,6 +118,8 @@ struct Daemon {
     exports: Vec<crate::report::ipfix::FlowRecord>,
     /// The log lines for owners a device reaches for the first time.
     new_owners: NewOwnerLog,
+    /// `option on_new_owner`: its runs, off the packet path.
+    hook: NewOwnerHook,
 }
 
 async fn run_loop(config_path: &Path) -> Result<(), String> {
@@ -217,7 +221,7 @@ impl Daemon {
         let access = api::Access {
             admin_gid: cfg.admin_group.as_deref().and_then(api::group_id),
         };
-        let (decisions, _) = tokio::sync::broadcast::channel::<crate::report::stats::FlowRow>(1024);
+        let (decisions, _) = tokio::sync::broadcast::channel::<Reply>(1024);
         tokio::spawn(api::serve(listener, tx, access, decisions.clone()));
         let exporter = match cfg.ipfix_collector {
             Some(addr) => Some(ipfix_socket(addr)?),
@@ -260,6 +264,7 @@ impl Daemon {
             neighbours_wanted: false,
             exports: Vec::new(),
             new_owners: NewOwnerLog::default(),
+            hook: NewOwnerHook::default(),
         };
         if d.restore_state() {
             // Taken back as they were decided: judged again under this config.
@@ -316,7 +321,7 @@ impl Daemon {
         while let Some(event) = self.engine.poll_event() {
             match event {
                 Event::Decided(row) => {
-                    let _ = self.decisions.send(row);
+                    let _ = self.decisions.send(Reply::Decision(row));
                 }
                 Event::FlowFinished(record) => {
                     if self.exports.len() < crate::engine::MAX_EVENTS {
@@ -324,7 +329,13 @@ impl Daemon {
                     }
                 }
                 Event::NeedNeighbours => self.neighbours_wanted = true,
-                Event::NewOwner { device, owner } => self.new_owners.log(&device, &owner),
+                Event::NewOwner(first) => {
+                    self.new_owners.log(&first.device, &first.owner);
+                    if let Some(hook) = &self.cfg.on_new_owner {
+                        self.hook.offer(hook, &first, first.time / 60);
+                    }
+                    let _ = self.decisions.send(Reply::NewOwner(first));
+                }
             }
         }
     }
@@ -351,7 +362,8 @@ impl Daemon {
     /// building many replies never holds queued packets).
     fn answer_one(&mut self) {
         if let Some((query, reply_to)) = self.answers_due.pop_front() {
-            let _ = reply_to.send(rows_reply(query, &self.engine, &self.clock));
+            let reply = rows_reply(query, &self.engine, &self.clock, &|| self.status());
+            let _ = reply_to.send(reply);
         }
     }
 
@@ -389,7 +401,11 @@ impl Daemon {
     async fn on_query(&mut self, (query, reply_to): Asked) {
         if matches!(
             query,
-            Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. }
+            Query::Devices { .. }
+                | Query::Owners { .. }
+                | Query::Flows { .. }
+                | Query::Series { .. }
+                | Query::Report { .. }
         ) {
             if self.ct.dumper.dumping() {
                 self.waiting_for_dump.push((query, reply_to));
@@ -403,8 +419,12 @@ impl Daemon {
         }
         let reply = match query {
             Query::Status => Reply::Status(self.status()),
-            Query::Devices { .. } | Query::Owners { .. } | Query::Flows { .. } => {
-                rows_reply(query, &self.engine, &self.clock)
+            Query::Devices { .. }
+            | Query::Owners { .. }
+            | Query::Flows { .. }
+            | Query::Series { .. }
+            | Query::Report { .. } => {
+                rows_reply(query, &self.engine, &self.clock, &|| self.status())
             }
             Query::Watch { .. } => Reply::Error {
                 message: "watch is answered as a stream by the socket server".into(),
@@ -446,6 +466,7 @@ impl Daemon {
             queue_dropped: kernel_queue.queue_dropped,
             queue_user_dropped: kernel_queue.user_dropped,
             rejudged: self.rejudged,
+            new_owners: engine.new_owner_count(),
             rules: engine.policy().rule_count() as u64,
             rss_bytes: rss_bytes(),
         }
@@ -455,6 +476,7 @@ impl Daemon {
     /// files when due, the leases file and, when a device is unknown, the
     /// neighbour table.
     async fn on_tick(&mut self) {
+        self.hook.reap();
         self.dumps
             .want(&mut self.ct, &mut self.engine, self.clock.now());
         let now = self.clock.now();

@@ -46,7 +46,7 @@ pub enum Event {
     /// names an IPFIX collector).
     FlowFinished(crate::report::ipfix::FlowRecord),
     /// A device reached an owner its statistics did not hold yet.
-    NewOwner { device: String, owner: String },
+    NewOwner(crate::report::stats::NewOwnerRow),
 }
 
 /// Events held between polls; past it they are dropped and counted.

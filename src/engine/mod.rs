@@ -60,7 +60,8 @@ use crate::policy::config::{format_mac, Action, Config, LocalTime, Mac};
 use crate::policy::firewall::{MARK_ALLOW, MARK_BLOCK, MARK_REJECT};
 use crate::policy::rules::{Decision, FlowFacts, Policy};
 use crate::report::stats::{
-    DeviceRow, FlowEvent, FlowRow, OwnerRow, Stats, TimeRange, UNKNOWN_OWNER,
+    DeviceRow, FlowEvent, FlowRow, NewOwnerRow, OwnerRow, SeriesBy, SeriesRows, Stats, TimeRange,
+    UNKNOWN_OWNER,
 };
 use crate::wire::conntrack::CtEntry;
 use crate::wire::nfqueue::{QueuedPacket, Verdict, HOOK_FORWARD, HOOK_LOCAL_IN, HOOK_LOCAL_OUT};
@@ -455,9 +456,16 @@ impl Engine {
             },
             unix,
         );
-        let new_owner = new_pair.then(|| Event::NewOwner {
-            device: flow.device.clone(),
-            owner: owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
+        let new_owner = new_pair.then(|| {
+            Event::NewOwner(NewOwnerRow {
+                device: flow.device.clone(),
+                owner: owner.map_or(UNKNOWN_OWNER, |o| o.name).to_string(),
+                category: owner
+                    .map_or(UNKNOWN_OWNER, |o| o.category.as_str())
+                    .to_string(),
+                domain: flow.domain().map(str::to_string),
+                time: unix,
+            })
         });
         if let Some(row) = watched {
             self.emit(Event::Decided(row));

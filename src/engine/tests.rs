@@ -144,10 +144,13 @@ fn outputs_are_polled_as_events() {
     let mut e = engine("config rule\n\toption owner 'Xiaomi'\n\toption action block\n");
     queue(&mut e, &tcp(0, true, &[]));
     queue(&mut e, &tcp(1, false, request));
-    let new_owner = Event::NewOwner {
+    let new_owner = Event::NewOwner(NewOwnerRow {
         device: "02:00:00:00:77:02".into(),
         owner: "Xiaomi".into(),
-    };
+        category: "telemetry".into(),
+        domain: Some("tracking.miui.com".into()),
+        time: NOW.unix,
+    });
     assert_eq!(events(&mut e), vec![new_owner.clone()]);
     e.on_ct_destroy(&entry(60, 70), NOW);
     assert_eq!(events(&mut e), vec![], "no exporter configured");
@@ -201,10 +204,13 @@ fn outputs_are_polled_as_events() {
     // An ask the full queue dropped is asked again, not lost for good.
     let mut e = engine("");
     for _ in 0..MAX_EVENTS {
-        assert!(e.emit(Event::NewOwner {
+        assert!(e.emit(Event::NewOwner(NewOwnerRow {
             device: String::new(),
             owner: String::new(),
-        }));
+            category: String::new(),
+            domain: None,
+            time: 0,
+        })));
     }
     bare(&mut e, 0);
     assert_eq!(e.events_dropped, 1);

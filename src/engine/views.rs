@@ -13,12 +13,29 @@ impl Engine {
     }
 
     pub fn device_rows(&self, filter: Option<&str>, range: TimeRange, now: Now) -> Vec<DeviceRow> {
-        self.stats
-            .device_rows(filter, range, now.unix, &|d| self.hostname(d))
+        let mut rows = self
+            .stats
+            .device_rows(filter, range, now.unix, &|d| self.hostname(d));
+        for row in &mut rows {
+            row.maker = crate::policy::config::parse_mac(&row.mac)
+                .and_then(|mac| self.policy.device_maker(&mac))
+                .map(str::to_string);
+        }
+        rows
     }
 
     pub fn owner_rows(&self, filter: Option<&str>, range: TimeRange, now: Now) -> Vec<OwnerRow> {
         self.stats.owner_rows(filter, range, now.unix)
+    }
+
+    /// Each of `devices`' owner rows, in one pass.
+    pub fn owner_rows_by_device(
+        &self,
+        devices: &[&str],
+        range: TimeRange,
+        now: Now,
+    ) -> std::collections::HashMap<String, Vec<OwnerRow>> {
+        self.stats.owner_rows_by_device(devices, range, now.unix)
     }
 
     pub fn flow_rows(&self, filter: Option<&str>) -> Vec<FlowRow> {
@@ -31,6 +48,23 @@ impl Engine {
             .collect();
         rows.sort_by_key(|r| (r.first_seen, r.last_seen));
         rows
+    }
+
+    /// Device × owner pairs seen for the first time since the start.
+    pub fn new_owner_count(&self) -> u64 {
+        self.stats.new_owners
+    }
+
+    /// Connections over time (`Stats::series`).
+    pub fn series(
+        &self,
+        filter: Option<&str>,
+        by: SeriesBy,
+        range: TimeRange,
+        lines: usize,
+        now: Now,
+    ) -> SeriesRows {
+        self.stats.series(filter, by, range, lines, now.unix)
     }
 
     /// What the engine counted of the packets it was given.

@@ -85,6 +85,9 @@ pub struct DeviceConfig {
     pub mac: Mac,
     pub name: Option<String>,
     pub groups: Vec<String>,
+    /// Who made it (`option maker 'Xiaomi'`): the report counts what it
+    /// sends its maker apart from the rest.
+    pub maker: Option<String>,
     /// What this device gets when no rule matches (`option default`).
     pub default: Option<Action>,
 }
@@ -295,6 +298,9 @@ pub struct Config {
     pub state_interval: u64,
     /// IPFIX collector for finished flows (`ipfix_collector 'ADDR:PORT'`).
     pub ipfix_collector: Option<std::net::SocketAddr>,
+    /// A command run when a device reaches an owner for the first time
+    /// (`option on_new_owner '/path'`; see `daemon::hook`).
+    pub on_new_owner: Option<PathBuf>,
     pub ipfix_domain: u32,
     /// Group allowed to connect to the socket (read-only queries).
     pub socket_group: Option<String>,
@@ -518,6 +524,7 @@ impl Config {
             admin_group: None,
             group_options: Vec::new(),
             ipfix_collector: None,
+            on_new_owner: None,
             ipfix_domain: 1,
             devices: Vec::new(),
             groups: Vec::new(),

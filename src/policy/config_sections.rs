@@ -111,6 +111,10 @@ impl Config {
                                     err(*line, format!("ipfix_collector: '{v}' (expected ADDRESS:PORT, e.g. 192.0.2.9:4739 or [2001:db8::9]:4739)"))
                                 })?)
                             }
+                            "on_new_owner" if v.starts_with('/') => cfg.on_new_owner = Some(v.into()),
+                            "on_new_owner" => {
+                                return Err(err(*line, format!("on_new_owner: '{v}' (expected an absolute path, e.g. /usr/libexec/phonehome-new-owner)")))
+                            }
                             "ipfix_domain" => cfg.ipfix_domain = num(u32::MAX as u64)? as u32,
                             "socket_group" | "admin_group" => {
                                 // Whether the group exists is the router's
@@ -166,6 +170,7 @@ pub(super) fn device_section(s: &Section, err: &ErrAt<'_>) -> Result<DeviceConfi
     let mut mac = None;
     let mut dev_name = None;
     let mut groups = Vec::new();
+    let mut maker = None;
     let mut default = None;
     for (k, v, line) in &s.options {
         match k.as_str() {
@@ -178,6 +183,13 @@ pub(super) fn device_section(s: &Section, err: &ErrAt<'_>) -> Result<DeviceConfi
             }
             "name" => dev_name = Some(v.clone()),
             "group" => groups.push(v.clone()),
+            "maker" if !v.trim().is_empty() => maker = Some(v.trim().to_string()),
+            "maker" => {
+                return Err(err(
+                    *line,
+                    "maker: empty (an owner name, e.g. 'Xiaomi')".into(),
+                ))
+            }
             _ => {
                 return Err(err(
                     *line,
@@ -191,6 +203,7 @@ pub(super) fn device_section(s: &Section, err: &ErrAt<'_>) -> Result<DeviceConfi
         mac,
         name: dev_name.or_else(|| s.name.clone()),
         groups,
+        maker,
         default,
     })
 }

@@ -81,6 +81,8 @@ pub struct Policy {
     rules: Vec<Rule>,
     /// Configured device names.
     names: HashMap<Mac, String>,
+    /// Configured device makers (`option maker`).
+    makers: HashMap<Mac, String>,
     /// Per-device defaults, with where they came from (device or group).
     defaults: HashMap<Mac, (Action, String)>,
     default: Action,
@@ -248,6 +250,11 @@ impl Policy {
                 }),
             rules,
             names,
+            makers: cfg
+                .devices
+                .iter()
+                .filter_map(|d| Some((d.mac, d.maker.clone()?)))
+                .collect(),
             defaults,
             default: cfg.default,
             undecided: cfg.undecided,
@@ -277,6 +284,11 @@ impl Policy {
 
     pub fn device_name(&self, mac: &Mac) -> Option<&str> {
         self.names.get(mac).map(String::as_str)
+    }
+
+    /// The maker its config names (`option maker`), for the report.
+    pub fn device_maker(&self, mac: &Mac) -> Option<&str> {
+        self.makers.get(mac).map(String::as_str)
     }
 
     fn decision(&self, action: Action, rule: Option<String>, logged: Vec<String>) -> Decision {

@@ -185,6 +185,13 @@ pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) ->
     );
     scalar(
         &mut o,
+        "phonehome_new_owners_total",
+        "counter",
+        "Device and owner pairs seen for the first time (a device reached an owner it never had).",
+        status.new_owners,
+    );
+    scalar(
+        &mut o,
         "phonehome_rules",
         "gauge",
         "Policy rules loaded.",
@@ -202,8 +209,15 @@ pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) ->
     let devices: Vec<(String, &DeviceRow)> = devices
         .iter()
         .map(|d| {
+            // `device` is the MAC, or the address of a device without one
+            // (so two such devices are two series).
+            let key = match (d.mac.as_str(), d.ips.first()) {
+                ("", Some(ip)) => ip.as_str(),
+                (mac, _) => mac,
+            };
             let labels = format!(
-                "mac=\"{}\",hostname=\"{}\"",
+                "device=\"{}\",mac=\"{}\",hostname=\"{}\"",
+                label(key),
                 label(&d.mac),
                 label(d.hostname.as_deref().unwrap_or(""))
             );
@@ -241,6 +255,13 @@ pub fn render(status: &StatusRow, devices: &[DeviceRow], owners: &[OwnerRow]) ->
         "Bytes per device and direction (conntrack accounting).",
         &devices,
         |d| vec![(UP, d.bytes_up), (DOWN, d.bytes_down)],
+    );
+    per_row(
+        &mut o,
+        "phonehome_device_new_owners_total",
+        "Owners each device reached for the first time.",
+        &devices,
+        |d| vec![("", d.new_owners)],
     );
     per_row(
         &mut o,
@@ -294,6 +315,7 @@ mod tests {
             queue_dropped: 0,
             queue_user_dropped: 0,
             rejudged: 0,
+            new_owners: 2,
             rules: 1,
             rss_bytes: 4096,
         };
@@ -308,6 +330,8 @@ mod tests {
             first_seen: 1,
             last_seen: 2,
             countries: vec![],
+            new_owners: 2,
+            maker: None,
         };
         let owner = OwnerRow {
             owner: "Xiaomi".into(),
@@ -323,7 +347,7 @@ mod tests {
         let text = render(&status, &[dev], &[owner]);
         assert!(text.contains("phonehome_verdicts_total{verdict=\"drop\"} 1\n"));
         assert!(text.contains(
-            "phonehome_device_bytes_total{mac=\"02:00:00:00:77:02\",hostname=\"Ann's \\\"phone\\\"\",direction=\"down\"} 20\n"
+            "phonehome_device_bytes_total{device=\"02:00:00:00:77:02\",mac=\"02:00:00:00:77:02\",hostname=\"Ann's \\\"phone\\\"\",direction=\"down\"} 20\n"
         ));
         assert!(text.contains(
             "phonehome_owner_blocked_total{owner=\"Xiaomi\",category=\"telemetry\"} 1\n"

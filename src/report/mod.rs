@@ -4,6 +4,8 @@
 //! metrics (`metrics`). Pure over the engine's records. See
 //! docs/ARCHITECTURE.md.
 
+pub mod document;
+pub mod html;
 pub mod ipfix;
 pub mod metrics;
 pub mod state;

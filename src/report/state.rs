@@ -72,6 +72,19 @@ pub fn save(path: &Path, snapshot: &Snapshot, saved_at: u64) -> Result<(), Strin
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
+    // Never replace a file that is not a state file: a config naming
+    // /etc/passwd as its state must not overwrite it.
+    let mut head = [0u8; 7];
+    if let Ok(mut existing) = std::fs::File::open(path) {
+        use std::io::Read;
+        let n = existing.read(&mut head).map_err(fail)?;
+        if n > 0 && head[..n] != MAGIC[..n] {
+            return Err(format!(
+                "{}: not a phonehome state file; refusing to replace it (option state names another file?)",
+                path.display()
+            ));
+        }
+    }
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(fail)?;
     f.write_all(&encode(snapshot, saved_at)).map_err(fail)?;
@@ -153,6 +166,24 @@ mod tests {
             bad[i] ^= 0x10;
             assert!(decode(&bad).is_err(), "flip at {i}");
         }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_state_file_is_never_replaced() {
+        let dir =
+            std::env::temp_dir().join(format!("phonehome-state-foreign-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let passwd = dir.join("passwd");
+        std::fs::write(&passwd, b"root:x:0:0:root:/root:/bin/ash\n").unwrap();
+        let err = save(&passwd, &sample(), 10).unwrap_err();
+        assert!(err.contains("not a phonehome state file"), "{err}");
+        assert!(std::fs::read(&passwd).unwrap().starts_with(b"root:x"));
+        // An empty file and an older state file are replaced.
+        let empty = dir.join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        save(&empty, &sample(), 10).unwrap();
+        save(&empty, &sample(), 11).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1014,3 +1014,37 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A state file as the daemon writes it, holding yesterday's traffic of
+/// the phone: 3 flows to Xiaomi (one blocked) and 5 to Meta at noon.
+pub fn yesterdays_state(path: &std::path::Path) {
+    let mut s = phonehome::report::stats::Stats::default();
+    let yesterday = unix_now() - 86_400;
+    for (owner, n, blocked) in [("Xiaomi", 3, 1), ("Meta", 5, 0)] {
+        for i in 0..n {
+            s.on_decided(
+                &phonehome::report::stats::FlowEvent {
+                    device: PHONE_MAC,
+                    mac: Some(PHONE_MAC),
+                    ip: PHONE_IP.into(),
+                    owner,
+                    category: "telemetry",
+                    domain: None,
+                    country: None,
+                    blocked: i < blocked,
+                },
+                yesterday,
+            );
+        }
+        s.add_bytes(PHONE_MAC, owner, 1000, 20_000, yesterday);
+    }
+    phonehome::report::state::save(path, &s.snapshot(), yesterday).unwrap();
+}
