@@ -45,18 +45,17 @@ pub const MAX_CLIENTS: usize = 64;
 /// Slots beyond `MAX_CLIENTS` that only root and the admin group may take.
 pub const PRIVILEGED_RESERVE: usize = 8;
 
+/// On the wire as a `WireQuery` (its `From`/`TryFrom` below).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "WireQuery", into = "WireQuery")]
 pub enum Query {
     Status,
     Devices {
         device: Option<String>,
-        #[serde(default)]
         range: TimeRange,
     },
     Owners {
         device: Option<String>,
-        #[serde(default)]
         range: TimeRange,
     },
     Flows {
@@ -66,9 +65,7 @@ pub enum Query {
     /// with the JSON text of `stats::SeriesRows` (`Reply::Json`).
     Series {
         device: Option<String>,
-        #[serde(default)]
         range: TimeRange,
-        #[serde(default)]
         by: SeriesBy,
         lines: u32,
     },
@@ -77,9 +74,7 @@ pub enum Query {
     /// with `before` and `after`, their comparison.
     Report {
         device: Option<String>,
-        #[serde(default)]
         range: TimeRange,
-        #[serde(default)]
         by: SeriesBy,
         lines: u32,
         before: Option<Side>,
@@ -90,9 +85,7 @@ pub enum Query {
     /// contacts (`new_owners`).
     Watch {
         device: Option<String>,
-        #[serde(default)]
         blocked: bool,
-        #[serde(default)]
         new_owners: bool,
     },
     Reload,

@@ -264,21 +264,20 @@ impl<C> Document<C> {
 
     /// Sets the devices (the first `MAX_DEVICES`) with their owners, asked
     /// of `owners_of` per device, and works out each one's share.
-    pub fn set_devices<E>(
+    pub fn set_devices(
         &mut self,
         mut devices: Vec<DeviceRow>,
-        mut owners_of: impl FnMut(&str) -> Result<Vec<OwnerRow>, E>,
-    ) -> Result<(), E> {
+        mut owners_of: impl FnMut(&str) -> Vec<OwnerRow>,
+    ) {
         self.device_count = devices.len();
         devices.truncate(MAX_DEVICES);
         for d in &devices {
             let key = device_key(d).to_string();
-            let owners = owners_of(&key)?;
+            let owners = owners_of(&key);
             self.phone_home.insert(key.clone(), phone_home(d, &owners));
             self.device_owners.insert(key, owners);
         }
         self.devices = devices;
-        Ok(())
     }
 
     /// Sets the owners: the counts of all, the first `MAX_OWNERS` listed.
@@ -349,9 +348,7 @@ pub fn of_engine(
         .collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut per_device = engine.owner_rows_by_device(&keys, asked.range, now);
-    let _ = doc.set_devices(devices, |key| {
-        Ok::<_, ()>(per_device.remove(key).unwrap_or_default())
-    });
+    doc.set_devices(devices, |key| per_device.remove(key).unwrap_or_default());
     doc.cut_domains();
     doc.series = Some(engine.series(asked.device, asked.by, asked.range, asked.lines, now));
     doc.set_flows(engine.flow_rows(asked.device));
